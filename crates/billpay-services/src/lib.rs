@@ -1,0 +1,113 @@
+//! billpay-services: what billpay does, independent of how it is asked.
+//!
+//! Owns the payment flow (idempotency, duplicate guard, processor call, ledger posting,
+//! receipts), refunds, reconciliation of in-doubt payments and settlement of bank debits,
+//! accounts and statements, API keys, and the ledger verifier. Channels (HTTP, CLI, and later
+//! IVR and chat) call these functions and render their results; they hold no business rules.
+//!
+//! Depends on the domain and the store. Must not depend on HTTP or any channel: the one place
+//! a channel's format enters is the [`Render`] trait, which lets the HTTP layer decide what an
+//! idempotent response looks like while this crate stores it in the same transaction as the
+//! payment it describes.
+
+pub mod accounts;
+pub mod apikeys;
+pub mod clock;
+mod error;
+pub mod model;
+pub mod payments;
+pub mod processor;
+pub mod receipts;
+pub mod reconcile;
+pub mod sandbox;
+pub mod verify;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use billpay_store::Store;
+
+pub use clock::{Clock, ManualClock, OsRandom, Random, SystemClock};
+pub use error::ServiceError;
+pub use model::*;
+pub use payments::{NewMethod, PaymentRequest, PaymentResult, RefundRequest, RefundResult};
+pub use processor::Processor;
+
+/// A response as the channel will send it: stored with an idempotency key and replayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// How the calling channel renders results that are stored for idempotent replay.
+pub trait Render: Send + Sync + 'static {
+    fn payment(&self, result: &PaymentResult) -> StoredResponse;
+    fn refund(&self, result: &RefundResult) -> StoredResponse;
+}
+
+/// Who the biller is, for receipts and messages.
+#[derive(Clone, Debug)]
+pub struct BillerProfile {
+    pub name: String,
+    pub support_phone: String,
+}
+
+impl Default for BillerProfile {
+    fn default() -> Self {
+        BillerProfile {
+            name: "Riverbend Utilities (demo)".into(),
+            support_phone: "1-800-555-0199".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// A second payment of the same amount on the same account within this window is refused
+    /// unless confirmed.
+    pub duplicate_window: jiff::SignedDuration,
+    /// Deadline for one processor call; past it the payment is in doubt.
+    pub processor_timeout: Duration,
+    /// A payment still in doubt this long after it started is resolved by asking the processor.
+    pub in_doubt_after: jiff::SignedDuration,
+    /// How long a request waits for another request with the same idempotency key to finish.
+    pub idempotency_wait: Duration,
+    /// Idempotency keys are kept at least this long.
+    pub idempotency_retention: jiff::SignedDuration,
+    /// Flat convenience fee in minor units added to card and bank payments; 0 means none.
+    /// Never charged on AutoPay (card-network rules forbid it on recurring payments).
+    pub convenience_fee_minor: i64,
+    pub biller: BillerProfile,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            duplicate_window: jiff::SignedDuration::from_mins(10),
+            processor_timeout: Duration::from_secs(20),
+            in_doubt_after: jiff::SignedDuration::from_secs(60),
+            idempotency_wait: Duration::from_secs(5),
+            idempotency_retention: jiff::SignedDuration::from_hours(72),
+            convenience_fee_minor: 0,
+            biller: BillerProfile::default(),
+        }
+    }
+}
+
+/// Everything the services need, cheap to clone.
+#[derive(Clone)]
+pub struct Billpay {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    pub processor: Arc<dyn Processor>,
+    pub render: Arc<dyn Render>,
+    pub config: Arc<ServiceConfig>,
+}
+
+impl Billpay {
+    pub fn new_id(&self, prefix: &str) -> String {
+        clock::new_id(prefix, self.clock.as_ref(), self.random.as_ref())
+    }
+}

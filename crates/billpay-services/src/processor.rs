@@ -1,0 +1,110 @@
+//! The payment processor interface. A connector (the built-in sandbox, Stripe later) moves the
+//! money; billpay records what it did. Every call carries a processor-side idempotency key that
+//! billpay derives from its own records, so a retried call can never charge twice, and every
+//! outcome can be looked up by that key when a call's answer was lost.
+
+use async_trait::async_trait;
+use billpay_domain::{
+    BankAccountNumber, BankAccountType, CardExpiry, CardNumber, Cvc, DeclineCode, Money,
+    PostalCode, RoutingNumber,
+};
+
+/// How the customer pays, with the secrets needed for this one call.
+#[derive(Clone, Debug)]
+pub enum ChargeMethod {
+    Card {
+        number: CardNumber,
+        expiry: CardExpiry,
+        cvc: Option<Cvc>,
+        postal_code: Option<PostalCode>,
+    },
+    Bank {
+        routing: RoutingNumber,
+        account: BankAccountNumber,
+        account_type: BankAccountType,
+        holder_name: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct ChargeRequest {
+    /// Processor-side idempotency key.
+    pub key: String,
+    pub amount: Money,
+    pub method: ChargeMethod,
+    pub description: String,
+}
+
+/// What the processor did with a charge or bank debit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// A card sale, captured.
+    Approved { reference: String },
+    /// A bank debit, accepted for settlement; it may still be returned.
+    Accepted { reference: String },
+    Declined {
+        code: DeclineCode,
+        reference: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Refunded { reference: String },
+    Declined { code: DeclineCode },
+}
+
+/// What a looked-up processor transaction is now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The processor never received a call with this key.
+    NotFound,
+    Charge(ChargeOutcome),
+    Refund(RefundOutcome),
+}
+
+/// Where an accepted bank debit stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    Pending,
+    Settled,
+    Returned(DeclineCode),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProcessorError {
+    /// No answer in time: the call may or may not have taken effect.
+    #[error("the payment processor did not answer in time")]
+    Timeout,
+    /// The processor could not be reached or refused the call before doing anything.
+    #[error("the payment processor is unavailable: {0}")]
+    Unavailable(String),
+    /// The request was malformed for this processor (a bug or an unsupported option).
+    #[error("the payment processor rejected the request: {0}")]
+    Rejected(String),
+}
+
+#[async_trait]
+pub trait Processor: Send + Sync + 'static {
+    /// A short name stored with each payment ("sandbox", "stripe").
+    fn name(&self) -> &'static str;
+    /// Card sale (authorize and capture) or bank debit.
+    async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, ProcessorError>;
+    /// Refund part or all of a captured charge.
+    async fn refund(
+        &self,
+        key: &str,
+        charge_reference: &str,
+        amount: Money,
+    ) -> Result<RefundOutcome, ProcessorError>;
+    /// Cancel a charge that has not settled (a full refund on processors without voids).
+    async fn void(
+        &self,
+        key: &str,
+        charge_reference: &str,
+    ) -> Result<RefundOutcome, ProcessorError>;
+    /// Whatever the processor did with this key, if anything.
+    async fn lookup(&self, key: &str) -> Result<Lookup, ProcessorError>;
+    /// Where an accepted bank debit stands.
+    async fn settlement(&self, reference: &str) -> Result<Settlement, ProcessorError>;
+}

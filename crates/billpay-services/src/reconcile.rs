@@ -1,0 +1,225 @@
+//! Background work that keeps billpay's records in step with the processor:
+//! resolving in-doubt payments and refunds by key, settling bank debits, pruning old keys.
+
+use billpay_domain::{EntryKind, JournalEntry, PaymentStatus, transition};
+use billpay_store::rows::{JournalRow, OutboxRow};
+use billpay_store::{StoreError, queries};
+
+use crate::processor::{Lookup, Settlement};
+use crate::{Billpay, Payment, Refund, ServiceError};
+
+/// Most records one pass looks at.
+const PASS_LIMIT: i64 = 200;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub payments_resolved: u64,
+    pub payments_still_in_doubt: u64,
+    pub refunds_resolved: u64,
+    pub debits_settled: u64,
+    pub debits_returned: u64,
+    pub keys_pruned: u64,
+}
+
+impl Billpay {
+    /// One pass over everything that needs the processor's word. Safe to run on several
+    /// instances at once: every change is conditional on the state it started from.
+    pub async fn reconcile(&self) -> Result<ReconcileReport, ServiceError> {
+        let mut report = ReconcileReport::default();
+        let cutoff = self
+            .clock
+            .now()
+            .checked_sub(self.config.in_doubt_after)
+            .map(|t| t.as_microsecond())
+            .unwrap_or(i64::MIN);
+        let (payments, refunds) = {
+            let mut c = self.store.read_conn().await?;
+            (
+                queries::in_doubt_payments(&mut c, cutoff, PASS_LIMIT).await?,
+                queries::in_doubt_refunds(&mut c, cutoff, PASS_LIMIT).await?,
+            )
+        };
+        for v in payments {
+            let p = Payment::from_view(&v)?;
+            match self.resolve_in_doubt(p).await? {
+                crate::PaymentResult::InDoubt(_) => report.payments_still_in_doubt += 1,
+                _ => report.payments_resolved += 1,
+            }
+        }
+        for r in refunds {
+            let refund = Refund::from_row(&r)?;
+            let payment = self.payment(&refund.payment_id).await?;
+            match self.processor.lookup(&r.processor_key).await {
+                Ok(Lookup::Refund(outcome)) => {
+                    self.record_refund(refund, payment, outcome).await?;
+                    report.refunds_resolved += 1;
+                }
+                Ok(Lookup::NotFound) => {
+                    let id = refund.id.clone();
+                    let now = self.clock.now_micros();
+                    self.store
+                        .write(move |c| {
+                            Box::pin(async move {
+                                queries::update_refund_state(
+                                    c, &id, "pending", "canceled", None, None, None, now,
+                                )
+                                .await?;
+                                for key in queries::idempotency_started_for_resource(c, &id).await?
+                                {
+                                    queries::idempotency_delete(c, &key.scope, &key.idem_key)
+                                        .await?;
+                                }
+                                Ok::<_, ServiceError>(())
+                            })
+                        })
+                        .await?;
+                    report.refunds_resolved += 1;
+                }
+                _ => {}
+            }
+        }
+        let (settled, returned) = self.settle_bank_debits().await?;
+        report.debits_settled = settled;
+        report.debits_returned = returned;
+        let prune_before = self
+            .clock
+            .now()
+            .checked_sub(self.config.idempotency_retention)
+            .map(|t| t.as_microsecond())
+            .unwrap_or(i64::MIN);
+        report.keys_pruned = self
+            .store
+            .write(move |c| {
+                Box::pin(async move { queries::idempotency_prune(c, prune_before).await })
+            })
+            .await?;
+        Ok(report)
+    }
+
+    /// Asks the processor about every accepted bank debit: settled ones succeed, returned ones
+    /// are reversed in the ledger and the customer is told why.
+    pub async fn settle_bank_debits(&self) -> Result<(u64, u64), ServiceError> {
+        let pending = {
+            let mut c = self.store.read_conn().await?;
+            queries::unsettled_bank_debits(&mut c, PASS_LIMIT).await?
+        };
+        let (mut settled, mut returned) = (0, 0);
+        for v in pending {
+            let p = Payment::from_view(&v)?;
+            let Some(reference) = p.processor_ref.clone() else {
+                continue;
+            };
+            let now = self.clock.now_micros();
+            match self.processor.settlement(&reference).await {
+                Ok(Settlement::Settled) => {
+                    transition(p.status, PaymentStatus::Succeeded, p.method.kind)
+                        .map_err(|e| ServiceError::Store(StoreError::Internal(e.to_string())))?;
+                    let id = p.id.clone();
+                    let moved = self
+                        .store
+                        .write(move |c| {
+                            Box::pin(async move {
+                                queries::update_payment_state(
+                                    c,
+                                    &id,
+                                    "processing",
+                                    "succeeded",
+                                    None,
+                                    None,
+                                    None,
+                                    now,
+                                )
+                                .await
+                            })
+                        })
+                        .await?;
+                    if moved {
+                        settled += 1;
+                    }
+                }
+                Ok(Settlement::Returned(code)) => {
+                    transition(p.status, PaymentStatus::Returned, p.method.kind)
+                        .map_err(|e| ServiceError::Store(StoreError::Internal(e.to_string())))?;
+                    let entry = JournalEntry::ach_return(&p.account_number, p.amount)
+                        .map_err(|e| ServiceError::Store(StoreError::Internal(e.to_string())))?;
+                    let postings: Vec<(String, i64)> = entry
+                        .postings()
+                        .iter()
+                        .map(|x| (x.ledger_account.clone(), x.amount.minor_units()))
+                        .collect();
+                    let j = JournalRow {
+                        id: self.new_id("je"),
+                        kind: EntryKind::Return.as_str().into(),
+                        source_type: "payment".into(),
+                        source_id: p.id.clone(),
+                        account_id: p.account_id.clone(),
+                        currency: p.amount.currency().code().into(),
+                        created_at: now,
+                    };
+                    let notice = serde_json::json!({
+                        "payment_id": p.id,
+                        "confirmation_number": p.confirmation_number.grouped(),
+                        "amount": p.amount.format(),
+                        "return_code": code.as_str(),
+                        "message": code.message(billpay_domain::Language::En),
+                        "next_step": code.next_step(billpay_domain::Language::En),
+                    })
+                    .to_string();
+                    let outbox_id = self.new_id("msg");
+                    let id = p.id.clone();
+                    let account_id = p.account_id.clone();
+                    let moved = self
+                        .store
+                        .write(move |c| {
+                            Box::pin(async move {
+                                if !queries::update_payment_state(
+                                    c,
+                                    &id,
+                                    "processing",
+                                    "returned",
+                                    None,
+                                    Some(code.as_str()),
+                                    None,
+                                    now,
+                                )
+                                .await?
+                                {
+                                    return Ok(false);
+                                }
+                                queries::insert_journal(c, &j, &postings).await?;
+                                if let Some(email) = queries::account_by_id(c, &account_id)
+                                    .await?
+                                    .and_then(|a| a.email)
+                                {
+                                    queries::insert_outbox(
+                                        c,
+                                        &OutboxRow {
+                                            id: outbox_id,
+                                            kind: "email.payment_returned".into(),
+                                            dedupe_key: format!("returned:{id}"),
+                                            recipient: email,
+                                            payload_json: notice,
+                                            created_at: now,
+                                            sent_at: None,
+                                            attempts: 0,
+                                        },
+                                    )
+                                    .await?;
+                                }
+                                Ok::<_, ServiceError>(true)
+                            })
+                        })
+                        .await?;
+                    if moved {
+                        returned += 1;
+                    }
+                }
+                Ok(Settlement::Pending) => {}
+                Err(e) => {
+                    tracing::warn!(payment_id = %p.id, error = %e, "settlement check failed; will retry");
+                }
+            }
+        }
+        Ok((settled, returned))
+    }
+}

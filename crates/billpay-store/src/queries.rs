@@ -1,0 +1,928 @@
+//! One function per query. Each takes a connection: inside [`crate::Store::write`] it is the
+//! write transaction; for reads, a connection from [`crate::Store::reader`].
+
+use sqlx::AnyConnection;
+
+use crate::StoreError;
+use crate::rows::*;
+
+type R<T> = Result<T, StoreError>;
+
+/// Most rows any list query returns.
+pub const LIST_LIMIT_MAX: i64 = 500;
+
+// ---------------------------------------------------------------- accounts
+
+pub async fn insert_account(c: &mut AnyConnection, a: &AccountRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO accounts (id, account_number, name, email, phone, postal_code, timezone, \
+         currency, service_status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&a.id)
+    .bind(&a.account_number)
+    .bind(&a.name)
+    .bind(&a.email)
+    .bind(&a.phone)
+    .bind(&a.postal_code)
+    .bind(&a.timezone)
+    .bind(&a.currency)
+    .bind(&a.service_status)
+    .bind(a.created_at)
+    .bind(a.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn account_by_number(c: &mut AnyConnection, number: &str) -> R<Option<AccountRow>> {
+    Ok(
+        sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE account_number = $1")
+            .bind(number)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+pub async fn account_by_id(c: &mut AnyConnection, id: &str) -> R<Option<AccountRow>> {
+    Ok(
+        sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// Takes the account's row lock for the rest of the transaction (PostgreSQL), so that checks
+/// across the account's payments (the duplicate guard) are serialized. On SQLite the one
+/// writer already serializes every write. Returns false if there is no such account.
+pub async fn lock_account(c: &mut AnyConnection, account_id: &str, now: i64) -> R<bool> {
+    let done = sqlx::query("UPDATE accounts SET updated_at = $2 WHERE id = $1")
+        .bind(account_id)
+        .bind(now)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn count_accounts(c: &mut AnyConnection) -> R<i64> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM accounts")
+            .fetch_one(c)
+            .await?,
+    )
+}
+
+pub async fn list_accounts(c: &mut AnyConnection, limit: i64) -> R<Vec<AccountRow>> {
+    Ok(
+        sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts ORDER BY created_at, id LIMIT $1")
+            .bind(limit.clamp(1, LIST_LIMIT_MAX))
+            .fetch_all(c)
+            .await?,
+    )
+}
+
+// ---------------------------------------------------------------- statements
+
+pub async fn insert_statement(c: &mut AnyConnection, s: &StatementRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO statements (id, account_id, statement_date, due_date, amount_due, currency, \
+         lines_json, journal_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&s.id)
+    .bind(&s.account_id)
+    .bind(&s.statement_date)
+    .bind(&s.due_date)
+    .bind(s.amount_due)
+    .bind(&s.currency)
+    .bind(&s.lines_json)
+    .bind(&s.journal_id)
+    .bind(s.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn latest_statement(c: &mut AnyConnection, account_id: &str) -> R<Option<StatementRow>> {
+    Ok(sqlx::query_as::<_, StatementRow>(
+        "SELECT * FROM statements WHERE account_id = $1 \
+         ORDER BY statement_date DESC, created_at DESC LIMIT 1",
+    )
+    .bind(account_id)
+    .fetch_optional(c)
+    .await?)
+}
+
+pub async fn list_statements(c: &mut AnyConnection, account_id: &str) -> R<Vec<StatementRow>> {
+    Ok(sqlx::query_as::<_, StatementRow>(
+        "SELECT * FROM statements WHERE account_id = $1 ORDER BY statement_date DESC LIMIT $2",
+    )
+    .bind(account_id)
+    .bind(LIST_LIMIT_MAX)
+    .fetch_all(c)
+    .await?)
+}
+
+// ---------------------------------------------------------------- ledger
+
+/// Inserts a journal entry and its postings. Asserts, before writing, that the postings are
+/// at least two, in the entry's currency, and sum to zero.
+pub async fn insert_journal(
+    c: &mut AnyConnection,
+    j: &JournalRow,
+    postings: &[(String, i64)],
+) -> R<()> {
+    if postings.len() < 2 {
+        return Err(StoreError::Internal(
+            "a journal entry needs two postings".into(),
+        ));
+    }
+    let mut sum: i64 = 0;
+    for (_, amount) in postings {
+        sum = sum
+            .checked_add(*amount)
+            .ok_or_else(|| StoreError::Internal("posting sum overflows".into()))?;
+    }
+    if sum != 0 {
+        return Err(StoreError::Internal(format!(
+            "journal entry {} is unbalanced by {sum}",
+            j.id
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO journal_entries (id, kind, source_type, source_id, account_id, currency, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&j.id)
+    .bind(&j.kind)
+    .bind(&j.source_type)
+    .bind(&j.source_id)
+    .bind(&j.account_id)
+    .bind(&j.currency)
+    .bind(j.created_at)
+    .execute(&mut *c)
+    .await?;
+    for (seq, (ledger_account, amount)) in postings.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO postings (journal_id, seq, ledger_account, amount, currency) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&j.id)
+        .bind(seq as i64)
+        .bind(ledger_account)
+        .bind(*amount)
+        .bind(&j.currency)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sum of a ledger account's postings (for a receivable: what the customer owes).
+pub async fn ledger_balance(c: &mut AnyConnection, ledger_account: &str) -> R<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COALESCE(SUM(amount), 0) FROM postings WHERE ledger_account = $1",
+    )
+    .bind(ledger_account)
+    .fetch_one(c)
+    .await?)
+}
+
+/// Journal entries whose postings do not sum to zero, or that have fewer than two postings.
+pub async fn unbalanced_journals(c: &mut AnyConnection) -> R<Vec<(String, i64, i64)>> {
+    Ok(sqlx::query_as::<_, (String, i64, i64)>(
+        "SELECT j.id, COALESCE(SUM(p.amount), 0), COUNT(p.seq) FROM journal_entries j \
+         LEFT JOIN postings p ON p.journal_id = j.id \
+         GROUP BY j.id HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.seq) < 2",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+/// Postings whose currency differs from their journal entry's.
+pub async fn mixed_currency_postings(c: &mut AnyConnection) -> R<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM postings p JOIN journal_entries j ON j.id = p.journal_id \
+         WHERE p.currency <> j.currency",
+    )
+    .fetch_one(c)
+    .await?)
+}
+
+/// Total of every posting, per currency (each must be zero).
+pub async fn ledger_totals(c: &mut AnyConnection) -> R<Vec<(String, i64)>> {
+    Ok(sqlx::query_as::<_, (String, i64)>(
+        "SELECT currency, COALESCE(SUM(amount), 0) FROM postings GROUP BY currency",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+/// Journal entries whose source row does not exist.
+pub async fn orphan_journals(c: &mut AnyConnection) -> R<Vec<(String, String, String)>> {
+    Ok(sqlx::query_as::<_, (String, String, String)>(
+        "SELECT j.id, j.source_type, j.source_id FROM journal_entries j \
+         WHERE (j.source_type = 'statement' AND NOT EXISTS (SELECT 1 FROM statements s WHERE s.id = j.source_id)) \
+            OR (j.source_type = 'payment' AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = j.source_id)) \
+            OR (j.source_type = 'refund' AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.id = j.source_id)) \
+            OR (j.source_type NOT IN ('statement', 'payment', 'refund'))",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+/// Journal entries of one source, with the sum of their postings on one ledger account.
+pub async fn journal_sum_for_source(
+    c: &mut AnyConnection,
+    source_type: &str,
+    source_id: &str,
+    ledger_account: &str,
+) -> R<(i64, i64)> {
+    Ok(sqlx::query_as::<_, (i64, i64)>(
+        "SELECT COUNT(DISTINCT j.id), COALESCE(SUM(p.amount), 0) FROM journal_entries j \
+         JOIN postings p ON p.journal_id = j.id \
+         WHERE j.source_type = $1 AND j.source_id = $2 AND p.ledger_account = $3",
+    )
+    .bind(source_type)
+    .bind(source_id)
+    .bind(ledger_account)
+    .fetch_one(c)
+    .await?)
+}
+
+/// Per account: the receivable balance from postings, and the balance recomputed from the
+/// documents (statements - posted payments + refunds + returns), for `billpay verify`.
+pub async fn receivable_balances(c: &mut AnyConnection) -> R<Vec<(String, String, i64)>> {
+    Ok(sqlx::query_as::<_, (String, String, i64)>(
+        "SELECT a.id, a.account_number, COALESCE((SELECT SUM(p.amount) FROM postings p \
+           WHERE p.ledger_account = 'ar:' || a.account_number), 0) FROM accounts a ORDER BY a.id",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+pub async fn statements_total(c: &mut AnyConnection, account_id: &str) -> R<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COALESCE(SUM(amount_due), 0) FROM statements WHERE account_id = $1",
+    )
+    .bind(account_id)
+    .fetch_one(c)
+    .await?)
+}
+
+// ---------------------------------------------------------------- payments
+
+/// A payment joined with its account, followed by the rest of the query.
+macro_rules! payment_view {
+    ($($tail:literal)+) => {
+        concat!(
+            "SELECT p.*, a.account_number AS account_number, a.timezone AS account_timezone \
+             FROM payments p JOIN accounts a ON a.id = p.account_id ",
+            $($tail),+
+        )
+    };
+}
+
+pub async fn insert_payment(c: &mut AnyConnection, p: &PaymentRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO payments (id, account_id, confirmation_number, amount, currency, refunded_amount, \
+         status, channel, method_type, brand, last4, exp_month, exp_year, bank_account_type, \
+         routing_number, holder_name, processor, processor_key, processor_ref, decline_code, \
+         journal_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+    )
+    .bind(&p.id)
+    .bind(&p.account_id)
+    .bind(&p.confirmation_number)
+    .bind(p.amount)
+    .bind(&p.currency)
+    .bind(p.refunded_amount)
+    .bind(&p.status)
+    .bind(&p.channel)
+    .bind(&p.method_type)
+    .bind(&p.brand)
+    .bind(&p.last4)
+    .bind(p.exp_month)
+    .bind(p.exp_year)
+    .bind(&p.bank_account_type)
+    .bind(&p.routing_number)
+    .bind(&p.holder_name)
+    .bind(&p.processor)
+    .bind(&p.processor_key)
+    .bind(&p.processor_ref)
+    .bind(&p.decline_code)
+    .bind(&p.journal_id)
+    .bind(p.created_at)
+    .bind(p.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Moves a payment from `from` to a new state, only if it is still in `from`.
+/// Returns false when another writer moved it first.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_payment_state(
+    c: &mut AnyConnection,
+    id: &str,
+    from: &str,
+    to: &str,
+    processor_ref: Option<&str>,
+    decline_code: Option<&str>,
+    journal_id: Option<&str>,
+    now: i64,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE payments SET status = $3, processor_ref = COALESCE($4, processor_ref), \
+         decline_code = COALESCE($5, decline_code), journal_id = COALESCE($6, journal_id), \
+         updated_at = $7 WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(processor_ref)
+    .bind(decline_code)
+    .bind(journal_id)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_payment_refunded(
+    c: &mut AnyConnection,
+    id: &str,
+    from: &str,
+    to: &str,
+    refunded_amount: i64,
+    now: i64,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE payments SET status = $3, refunded_amount = $4, updated_at = $5 \
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(refunded_amount)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn payment_by_id(c: &mut AnyConnection, id: &str) -> R<Option<PaymentView>> {
+    Ok(
+        sqlx::query_as::<_, PaymentView>(payment_view!("WHERE p.id = $1"))
+            .bind(id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+pub async fn payment_by_confirmation(
+    c: &mut AnyConnection,
+    confirmation: &str,
+) -> R<Option<PaymentView>> {
+    Ok(
+        sqlx::query_as::<_, PaymentView>(payment_view!("WHERE p.confirmation_number = $1"))
+            .bind(confirmation)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+pub async fn confirmation_exists(c: &mut AnyConnection, confirmation: &str) -> R<bool> {
+    Ok(
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM payments WHERE confirmation_number = $1",
+        )
+        .bind(confirmation)
+        .fetch_one(c)
+        .await?
+            > 0,
+    )
+}
+
+/// An account's payments, newest first. `before` pages by `created_at`.
+pub async fn payments_for_account(
+    c: &mut AnyConnection,
+    account_id: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> R<Vec<PaymentView>> {
+    Ok(sqlx::query_as::<_, PaymentView>(payment_view!(
+        "WHERE p.account_id = $1 AND p.created_at < $2 \
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $3"
+    ))
+    .bind(account_id)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit.clamp(1, LIST_LIMIT_MAX))
+    .fetch_all(c)
+    .await?)
+}
+
+/// The newest payment of this amount on this account since `since` that may have moved money.
+pub async fn recent_same_amount_payment(
+    c: &mut AnyConnection,
+    account_id: &str,
+    amount: i64,
+    currency: &str,
+    since: i64,
+) -> R<Option<PaymentView>> {
+    Ok(sqlx::query_as::<_, PaymentView>(payment_view!(
+        "WHERE p.account_id = $1 AND p.amount = $2 AND p.currency = $3 \
+         AND p.created_at >= $4 AND p.status IN ('pending', 'processing', 'succeeded') \
+         ORDER BY p.created_at DESC LIMIT 1"
+    ))
+    .bind(account_id)
+    .bind(amount)
+    .bind(currency)
+    .bind(since)
+    .fetch_optional(c)
+    .await?)
+}
+
+/// Payments still `processing` with no processor answer recorded, created before `before`:
+/// the processor call's outcome is unknown and must be asked for by key.
+pub async fn in_doubt_payments(
+    c: &mut AnyConnection,
+    before: i64,
+    limit: i64,
+) -> R<Vec<PaymentView>> {
+    Ok(sqlx::query_as::<_, PaymentView>(payment_view!(
+        "WHERE p.status = 'processing' AND p.processor_ref IS NULL \
+         AND p.created_at < $1 ORDER BY p.created_at LIMIT $2"
+    ))
+    .bind(before)
+    .bind(limit.clamp(1, LIST_LIMIT_MAX))
+    .fetch_all(c)
+    .await?)
+}
+
+/// Bank debits accepted by the processor and waiting to settle.
+pub async fn unsettled_bank_debits(c: &mut AnyConnection, limit: i64) -> R<Vec<PaymentView>> {
+    Ok(sqlx::query_as::<_, PaymentView>(payment_view!(
+        "WHERE p.status = 'processing' AND p.processor_ref IS NOT NULL \
+         AND p.method_type = 'ach' ORDER BY p.created_at LIMIT $1"
+    ))
+    .bind(limit.clamp(1, LIST_LIMIT_MAX))
+    .fetch_all(c)
+    .await?)
+}
+
+/// Payments in a state that must have posted to the ledger, but with no journal entry.
+pub async fn posted_payments_without_journal(c: &mut AnyConnection) -> R<Vec<(String, String)>> {
+    Ok(sqlx::query_as::<_, (String, String)>(
+        "SELECT p.id, p.status FROM payments p WHERE \
+         (p.status IN ('succeeded', 'partially_refunded', 'refunded', 'returned') \
+           OR (p.status = 'processing' AND p.method_type = 'ach' AND p.processor_ref IS NOT NULL)) \
+         AND NOT EXISTS (SELECT 1 FROM journal_entries j WHERE j.source_type = 'payment' \
+           AND j.source_id = p.id AND j.kind = 'payment')",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+/// Payments that must not have posted (failed, canceled, pending) but have a journal entry.
+pub async fn unposted_payments_with_journal(c: &mut AnyConnection) -> R<Vec<(String, String)>> {
+    Ok(sqlx::query_as::<_, (String, String)>(
+        "SELECT p.id, p.status FROM payments p WHERE \
+         (p.status IN ('failed', 'canceled', 'pending') \
+           OR (p.status = 'processing' AND p.processor_ref IS NULL)) \
+         AND EXISTS (SELECT 1 FROM journal_entries j WHERE j.source_type = 'payment' AND j.source_id = p.id)",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+/// All payments with their ledger posting totals on the customer's receivable, for verify.
+pub async fn payment_postings(c: &mut AnyConnection) -> R<Vec<(String, String, i64, i64, i64)>> {
+    Ok(sqlx::query_as::<_, (String, String, i64, i64, i64)>(
+        "SELECT p.id, p.status, p.amount, p.refunded_amount, COALESCE((SELECT SUM(po.amount) \
+           FROM journal_entries j JOIN postings po ON po.journal_id = j.id \
+           JOIN accounts a ON a.id = p.account_id \
+           WHERE j.source_type = 'payment' AND j.source_id = p.id \
+             AND po.ledger_account = 'ar:' || a.account_number), 0) FROM payments p ORDER BY p.id",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+pub async fn duplicate_confirmations(c: &mut AnyConnection) -> R<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM (SELECT confirmation_number FROM payments \
+         GROUP BY confirmation_number HAVING COUNT(*) > 1) d",
+    )
+    .fetch_one(c)
+    .await?)
+}
+
+pub async fn count_payments(c: &mut AnyConnection) -> R<i64> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM payments")
+            .fetch_one(c)
+            .await?,
+    )
+}
+
+/// Payment counts by status, for metrics and verify reports.
+pub async fn payments_by_status(c: &mut AnyConnection) -> R<Vec<(String, i64)>> {
+    Ok(sqlx::query_as::<_, (String, i64)>(
+        "SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+// ---------------------------------------------------------------- refunds
+
+pub async fn insert_refund(c: &mut AnyConnection, r: &RefundRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO refunds (id, payment_id, amount, currency, status, processor_key, \
+         processor_ref, failure_code, journal_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&r.id)
+    .bind(&r.payment_id)
+    .bind(r.amount)
+    .bind(&r.currency)
+    .bind(&r.status)
+    .bind(&r.processor_key)
+    .bind(&r.processor_ref)
+    .bind(&r.failure_code)
+    .bind(&r.journal_id)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn update_refund_state(
+    c: &mut AnyConnection,
+    id: &str,
+    from: &str,
+    to: &str,
+    processor_ref: Option<&str>,
+    failure_code: Option<&str>,
+    journal_id: Option<&str>,
+    now: i64,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE refunds SET status = $3, processor_ref = COALESCE($4, processor_ref), \
+         failure_code = COALESCE($5, failure_code), journal_id = COALESCE($6, journal_id), \
+         updated_at = $7 WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(processor_ref)
+    .bind(failure_code)
+    .bind(journal_id)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn refund_by_id(c: &mut AnyConnection, id: &str) -> R<Option<RefundRow>> {
+    Ok(
+        sqlx::query_as::<_, RefundRow>("SELECT * FROM refunds WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+pub async fn refunds_for_payment(c: &mut AnyConnection, payment_id: &str) -> R<Vec<RefundRow>> {
+    Ok(sqlx::query_as::<_, RefundRow>(
+        "SELECT * FROM refunds WHERE payment_id = $1 ORDER BY created_at, id",
+    )
+    .bind(payment_id)
+    .fetch_all(c)
+    .await?)
+}
+
+/// Refunds whose processor outcome is unknown, created before `before`.
+pub async fn in_doubt_refunds(c: &mut AnyConnection, before: i64, limit: i64) -> R<Vec<RefundRow>> {
+    Ok(sqlx::query_as::<_, RefundRow>(
+        "SELECT * FROM refunds WHERE status = 'pending' AND created_at < $1 \
+         ORDER BY created_at LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit.clamp(1, LIST_LIMIT_MAX))
+    .fetch_all(c)
+    .await?)
+}
+
+/// Takes the payment's row lock for the transaction (see [`lock_account`]).
+pub async fn lock_payment(c: &mut AnyConnection, payment_id: &str, now: i64) -> R<bool> {
+    let done = sqlx::query("UPDATE payments SET updated_at = $2 WHERE id = $1")
+        .bind(payment_id)
+        .bind(now)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Refunds of a payment whose journal sums disagree with their status, for verify.
+pub async fn succeeded_refunds_without_journal(c: &mut AnyConnection) -> R<Vec<String>> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT r.id FROM refunds r WHERE r.status = 'succeeded' AND NOT EXISTS \
+         (SELECT 1 FROM journal_entries j WHERE j.source_type = 'refund' AND j.source_id = r.id)",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+/// Payments whose recorded refunded amount differs from their succeeded refunds' total.
+pub async fn refund_total_mismatches(c: &mut AnyConnection) -> R<Vec<(String, i64, i64)>> {
+    Ok(sqlx::query_as::<_, (String, i64, i64)>(
+        "SELECT p.id, p.refunded_amount, COALESCE((SELECT SUM(r.amount) FROM refunds r \
+           WHERE r.payment_id = p.id AND r.status = 'succeeded'), 0) AS total \
+         FROM payments p WHERE p.refunded_amount <> COALESCE((SELECT SUM(r.amount) FROM refunds r \
+           WHERE r.payment_id = p.id AND r.status = 'succeeded'), 0) OR p.refunded_amount > p.amount",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+// ---------------------------------------------------------------- idempotency
+
+pub async fn idempotency_get(
+    c: &mut AnyConnection,
+    scope: &str,
+    key: &str,
+) -> R<Option<IdempotencyRow>> {
+    Ok(sqlx::query_as::<_, IdempotencyRow>(
+        "SELECT * FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
+    )
+    .bind(scope)
+    .bind(key)
+    .fetch_optional(c)
+    .await?)
+}
+
+/// Claims a key. Returns false if the key was already claimed (by anyone, ever).
+pub async fn idempotency_claim(c: &mut AnyConnection, row: &IdempotencyRow) -> R<bool> {
+    let done = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, idem_key, endpoint, request_hash, state, resource_id, \
+         response_status, response_body, created_at, completed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (scope, idem_key) DO NOTHING",
+    )
+    .bind(&row.scope)
+    .bind(&row.idem_key)
+    .bind(&row.endpoint)
+    .bind(&row.request_hash)
+    .bind(&row.state)
+    .bind(&row.resource_id)
+    .bind(row.response_status)
+    .bind(&row.response_body)
+    .bind(row.created_at)
+    .bind(row.completed_at)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn idempotency_set_resource(
+    c: &mut AnyConnection,
+    scope: &str,
+    key: &str,
+    resource_id: &str,
+) -> R<()> {
+    sqlx::query("UPDATE idempotency_keys SET resource_id = $3 WHERE scope = $1 AND idem_key = $2")
+        .bind(scope)
+        .bind(key)
+        .bind(resource_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Stores the response of a started key. Returns false if it was not in `started`.
+pub async fn idempotency_complete(
+    c: &mut AnyConnection,
+    scope: &str,
+    key: &str,
+    status: i64,
+    body: &str,
+    now: i64,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE idempotency_keys SET state = 'completed', response_status = $3, response_body = $4, \
+         completed_at = $5 WHERE scope = $1 AND idem_key = $2 AND state = 'started'",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(status)
+    .bind(body)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Started keys attached to a resource (a payment or refund) whose outcome was in doubt.
+pub async fn idempotency_started_for_resource(
+    c: &mut AnyConnection,
+    resource_id: &str,
+) -> R<Vec<IdempotencyRow>> {
+    Ok(sqlx::query_as::<_, IdempotencyRow>(
+        "SELECT * FROM idempotency_keys WHERE resource_id = $1 AND state = 'started'",
+    )
+    .bind(resource_id)
+    .fetch_all(c)
+    .await?)
+}
+
+/// Deletes completed keys created before `before`. Returns how many.
+pub async fn idempotency_prune(c: &mut AnyConnection, before: i64) -> R<u64> {
+    let done =
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1 AND state = 'completed'")
+            .bind(before)
+            .execute(c)
+            .await?;
+    Ok(done.rows_affected())
+}
+
+// ---------------------------------------------------------------- api keys
+
+pub async fn insert_api_key(c: &mut AnyConnection, k: &ApiKeyRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, name, prefix, key_hash, created_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&k.id)
+    .bind(&k.name)
+    .bind(&k.prefix)
+    .bind(&k.key_hash)
+    .bind(k.created_at)
+    .bind(k.revoked_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn api_key_by_hash(c: &mut AnyConnection, hash: &str) -> R<Option<ApiKeyRow>> {
+    Ok(
+        sqlx::query_as::<_, ApiKeyRow>("SELECT * FROM api_keys WHERE key_hash = $1")
+            .bind(hash)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+pub async fn list_api_keys(c: &mut AnyConnection) -> R<Vec<ApiKeyRow>> {
+    Ok(
+        sqlx::query_as::<_, ApiKeyRow>("SELECT * FROM api_keys ORDER BY created_at, id")
+            .fetch_all(c)
+            .await?,
+    )
+}
+
+pub async fn revoke_api_key(c: &mut AnyConnection, id: &str, now: i64) -> R<bool> {
+    let done =
+        sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(c)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+// ---------------------------------------------------------------- outbox
+
+/// Queues a message. The dedupe key makes queuing the same message twice a no-op.
+pub async fn insert_outbox(c: &mut AnyConnection, o: &OutboxRow) -> R<bool> {
+    let done = sqlx::query(
+        "INSERT INTO outbox (id, kind, dedupe_key, recipient, payload_json, created_at, sent_at, attempts) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(&o.id)
+    .bind(&o.kind)
+    .bind(&o.dedupe_key)
+    .bind(&o.recipient)
+    .bind(&o.payload_json)
+    .bind(o.created_at)
+    .bind(o.sent_at)
+    .bind(o.attempts)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn outbox_for_dedupe(c: &mut AnyConnection, dedupe_key: &str) -> R<Option<OutboxRow>> {
+    Ok(
+        sqlx::query_as::<_, OutboxRow>("SELECT * FROM outbox WHERE dedupe_key = $1")
+            .bind(dedupe_key)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+// ---------------------------------------------------------------- sandbox processor
+
+pub async fn sandbox_insert(c: &mut AnyConnection, t: &SandboxTxRow) -> R<bool> {
+    let done = sqlx::query(
+        "INSERT INTO sandbox_transactions (processor_key, kind, reference, parent_reference, amount, \
+         currency, outcome, decline_code, settle_at, return_code, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (processor_key) DO NOTHING",
+    )
+    .bind(&t.processor_key)
+    .bind(&t.kind)
+    .bind(&t.reference)
+    .bind(&t.parent_reference)
+    .bind(t.amount)
+    .bind(&t.currency)
+    .bind(&t.outcome)
+    .bind(&t.decline_code)
+    .bind(t.settle_at)
+    .bind(&t.return_code)
+    .bind(t.created_at)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn sandbox_by_key(c: &mut AnyConnection, key: &str) -> R<Option<SandboxTxRow>> {
+    Ok(sqlx::query_as::<_, SandboxTxRow>(
+        "SELECT * FROM sandbox_transactions WHERE processor_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(c)
+    .await?)
+}
+
+pub async fn sandbox_by_reference(
+    c: &mut AnyConnection,
+    reference: &str,
+) -> R<Option<SandboxTxRow>> {
+    Ok(
+        sqlx::query_as::<_, SandboxTxRow>(
+            "SELECT * FROM sandbox_transactions WHERE reference = $1",
+        )
+        .bind(reference)
+        .fetch_optional(c)
+        .await?,
+    )
+}
+
+/// Total of succeeded refunds against a sandbox charge reference.
+pub async fn sandbox_refunded_total(c: &mut AnyConnection, charge_reference: &str) -> R<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COALESCE(SUM(amount), 0) FROM sandbox_transactions \
+         WHERE kind = 'refund' AND outcome = 'succeeded' AND parent_reference = $1",
+    )
+    .bind(charge_reference)
+    .fetch_one(c)
+    .await?)
+}
+
+pub async fn sandbox_count(c: &mut AnyConnection, kind: &str) -> R<i64> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sandbox_transactions WHERE kind = $1")
+            .bind(kind)
+            .fetch_one(c)
+            .await?,
+    )
+}
+
+/// Releases a key whose request certainly did nothing, so it may be retried.
+pub async fn idempotency_delete(c: &mut AnyConnection, scope: &str, key: &str) -> R<()> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2")
+        .bind(scope)
+        .bind(key)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Per account: receivable from postings, and the same figure recomputed from the documents
+/// (statements, minus payments that posted and were not returned, plus succeeded refunds).
+pub async fn account_balance_check(c: &mut AnyConnection) -> R<Vec<(String, i64, i64)>> {
+    Ok(sqlx::query_as::<_, (String, i64, i64)>(
+        "SELECT a.account_number, \
+           COALESCE((SELECT SUM(p.amount) FROM postings p WHERE p.ledger_account = 'ar:' || a.account_number), 0), \
+           COALESCE((SELECT SUM(s.amount_due) FROM statements s WHERE s.account_id = a.id), 0) \
+           - COALESCE((SELECT SUM(y.amount) FROM payments y WHERE y.account_id = a.id AND \
+               (y.status IN ('succeeded', 'partially_refunded', 'refunded') \
+                OR (y.status = 'processing' AND y.method_type = 'ach' AND y.processor_ref IS NOT NULL))), 0) \
+           + COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments y ON y.id = r.payment_id \
+               WHERE y.account_id = a.id AND r.status = 'succeeded'), 0) \
+         FROM accounts a ORDER BY a.account_number",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+/// Every confirmation number, for checking their check digits.
+pub async fn all_confirmations(c: &mut AnyConnection) -> R<Vec<(String, String)>> {
+    Ok(
+        sqlx::query_as::<_, (String, String)>("SELECT id, confirmation_number FROM payments")
+            .fetch_all(c)
+            .await?,
+    )
+}
