@@ -97,3 +97,32 @@ pub fn new_id(prefix: &str, clock: &dyn Clock, random: &dyn Random) -> String {
     let id = uuid::Builder::from_unix_timestamp_millis(ms, &bytes).into_uuid();
     format!("{prefix}_{}", id.simple())
 }
+
+/// The real clock moved by an adjustable offset: time passes as usual, and tests can jump
+/// ahead (to age an in-doubt payment, or to reach a bank debit's settlement date).
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    offset_us: std::sync::atomic::AtomicI64,
+}
+
+impl ShiftedClock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn advance(&self, by: jiff::SignedDuration) {
+        self.offset_us.fetch_add(
+            by.as_micros().clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> Timestamp {
+        let offset = self.offset_us.load(std::sync::atomic::Ordering::SeqCst);
+        let now = Timestamp::now();
+        now.checked_add(jiff::SignedDuration::from_micros(offset))
+            .unwrap_or(now)
+    }
+}

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use billpay_store::Store;
 
-pub use clock::{Clock, ManualClock, OsRandom, Random, SystemClock};
+pub use clock::{Clock, ManualClock, OsRandom, Random, ShiftedClock, SystemClock};
 pub use error::ServiceError;
 pub use model::*;
 pub use payments::{NewMethod, PaymentRequest, PaymentResult, RefundRequest, RefundResult};

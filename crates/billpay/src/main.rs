@@ -1,1 +1,4 @@
-fn main() {}
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    billpay::cli::main().await
+}

@@ -1,0 +1,97 @@
+//! Settings: defaults, then an optional TOML file, then environment variables and flags.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::cli::GlobalArgs;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./billpay-data/billpay.db?mode=rwc";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub max_connections: u32,
+    pub sandbox_latency_ms: u64,
+    pub biller_name: String,
+    pub support_phone: String,
+    /// Flat convenience fee in cents; 0 (the default) charges no fee.
+    pub convenience_fee_cents: i64,
+    /// Seconds a processor call may take before the payment is in doubt.
+    pub processor_timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let biller = billpay_services::BillerProfile::default();
+        Settings {
+            database_url: DEFAULT_DATABASE_URL.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 16,
+            sandbox_latency_ms: 0,
+            biller_name: biller.name,
+            support_phone: biller.support_phone,
+            convenience_fee_cents: 0,
+            processor_timeout_secs: 20,
+        }
+    }
+}
+
+impl Settings {
+    pub fn load(global: &GlobalArgs) -> Result<Settings> {
+        let mut s = match &global.config {
+            Some(path) => Self::from_file(path)?,
+            None => Settings::default(),
+        };
+        if let Some(url) = &global.database {
+            s.database_url = url.clone();
+        }
+        if s.database_url.starts_with("sqlite:") && !s.database_url.contains("mode=") {
+            let sep = if s.database_url.contains('?') { '&' } else { '?' };
+            s.database_url = format!("{}{sep}mode=rwc", s.database_url);
+        }
+        if s.convenience_fee_cents < 0 {
+            anyhow::bail!("convenience_fee_cents must not be negative");
+        }
+        if s.processor_timeout_secs == 0 || s.processor_timeout_secs > 50 {
+            anyhow::bail!("processor_timeout_secs must be 1 to 50 (in-doubt payments are resolved after 60 s)");
+        }
+        Ok(s)
+    }
+
+    fn from_file(path: &Path) -> Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("in the configuration file {}", path.display()))
+    }
+
+    pub fn service_config(&self) -> billpay_services::ServiceConfig {
+        billpay_services::ServiceConfig {
+            convenience_fee_minor: self.convenience_fee_cents,
+            processor_timeout: std::time::Duration::from_secs(self.processor_timeout_secs),
+            biller: billpay_services::BillerProfile {
+                name: self.biller_name.clone(),
+                support_phone: self.support_phone.clone(),
+            },
+            ..Default::default()
+        }
+    }
+}
+
+/// A database URL fit for messages: any password is hidden.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,68 @@
+//! `serve --demo`: a fictional biller's accounts with bills, an API key, and the commands to try.
+
+use std::net::SocketAddr;
+
+use anyhow::Result;
+use billpay_domain::{AccountNumber, Money, PostalCode};
+use billpay_services::Billpay;
+use billpay_services::accounts::{NewAccount, NewStatement};
+
+/// Demo customers: (account body, name, email, phone, ZIP, time zone, amount due in cents).
+const DEMO_ACCOUNTS: &[(&str, &str, &str, &str, &str, &str, i64)] = &[
+    ("10000000001", "Ada Lovelace", "ada@example.com", "+15555550101", "10001", "America/New_York", 8410),
+    ("10000000002", "Grace Hopper", "grace@example.com", "+15555550102", "60601", "America/Chicago", 12745),
+    ("10000000003", "Katherine Johnson", "katherine@example.com", "+15555550103", "90012", "America/Los_Angeles", 6200),
+];
+
+pub async fn seed_and_print(app: &Billpay, addr: SocketAddr) -> Result<()> {
+    let today = app.clock.now().to_zoned(jiff::tz::TimeZone::get("America/New_York")?).date();
+    let mut lines = Vec::new();
+    for (body, name, email, phone, zip, tz, cents) in DEMO_ACCOUNTS {
+        let number = AccountNumber::from_body(body)?;
+        if app.account(&number).await.is_err() {
+            app.create_account(NewAccount {
+                account_number: Some(number.clone()),
+                name: (*name).into(),
+                email: Some((*email).into()),
+                phone: Some((*phone).into()),
+                postal_code: PostalCode::parse(zip)?,
+                timezone: Some((*tz).into()),
+                currency: None,
+            })
+            .await?;
+            let amount = Money::usd(*cents);
+            let service = Money::usd(cents - 1210);
+            app.create_statement(
+                &number,
+                NewStatement {
+                    statement_date: today.checked_sub(jiff::Span::new().days(10))?,
+                    due_date: today.checked_add(jiff::Span::new().days(15))?,
+                    amount_due: amount,
+                    lines: vec![
+                        ("Monthly service".into(), service),
+                        ("Equipment rental".into(), Money::usd(1000)),
+                        ("Taxes and fees".into(), Money::usd(210)),
+                    ],
+                },
+            )
+            .await?;
+        }
+        let summary = app.account_summary(&number).await?;
+        lines.push(format!(
+            "  {}  {:<18} ZIP {}  balance {}",
+            number,
+            name,
+            zip,
+            summary.balance
+        ));
+    }
+    let (_, key) = app.create_api_key("demo").await?;
+    let key = key.expose_secret();
+    let first = AccountNumber::from_body(DEMO_ACCOUNTS[0].0)?;
+    println!(
+        "\nbillpay demo: {biller}\n\nDemo accounts:\n{accounts}\n\nAPI key (created now, shown once):\n  {key}\n\nTry a card payment:\n  curl -s http://{addr}/api/v1/payments -H 'Authorization: Bearer {key}' \\\n    -H 'Content-Type: application/json' -H \"Idempotency-Key: $(uuidgen || date +%s%N)\" \\\n    -d '{{\"account_number\":\"{first}\",\"amount\":8410,\"channel\":\"web\",\"payment_method\":{{\"type\":\"card\",\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2034,\"cvc\":\"123\",\"postal_code\":\"10001\"}}}}'\n\nA bank (ACH) payment:\n  ... \"payment_method\":{{\"type\":\"ach\",\"routing_number\":\"110000000\",\"account_number\":\"000123456789\",\"account_type\":\"checking\",\"holder_name\":\"Ada Lovelace\"}}\n\nA declined card: 4000000000009995 (insufficient funds). More test cards in README.md.\nOpenAPI: http://{addr}/api/v1/openapi.json   Metrics: http://{addr}/metrics\n",
+        biller = app.config.biller.name,
+        accounts = lines.join("\n"),
+    );
+    Ok(())
+}

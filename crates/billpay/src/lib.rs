@@ -1,0 +1,10 @@
+//! The `billpay` binary's library: configuration, wiring of the services to their store,
+//! processor and clock, the CLI commands, the demo data and the benchmarks. It holds no business
+//! rules; it builds the services from configuration and hands them to a channel.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod demo;
+
+pub use cli::{build_from_settings, build_with_clock};
