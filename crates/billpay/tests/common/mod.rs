@@ -1,0 +1,245 @@
+//! Test harness: the real application on port 0 with a fresh database, on SQLite or PostgreSQL.
+//!
+//! PostgreSQL tests create a database per test on the server named by `BILLPAY_TEST_PG_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/test`) and drop it afterwards.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use billpay::config::Settings;
+use billpay_services::sandbox::SandboxProcessor;
+use billpay_services::{Billpay, ShiftedClock};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("BILLPAY_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pub engine: Engine,
+    pub dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(engine: Engine) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match engine {
+            Engine::Sqlite => {
+                let url = format!("sqlite://{}/billpay.db?mode=rwc", dir.path().display());
+                TestDb { url, engine, dir, pg_name: None }
+            }
+            Engine::Postgres => {
+                sqlx::any::install_default_drivers();
+                let admin = pg_admin_url();
+                let name = format!("bp_test_{}", uuid::Uuid::new_v4().simple());
+                let mut c = sqlx::AnyConnection::connect(&admin)
+                    .await
+                    .expect("PostgreSQL must be reachable at BILLPAY_TEST_PG_URL for the PostgreSQL tests");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut c)
+                    .await
+                    .expect("create test database");
+                let _ = c.close().await;
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                TestDb { url: format!("{base}/{name}"), engine, dir, pg_name: Some(name) }
+            }
+        }
+    }
+
+    /// The SQLite database file (and its WAL beside it).
+    pub fn sqlite_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("billpay.db")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            let admin = pg_admin_url();
+            // A fresh runtime on its own thread: Drop may run inside the test's runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async move {
+                        if let Ok(mut c) = sqlx::AnyConnection::connect(&admin).await {
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .execute(&mut c)
+                            .await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub key: String,
+    pub app: Billpay,
+    pub sandbox: Arc<SandboxProcessor>,
+    pub clock: Arc<ShiftedClock>,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+}
+
+pub async fn spawn_app(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |_| {}).await
+}
+
+pub async fn spawn_app_with(engine: Engine, tune: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = TestDb::new(engine).await;
+    let mut settings = Settings { database_url: db.url.clone(), ..Settings::default() };
+    tune(&mut settings);
+    let clock = Arc::new(ShiftedClock::new());
+    let (app, sandbox) = billpay::build_with_clock(&settings, true, clock.clone())
+        .await
+        .expect("build app");
+    let (_, key) = app.create_api_key("test").await.expect("api key");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = billpay_http::router(app.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    TestApp {
+        base: format!("http://{addr}"),
+        addr,
+        key: key.expose_secret().to_string(),
+        app,
+        sandbox,
+        clock,
+        client: reqwest::Client::new(),
+        db,
+    }
+}
+
+pub fn card(number: &str) -> Value {
+    let cvc = if number.starts_with("34") || number.starts_with("37") { "1234" } else { "123" };
+    json!({"type": "card", "number": number, "exp_month": 12, "exp_year": 2034, "cvc": cvc, "postal_code": "10001"})
+}
+
+pub fn ach(account: &str) -> Value {
+    json!({"type": "ach", "routing_number": "110000000", "account_number": account,
+           "account_type": "checking", "holder_name": "Pat Payer"})
+}
+
+pub fn new_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl TestApp {
+    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.key)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.key).json(&body))
+            .await
+    }
+
+    pub async fn post_idem(&self, path: &str, idem: &str, body: Value) -> (u16, Value) {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(&self.key)
+                .header("Idempotency-Key", idem)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn pay(&self, idem: &str, body: Value) -> (u16, Value) {
+        self.post_idem("/api/v1/payments", idem, body).await
+    }
+
+    /// A payment of `cents` on `account` with `method`, under a fresh key.
+    pub async fn pay_with(&self, account: &str, cents: i64, method: Value) -> (u16, Value) {
+        self.pay(&new_key(), json!({"account_number": account, "amount": cents, "channel": "web", "payment_method": method}))
+            .await
+    }
+
+    /// A new account with one bill of `cents` due in two weeks; returns its number.
+    pub async fn account_with_bill(&self, cents: i64) -> String {
+        let (s, a) = self
+            .post("/api/v1/accounts", json!({"name": "Pat Payer", "email": "pat@example.com", "postal_code": "10001"}))
+            .await;
+        assert_eq!(s, 201, "{a}");
+        let number = a["account_number"].as_str().expect("number").to_string();
+        let today = jiff::Zoned::now().date();
+        let due = today.checked_add(jiff::Span::new().days(14)).expect("date");
+        let (s, b) = self
+            .post(
+                &format!("/api/v1/accounts/{number}/statements"),
+                json!({"statement_date": today.to_string(), "due_date": due.to_string(), "amount_due": cents}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        number
+    }
+
+    pub async fn balance(&self, account: &str) -> i64 {
+        let (s, a) = self.get(&format!("/api/v1/accounts/{account}")).await;
+        assert_eq!(s, 200, "{a}");
+        a["balance"]["amount"].as_i64().expect("balance")
+    }
+
+    /// `billpay verify` must hold.
+    pub async fn assert_verified(&self) {
+        let report = self.app.verify().await.expect("verify runs");
+        assert!(report.ok(), "ledger verification failed:\n{}", report.to_text());
+    }
+
+    /// How many charges the sandbox processor has made.
+    pub async fn processor_charges(&self) -> i64 {
+        let mut c = self.app.store.read_conn().await.expect("conn");
+        billpay_store::queries::sandbox_count(&mut c, "sale").await.expect("count")
+            + billpay_store::queries::sandbox_count(&mut c, "debit").await.expect("count")
+    }
+}
+
+/// Declares a test that runs once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! both_engines {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn run($app: $crate::common::TestApp) $body
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::common::spawn_app($crate::common::Engine::Sqlite).await).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    run($crate::common::spawn_app($crate::common::Engine::Postgres).await).await
+                }
+            }
+        )*
+    };
+}
