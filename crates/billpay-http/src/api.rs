@@ -35,9 +35,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::new(e.status(), "invalid_request_error", "body_invalid", e.body_text())
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    e.status(),
+                    "invalid_request_error",
+                    "body_invalid",
+                    e.body_text(),
+                )
+            })?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -54,7 +61,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             inner.to_string()
         };
         let message = mask_quoted_digits(&message);
-        let param = if path == "." { "body".to_string() } else { bracket_path(&path) };
+        let param = if path == "." {
+            "body".to_string()
+        } else {
+            bracket_path(&path)
+        };
         ApiError::invalid(&param, message)
     })
 }
@@ -114,7 +125,9 @@ fn stored(r: StoredResponse) -> Response {
 /// Runs money-moving work in its own task: a client that hangs up cannot cut a payment short.
 async fn detached<F>(work: F) -> Result<StoredResponse, ApiError>
 where
-    F: std::future::Future<Output = Result<StoredResponse, billpay_services::ServiceError>> + Send + 'static,
+    F: std::future::Future<Output = Result<StoredResponse, billpay_services::ServiceError>>
+        + Send
+        + 'static,
 {
     match tokio::spawn(work).await {
         Ok(r) => r.map_err(ApiError::from),
@@ -213,7 +226,12 @@ pub async fn list_payments(
         return Err(ApiError::invalid("limit", "limit must be 1 to 100"));
     }
     let before = match q.starting_after {
-        Some(id) => Some(app.payment(&id).await.map_err(|_| ApiError::invalid("starting_after", "no such payment"))?.created_at),
+        Some(id) => Some(
+            app.payment(&id)
+                .await
+                .map_err(|_| ApiError::invalid("starting_after", "no such payment"))?
+                .created_at,
+        ),
         None => None,
     };
     let mut page = app.account_payments(&number, before, limit + 1).await?;
@@ -243,7 +261,9 @@ pub async fn create_payment(
 ) -> Result<Response, ApiError> {
     let idem = idempotency(&caller, &headers)?;
     let req = body.into_domain()?;
-    Ok(stored(detached(async move { app.create_payment(idem, req).await }).await?))
+    Ok(stored(
+        detached(async move { app.create_payment(idem, req).await }).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/payments/{id}", tag = "payments",
@@ -267,7 +287,9 @@ pub async fn get_receipt(
 ) -> Result<Json<ReceiptOut>, ApiError> {
     let p = app.payment(&id).await?;
     use billpay_domain::PaymentStatus::*;
-    if matches!(p.status, Failed | Canceled | Pending) || (p.status == Processing && p.processor_ref.is_none()) {
+    if matches!(p.status, Failed | Canceled | Pending)
+        || (p.status == Processing && p.processor_ref.is_none())
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "invalid_request_error",
@@ -275,7 +297,10 @@ pub async fn get_receipt(
             "This payment did not go through, so it has no receipt.",
         ));
     }
-    Ok(Json(ReceiptOut::from(&Receipt::for_payment(&p, &app.config.biller))))
+    Ok(Json(ReceiptOut::from(&Receipt::for_payment(
+        &p,
+        &app.config.biller,
+    ))))
 }
 
 #[utoipa::path(get, path = "/confirmations/{confirmation_number}", tag = "payments",
@@ -286,9 +311,15 @@ pub async fn get_confirmation(
     State(app): State<Billpay>,
     Path(number): Path<String>,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let c = ConfirmationNumber::parse(&number)
-        .map_err(|e| ApiError::invalid("confirmation_number", format!("the confirmation number is not valid: {e}")))?;
-    Ok(Json(PaymentOut::from(&app.payment_by_confirmation(&c).await?)))
+    let c = ConfirmationNumber::parse(&number).map_err(|e| {
+        ApiError::invalid(
+            "confirmation_number",
+            format!("the confirmation number is not valid: {e}"),
+        )
+    })?;
+    Ok(Json(PaymentOut::from(
+        &app.payment_by_confirmation(&c).await?,
+    )))
 }
 
 #[utoipa::path(post, path = "/payments/{id}/refunds", tag = "payments",
@@ -314,7 +345,11 @@ pub async fn create_refund(
     let payment = app.payment(&id).await?;
     let req = RefundRequest {
         payment_id: id,
-        amount: body.amount.map(|a| Money::new(a, payment.amount.currency())),
+        amount: body
+            .amount
+            .map(|a| Money::new(a, payment.amount.currency())),
     };
-    Ok(stored(detached(async move { app.create_refund(idem, req).await }).await?))
+    Ok(stored(
+        detached(async move { app.create_refund(idem, req).await }).await?,
+    ))
 }

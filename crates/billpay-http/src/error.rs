@@ -23,13 +23,23 @@ impl ApiError {
     }
 
     pub fn invalid(param: &str, message: impl Into<String>) -> Self {
-        let mut e = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "parameter_invalid", message);
+        let mut e = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "parameter_invalid",
+            message,
+        );
         e.detail.param = Some(param.to_string());
         e
     }
 
     pub fn unauthorized(message: &str) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", "unauthorized", message)
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "unauthorized",
+            message,
+        )
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -59,7 +69,10 @@ impl From<ServiceError> for ApiError {
                 "request_in_progress",
                 e.to_string(),
             ),
-            ServiceError::Duplicate { message, previous_payment_id } => {
+            ServiceError::Duplicate {
+                message,
+                previous_payment_id,
+            } => {
                 let mut err = ApiError::new(
                     StatusCode::CONFLICT,
                     "invalid_request_error",

@@ -160,23 +160,49 @@ pub fn router(app: Billpay) -> Router {
 
 fn security_headers() -> tower::layer::util::Stack<
     SetResponseHeaderLayer<HeaderValue>,
-    tower::layer::util::Stack<SetResponseHeaderLayer<HeaderValue>, SetResponseHeaderLayer<HeaderValue>>,
+    tower::layer::util::Stack<
+        SetResponseHeaderLayer<HeaderValue>,
+        SetResponseHeaderLayer<HeaderValue>,
+    >,
 > {
     tower::layer::util::Stack::new(
-        SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
         tower::layer::util::Stack::new(
-            SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            SetResponseHeaderLayer::if_not_present(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ),
+            SetResponseHeaderLayer::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
         ),
     )
 }
 
 async fn readyz(State(app): State<Billpay>) -> Response {
     match app.store.read_conn().await {
-        Ok(_) => (StatusCode::OK, axum::Json(wire::Health { status: "ready", database: app.store.engine().as_str() })).into_response(),
+        Ok(_) => (
+            StatusCode::OK,
+            axum::Json(wire::Health {
+                status: "ready",
+                database: app.store.engine().as_str(),
+            }),
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(wire::Health { status: "unavailable", database: app.store.engine().as_str() })).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(wire::Health {
+                    status: "unavailable",
+                    database: app.store.engine().as_str(),
+                }),
+            )
+                .into_response()
         }
     }
 }
@@ -189,14 +215,17 @@ async fn require_api_key(State(app): State<Billpay>, mut req: Request, next: Nex
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let Some(token) = token else {
-        return ApiError::unauthorized("send a biller API key as Authorization: Bearer <key>").into_response();
+        return ApiError::unauthorized("send a biller API key as Authorization: Bearer <key>")
+            .into_response();
     };
     match app.authenticate(token).await {
         Ok(Some(key)) => {
             req.extensions_mut().insert(key);
             next.run(req).await
         }
-        Ok(None) => ApiError::unauthorized("the API key is not valid or has been revoked").into_response(),
+        Ok(None) => {
+            ApiError::unauthorized("the API key is not valid or has been revoked").into_response()
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }

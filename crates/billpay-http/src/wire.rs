@@ -71,7 +71,8 @@ pub fn parse_currency(code: Option<&str>) -> Result<Currency, ServiceError> {
 }
 
 pub fn parse_account_number(param: &str, s: &str) -> Result<AccountNumber, ServiceError> {
-    AccountNumber::parse(s).map_err(|e| invalid(param, format!("the account number is not valid: {e}")))
+    AccountNumber::parse(s)
+        .map_err(|e| invalid(param, format!("the account number is not valid: {e}")))
 }
 
 // ------------------------------------------------------------------ requests
@@ -154,24 +155,157 @@ impl CreateStatement {
     }
 }
 
-/// A card or bank account given in full for this payment.
+/// A card (`type: "card"`: number, exp_month, exp_year, cvc, postal_code?) or bank account
+/// (`type: "ach"`: routing_number, account_number, account_type, holder_name), given in full
+/// for this payment. Only brand and last four are ever stored or shown.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum PaymentMethodIn {
-    Card {
-        number: WireSecret,
-        exp_month: IntOrString,
-        exp_year: IntOrString,
-        cvc: WireSecret,
-        postal_code: Option<String>,
-    },
-    Ach {
-        routing_number: String,
-        account_number: WireSecret,
-        /// checking or savings
-        account_type: String,
-        holder_name: String,
-    },
+#[serde(deny_unknown_fields)]
+pub struct PaymentMethodIn {
+    /// card or ach
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub number: Option<WireSecret>,
+    pub exp_month: Option<IntOrString>,
+    pub exp_year: Option<IntOrString>,
+    pub cvc: Option<WireSecret>,
+    pub postal_code: Option<String>,
+    pub routing_number: Option<String>,
+    pub account_number: Option<WireSecret>,
+    /// checking or savings
+    pub account_type: Option<String>,
+    pub holder_name: Option<String>,
+}
+
+fn required<T>(value: Option<T>, field: &str, kind: &str) -> Result<T, ServiceError> {
+    value.ok_or_else(|| {
+        invalid(
+            &format!("payment_method[{field}]"),
+            format!("{field} is required to pay by {kind}"),
+        )
+    })
+}
+
+impl PaymentMethodIn {
+    fn into_domain(self) -> Result<NewMethod, ServiceError> {
+        let card_only = [
+            ("number", self.number.is_some()),
+            ("exp_month", self.exp_month.is_some()),
+            ("exp_year", self.exp_year.is_some()),
+            ("cvc", self.cvc.is_some()),
+            ("postal_code", self.postal_code.is_some()),
+        ];
+        let ach_only = [
+            ("routing_number", self.routing_number.is_some()),
+            ("account_number", self.account_number.is_some()),
+            ("account_type", self.account_type.is_some()),
+            ("holder_name", self.holder_name.is_some()),
+        ];
+        let stray = |fields: &[(&str, bool)], kind: &str| -> Result<(), ServiceError> {
+            match fields.iter().find(|(_, present)| *present) {
+                Some((f, _)) => Err(invalid(
+                    &format!("payment_method[{f}]"),
+                    format!("{f} does not belong to a {kind} payment method"),
+                )),
+                None => Ok(()),
+            }
+        };
+        match self.kind.as_str() {
+            "card" => {
+                stray(&ach_only, "card")?;
+                let number = CardNumber::parse(required(self.number, "number", "card")?.expose())
+                    .map_err(|e| invalid("payment_method[number]", e.to_string()))?;
+                let month = required(self.exp_month, "exp_month", "card")?
+                    .value()
+                    .and_then(|m| u8::try_from(m).ok())
+                    .filter(|m| (1..=12).contains(m))
+                    .ok_or_else(|| {
+                        invalid(
+                            "payment_method[exp_month]",
+                            "the expiration month must be 1 to 12",
+                        )
+                    })?;
+                let year = required(self.exp_year, "exp_year", "card")?
+                    .value()
+                    .and_then(|y| u16::try_from(y).ok())
+                    .ok_or_else(|| {
+                        invalid(
+                            "payment_method[exp_year]",
+                            "the expiration year is not valid",
+                        )
+                    })?;
+                let expiry = CardExpiry::new(month, year)
+                    .map_err(|e| invalid("payment_method[exp_year]", e.to_string()))?;
+                let cvc = Cvc::parse(required(self.cvc, "cvc", "card")?.expose(), number.brand())
+                    .map_err(|e| invalid("payment_method[cvc]", e.to_string()))?;
+                let postal_code = self
+                    .postal_code
+                    .as_deref()
+                    .map(PostalCode::parse)
+                    .transpose()
+                    .map_err(|e| invalid("payment_method[postal_code]", e.to_string()))?;
+                Ok(NewMethod::Card {
+                    number,
+                    expiry,
+                    cvc,
+                    postal_code,
+                })
+            }
+            "ach" => {
+                stray(&card_only, "bank account (ach)")?;
+                let routing = RoutingNumber::parse(&required(
+                    self.routing_number,
+                    "routing_number",
+                    "bank account",
+                )?)
+                .map_err(|e| invalid("payment_method[routing_number]", e.to_string()))?;
+                let account = BankAccountNumber::parse(
+                    required(self.account_number, "account_number", "bank account")?.expose(),
+                )
+                .map_err(|e| invalid("payment_method[account_number]", e.to_string()))?;
+                let account_type = BankAccountType::parse(&required(
+                    self.account_type,
+                    "account_type",
+                    "bank account",
+                )?)
+                .ok_or_else(|| {
+                    invalid(
+                        "payment_method[account_type]",
+                        "account_type must be checking or savings",
+                    )
+                })?;
+                let holder_name = required(self.holder_name, "holder_name", "bank account")?
+                    .trim()
+                    .to_string();
+                if holder_name.is_empty() || holder_name.chars().count() > 100 {
+                    return Err(invalid(
+                        "payment_method[holder_name]",
+                        "the account holder's name must be 1 to 100 characters",
+                    ));
+                }
+                Ok(NewMethod::Ach {
+                    routing,
+                    account,
+                    account_type,
+                    holder_name,
+                })
+            }
+            other => Err(invalid(
+                "payment_method[type]",
+                format!(
+                    "{:?} is not a payment method type: use card or ach",
+                    mask_digits(other)
+                ),
+            )),
+        }
+    }
+}
+
+/// Masks digits in echoed input, in case a number was put where a word belongs.
+fn mask_digits(s: &str) -> String {
+    s.chars()
+        .take(40)
+        .map(|c| if c.is_ascii_digit() { '*' } else { c })
+        .collect()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -196,73 +330,13 @@ impl CreatePayment {
         let channel = match self.channel.as_deref() {
             None => Channel::Api,
             Some(c) => Channel::parse(c).ok_or_else(|| {
-                invalid("channel", "channel must be one of web, phone, chat, agent, autopay, mail, api")
+                invalid(
+                    "channel",
+                    "channel must be one of web, phone, chat, agent, autopay, mail, api",
+                )
             })?,
         };
-        let method = match self.payment_method {
-            PaymentMethodIn::Card {
-                number,
-                exp_month,
-                exp_year,
-                cvc,
-                postal_code,
-            } => {
-                let number = CardNumber::parse(number.expose())
-                    .map_err(|e| invalid("payment_method[number]", e.to_string()))?;
-                let month = exp_month
-                    .value()
-                    .and_then(|m| u8::try_from(m).ok())
-                    .ok_or_else(|| invalid("payment_method[exp_month]", "the expiration month must be 1 to 12"))?;
-                let year = exp_year
-                    .value()
-                    .and_then(|y| u16::try_from(y).ok())
-                    .ok_or_else(|| invalid("payment_method[exp_year]", "the expiration year is not valid"))?;
-                let expiry = CardExpiry::new(month, year).map_err(|e| {
-                    let param = if (1..=12).contains(&month) { "payment_method[exp_year]" } else { "payment_method[exp_month]" };
-                    invalid(param, e.to_string())
-                })?;
-                let cvc = Cvc::parse(cvc.expose(), number.brand())
-                    .map_err(|e| invalid("payment_method[cvc]", e.to_string()))?;
-                let postal_code = postal_code
-                    .as_deref()
-                    .map(PostalCode::parse)
-                    .transpose()
-                    .map_err(|e| invalid("payment_method[postal_code]", e.to_string()))?;
-                NewMethod::Card {
-                    number,
-                    expiry,
-                    cvc,
-                    postal_code,
-                }
-            }
-            PaymentMethodIn::Ach {
-                routing_number,
-                account_number,
-                account_type,
-                holder_name,
-            } => {
-                let routing = RoutingNumber::parse(&routing_number)
-                    .map_err(|e| invalid("payment_method[routing_number]", e.to_string()))?;
-                let account = BankAccountNumber::parse(account_number.expose())
-                    .map_err(|e| invalid("payment_method[account_number]", e.to_string()))?;
-                let account_type = BankAccountType::parse(&account_type).ok_or_else(|| {
-                    invalid("payment_method[account_type]", "account_type must be checking or savings")
-                })?;
-                let holder_name = holder_name.trim().to_string();
-                if holder_name.is_empty() || holder_name.chars().count() > 100 {
-                    return Err(invalid(
-                        "payment_method[holder_name]",
-                        "the account holder's name must be 1 to 100 characters",
-                    ));
-                }
-                NewMethod::Ach {
-                    routing,
-                    account,
-                    account_type,
-                    holder_name,
-                }
-            }
-        };
+        let method = self.payment_method.into_domain()?;
         Ok(billpay_services::PaymentRequest {
             account_number,
             amount: Money::new(self.amount, currency),
@@ -370,7 +444,10 @@ impl From<&AccountSummary> for AccountOut {
             balance: s.balance.into(),
             status: s.status.as_str().into(),
             current_statement: s.current_statement.as_ref().map(StatementOut::from),
-            due_date: s.current_statement.as_ref().map(|st| st.due_date.to_string()),
+            due_date: s
+                .current_statement
+                .as_ref()
+                .map(|st| st.due_date.to_string()),
             created_at: s.account.created_at.to_string(),
         }
     }

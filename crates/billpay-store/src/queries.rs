@@ -181,7 +181,7 @@ pub async fn insert_journal(
 /// Sum of a ledger account's postings (for a receivable: what the customer owes).
 pub async fn ledger_balance(c: &mut AnyConnection, ledger_account: &str) -> R<i64> {
     Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT COALESCE(SUM(amount), 0) FROM postings WHERE ledger_account = $1",
+        "SELECT COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM postings WHERE ledger_account = $1",
     )
     .bind(ledger_account)
     .fetch_one(c)
@@ -191,9 +191,9 @@ pub async fn ledger_balance(c: &mut AnyConnection, ledger_account: &str) -> R<i6
 /// Journal entries whose postings do not sum to zero, or that have fewer than two postings.
 pub async fn unbalanced_journals(c: &mut AnyConnection) -> R<Vec<(String, i64, i64)>> {
     Ok(sqlx::query_as::<_, (String, i64, i64)>(
-        "SELECT j.id, COALESCE(SUM(p.amount), 0), COUNT(p.seq) FROM journal_entries j \
+        "SELECT j.id, COALESCE(CAST(SUM(p.amount) AS BIGINT), 0), COUNT(p.seq) FROM journal_entries j \
          LEFT JOIN postings p ON p.journal_id = j.id \
-         GROUP BY j.id HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.seq) < 2",
+         GROUP BY j.id HAVING COALESCE(CAST(SUM(p.amount) AS BIGINT), 0) <> 0 OR COUNT(p.seq) < 2",
     )
     .fetch_all(c)
     .await?)
@@ -212,7 +212,7 @@ pub async fn mixed_currency_postings(c: &mut AnyConnection) -> R<i64> {
 /// Total of every posting, per currency (each must be zero).
 pub async fn ledger_totals(c: &mut AnyConnection) -> R<Vec<(String, i64)>> {
     Ok(sqlx::query_as::<_, (String, i64)>(
-        "SELECT currency, COALESCE(SUM(amount), 0) FROM postings GROUP BY currency",
+        "SELECT currency, COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM postings GROUP BY currency",
     )
     .fetch_all(c)
     .await?)
@@ -239,7 +239,7 @@ pub async fn journal_sum_for_source(
     ledger_account: &str,
 ) -> R<(i64, i64)> {
     Ok(sqlx::query_as::<_, (i64, i64)>(
-        "SELECT COUNT(DISTINCT j.id), COALESCE(SUM(p.amount), 0) FROM journal_entries j \
+        "SELECT COUNT(DISTINCT j.id), COALESCE(CAST(SUM(p.amount) AS BIGINT), 0) FROM journal_entries j \
          JOIN postings p ON p.journal_id = j.id \
          WHERE j.source_type = $1 AND j.source_id = $2 AND p.ledger_account = $3",
     )
@@ -254,7 +254,7 @@ pub async fn journal_sum_for_source(
 /// documents (statements - posted payments + refunds + returns), for `billpay verify`.
 pub async fn receivable_balances(c: &mut AnyConnection) -> R<Vec<(String, String, i64)>> {
     Ok(sqlx::query_as::<_, (String, String, i64)>(
-        "SELECT a.id, a.account_number, COALESCE((SELECT SUM(p.amount) FROM postings p \
+        "SELECT a.id, a.account_number, COALESCE((SELECT CAST(SUM(p.amount) AS BIGINT) FROM postings p \
            WHERE p.ledger_account = 'ar:' || a.account_number), 0) FROM accounts a ORDER BY a.id",
     )
     .fetch_all(c)
@@ -263,7 +263,7 @@ pub async fn receivable_balances(c: &mut AnyConnection) -> R<Vec<(String, String
 
 pub async fn statements_total(c: &mut AnyConnection, account_id: &str) -> R<i64> {
     Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT COALESCE(SUM(amount_due), 0) FROM statements WHERE account_id = $1",
+        "SELECT COALESCE(CAST(SUM(amount_due) AS BIGINT), 0) FROM statements WHERE account_id = $1",
     )
     .bind(account_id)
     .fetch_one(c)
@@ -499,7 +499,7 @@ pub async fn unposted_payments_with_journal(c: &mut AnyConnection) -> R<Vec<(Str
 /// All payments with their ledger posting totals on the customer's receivable, for verify.
 pub async fn payment_postings(c: &mut AnyConnection) -> R<Vec<(String, String, i64, i64, i64)>> {
     Ok(sqlx::query_as::<_, (String, String, i64, i64, i64)>(
-        "SELECT p.id, p.status, p.amount, p.refunded_amount, COALESCE((SELECT SUM(po.amount) \
+        "SELECT p.id, p.status, p.amount, p.refunded_amount, COALESCE((SELECT CAST(SUM(po.amount) AS BIGINT) \
            FROM journal_entries j JOIN postings po ON po.journal_id = j.id \
            JOIN accounts a ON a.id = p.account_id \
            WHERE j.source_type = 'payment' AND j.source_id = p.id \
@@ -640,9 +640,9 @@ pub async fn succeeded_refunds_without_journal(c: &mut AnyConnection) -> R<Vec<S
 /// Payments whose recorded refunded amount differs from their succeeded refunds' total.
 pub async fn refund_total_mismatches(c: &mut AnyConnection) -> R<Vec<(String, i64, i64)>> {
     Ok(sqlx::query_as::<_, (String, i64, i64)>(
-        "SELECT p.id, p.refunded_amount, COALESCE((SELECT SUM(r.amount) FROM refunds r \
+        "SELECT p.id, p.refunded_amount, COALESCE((SELECT CAST(SUM(r.amount) AS BIGINT) FROM refunds r \
            WHERE r.payment_id = p.id AND r.status = 'succeeded'), 0) AS total \
-         FROM payments p WHERE p.refunded_amount <> COALESCE((SELECT SUM(r.amount) FROM refunds r \
+         FROM payments p WHERE p.refunded_amount <> COALESCE((SELECT CAST(SUM(r.amount) AS BIGINT) FROM refunds r \
            WHERE r.payment_id = p.id AND r.status = 'succeeded'), 0) OR p.refunded_amount > p.amount",
     )
     .fetch_all(c)
@@ -873,7 +873,7 @@ pub async fn sandbox_by_reference(
 /// Total of succeeded refunds against a sandbox charge reference.
 pub async fn sandbox_refunded_total(c: &mut AnyConnection, charge_reference: &str) -> R<i64> {
     Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT COALESCE(SUM(amount), 0) FROM sandbox_transactions \
+        "SELECT COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM sandbox_transactions \
          WHERE kind = 'refund' AND outcome = 'succeeded' AND parent_reference = $1",
     )
     .bind(charge_reference)
@@ -905,12 +905,12 @@ pub async fn idempotency_delete(c: &mut AnyConnection, scope: &str, key: &str) -
 pub async fn account_balance_check(c: &mut AnyConnection) -> R<Vec<(String, i64, i64)>> {
     Ok(sqlx::query_as::<_, (String, i64, i64)>(
         "SELECT a.account_number, \
-           COALESCE((SELECT SUM(p.amount) FROM postings p WHERE p.ledger_account = 'ar:' || a.account_number), 0), \
-           COALESCE((SELECT SUM(s.amount_due) FROM statements s WHERE s.account_id = a.id), 0) \
-           - COALESCE((SELECT SUM(y.amount) FROM payments y WHERE y.account_id = a.id AND \
+           COALESCE((SELECT CAST(SUM(p.amount) AS BIGINT) FROM postings p WHERE p.ledger_account = 'ar:' || a.account_number), 0), \
+           COALESCE((SELECT CAST(SUM(s.amount_due) AS BIGINT) FROM statements s WHERE s.account_id = a.id), 0) \
+           - COALESCE((SELECT CAST(SUM(y.amount) AS BIGINT) FROM payments y WHERE y.account_id = a.id AND \
                (y.status IN ('succeeded', 'partially_refunded', 'refunded') \
                 OR (y.status = 'processing' AND y.method_type = 'ach' AND y.processor_ref IS NOT NULL))), 0) \
-           + COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments y ON y.id = r.payment_id \
+           + COALESCE((SELECT CAST(SUM(r.amount) AS BIGINT) FROM refunds r JOIN payments y ON y.id = r.payment_id \
                WHERE y.account_id = a.id AND r.status = 'succeeded'), 0) \
          FROM accounts a ORDER BY a.account_number",
     )

@@ -14,7 +14,11 @@ use crate::config::Settings;
 use crate::{bench, config, demo};
 
 #[derive(Parser, Debug)]
-#[command(name = "billpay", version, about = "Self-hosted bill payment: phone, web, chat, mail and AutoPay on one ledger.")]
+#[command(
+    name = "billpay",
+    version,
+    about = "Self-hosted bill payment: phone, web, chat, mail and AutoPay on one ledger."
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -90,7 +94,9 @@ enum ApikeyAction {
 fn init_logging(global: &GlobalArgs) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(&global.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if global.log_json {
         let _ = builder.json().try_init();
     } else {
@@ -99,7 +105,10 @@ fn init_logging(global: &GlobalArgs) {
 }
 
 /// Everything a command needs, built from settings.
-pub async fn build_from_settings(settings: &Settings, migrate: bool) -> Result<(Billpay, Arc<SandboxProcessor>)> {
+pub async fn build_from_settings(
+    settings: &Settings,
+    migrate: bool,
+) -> Result<(Billpay, Arc<SandboxProcessor>)> {
     build_with_clock(settings, migrate, Arc::new(SystemClock)).await
 }
 
@@ -112,9 +121,12 @@ pub async fn build_with_clock(
     let mut opts = StoreOptions::new(&settings.database_url);
     opts.migrate = migrate;
     opts.max_connections = settings.max_connections;
-    let store = Store::open(opts)
-        .await
-        .with_context(|| format!("opening the database {}", config::redact_url(&settings.database_url)))?;
+    let store = Store::open(opts).await.with_context(|| {
+        format!(
+            "opening the database {}",
+            config::redact_url(&settings.database_url)
+        )
+    })?;
     let random: Arc<dyn billpay_services::Random> = Arc::new(OsRandom);
     let sandbox = Arc::new(SandboxProcessor::new(
         store.clone(),
@@ -163,7 +175,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Migrate => {
             let (app, _) = build_from_settings(&settings, true).await?;
-            println!("migrations applied to {}", config::redact_url(&settings.database_url));
+            println!(
+                "migrations applied to {}",
+                config::redact_url(&settings.database_url)
+            );
             app.store.close().await;
         }
         Command::Verify => {
@@ -180,7 +195,12 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let r = app.reconcile().await?;
             println!(
                 "payments resolved: {}\npayments still in doubt: {}\nrefunds resolved: {}\nbank debits settled: {}\nbank debits returned: {}\nidempotency keys pruned: {}",
-                r.payments_resolved, r.payments_still_in_doubt, r.refunds_resolved, r.debits_settled, r.debits_returned, r.keys_pruned
+                r.payments_resolved,
+                r.payments_still_in_doubt,
+                r.refunds_resolved,
+                r.debits_settled,
+                r.debits_returned,
+                r.keys_pruned
             );
             app.store.close().await;
         }
@@ -189,7 +209,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             match action {
                 ApikeyAction::Create { name } => {
                     let (key, secret) = app.create_api_key(&name).await?;
-                    eprintln!("created API key {} ({}); it is shown only this once:", key.id, key.name);
+                    eprintln!(
+                        "created API key {} ({}); it is shown only this once:",
+                        key.id, key.name
+                    );
                     // The one place a key is deliberately printed: to the operator who made it.
                     println!("{}", secret.expose_secret());
                 }

@@ -51,14 +51,20 @@ impl Settings {
             s.database_url = url.clone();
         }
         if s.database_url.starts_with("sqlite:") && !s.database_url.contains("mode=") {
-            let sep = if s.database_url.contains('?') { '&' } else { '?' };
+            let sep = if s.database_url.contains('?') {
+                '&'
+            } else {
+                '?'
+            };
             s.database_url = format!("{}{sep}mode=rwc", s.database_url);
         }
         if s.convenience_fee_cents < 0 {
             anyhow::bail!("convenience_fee_cents must not be negative");
         }
         if s.processor_timeout_secs == 0 || s.processor_timeout_secs > 50 {
-            anyhow::bail!("processor_timeout_secs must be 1 to 50 (in-doubt payments are resolved after 60 s)");
+            anyhow::bail!(
+                "processor_timeout_secs must be 1 to 50 (in-doubt payments are resolved after 60 s)"
+            );
         }
         Ok(s)
     }
@@ -66,7 +72,8 @@ impl Settings {
     fn from_file(path: &Path) -> Result<Settings> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the configuration file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("in the configuration file {}", path.display()))
+        toml::from_str(&text)
+            .with_context(|| format!("in the configuration file {}", path.display()))
     }
 
     pub fn service_config(&self) -> billpay_services::ServiceConfig {

@@ -9,13 +9,41 @@ use billpay_services::accounts::{NewAccount, NewStatement};
 
 /// Demo customers: (account body, name, email, phone, ZIP, time zone, amount due in cents).
 const DEMO_ACCOUNTS: &[(&str, &str, &str, &str, &str, &str, i64)] = &[
-    ("10000000001", "Ada Lovelace", "ada@example.com", "+15555550101", "10001", "America/New_York", 8410),
-    ("10000000002", "Grace Hopper", "grace@example.com", "+15555550102", "60601", "America/Chicago", 12745),
-    ("10000000003", "Katherine Johnson", "katherine@example.com", "+15555550103", "90012", "America/Los_Angeles", 6200),
+    (
+        "10000000001",
+        "Ada Lovelace",
+        "ada@example.com",
+        "+15555550101",
+        "10001",
+        "America/New_York",
+        8410,
+    ),
+    (
+        "10000000002",
+        "Grace Hopper",
+        "grace@example.com",
+        "+15555550102",
+        "60601",
+        "America/Chicago",
+        12745,
+    ),
+    (
+        "10000000003",
+        "Katherine Johnson",
+        "katherine@example.com",
+        "+15555550103",
+        "90012",
+        "America/Los_Angeles",
+        6200,
+    ),
 ];
 
 pub async fn seed_and_print(app: &Billpay, addr: SocketAddr) -> Result<()> {
-    let today = app.clock.now().to_zoned(jiff::tz::TimeZone::get("America/New_York")?).date();
+    let today = app
+        .clock
+        .now()
+        .to_zoned(jiff::tz::TimeZone::get("America/New_York")?)
+        .date();
     let mut lines = Vec::new();
     for (body, name, email, phone, zip, tz, cents) in DEMO_ACCOUNTS {
         let number = AccountNumber::from_body(body)?;
@@ -50,10 +78,7 @@ pub async fn seed_and_print(app: &Billpay, addr: SocketAddr) -> Result<()> {
         let summary = app.account_summary(&number).await?;
         lines.push(format!(
             "  {}  {:<18} ZIP {}  balance {}",
-            number,
-            name,
-            zip,
-            summary.balance
+            number, name, zip, summary.balance
         ));
     }
     let (_, key) = app.create_api_key("demo").await?;

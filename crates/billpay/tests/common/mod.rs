@@ -38,22 +38,32 @@ impl TestDb {
         match engine {
             Engine::Sqlite => {
                 let url = format!("sqlite://{}/billpay.db?mode=rwc", dir.path().display());
-                TestDb { url, engine, dir, pg_name: None }
+                TestDb {
+                    url,
+                    engine,
+                    dir,
+                    pg_name: None,
+                }
             }
             Engine::Postgres => {
                 sqlx::any::install_default_drivers();
                 let admin = pg_admin_url();
                 let name = format!("bp_test_{}", uuid::Uuid::new_v4().simple());
-                let mut c = sqlx::AnyConnection::connect(&admin)
-                    .await
-                    .expect("PostgreSQL must be reachable at BILLPAY_TEST_PG_URL for the PostgreSQL tests");
+                let mut c = sqlx::AnyConnection::connect(&admin).await.expect(
+                    "PostgreSQL must be reachable at BILLPAY_TEST_PG_URL for the PostgreSQL tests",
+                );
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut c)
                     .await
                     .expect("create test database");
                 let _ = c.close().await;
                 let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-                TestDb { url: format!("{base}/{name}"), engine, dir, pg_name: Some(name) }
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    engine,
+                    dir,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -70,7 +80,9 @@ impl Drop for TestDb {
             let admin = pg_admin_url();
             // A fresh runtime on its own thread: Drop may run inside the test's runtime.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
                 if let Ok(rt) = rt {
                     rt.block_on(async move {
                         if let Ok(mut c) = sqlx::AnyConnection::connect(&admin).await {
@@ -105,14 +117,19 @@ pub async fn spawn_app(engine: Engine) -> TestApp {
 
 pub async fn spawn_app_with(engine: Engine, tune: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new(engine).await;
-    let mut settings = Settings { database_url: db.url.clone(), ..Settings::default() };
+    let mut settings = Settings {
+        database_url: db.url.clone(),
+        ..Settings::default()
+    };
     tune(&mut settings);
     let clock = Arc::new(ShiftedClock::new());
     let (app, sandbox) = billpay::build_with_clock(&settings, true, clock.clone())
         .await
         .expect("build app");
     let (_, key) = app.create_api_key("test").await.expect("api key");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let router = billpay_http::router(app.clone());
     tokio::spawn(async move {
@@ -131,7 +148,11 @@ pub async fn spawn_app_with(engine: Engine, tune: impl FnOnce(&mut Settings)) ->
 }
 
 pub fn card(number: &str) -> Value {
-    let cvc = if number.starts_with("34") || number.starts_with("37") { "1234" } else { "123" };
+    let cvc = if number.starts_with("34") || number.starts_with("37") {
+        "1234"
+    } else {
+        "123"
+    };
     json!({"type": "card", "number": number, "exp_month": 12, "exp_year": 2034, "cvc": cvc, "postal_code": "10001"})
 }
 
@@ -154,12 +175,22 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        self.send(self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.key)).await
+        self.send(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&self.key),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.key).json(&body))
-            .await
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(&self.key)
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn post_idem(&self, path: &str, idem: &str, body: Value) -> (u16, Value) {
@@ -186,7 +217,10 @@ impl TestApp {
     /// A new account with one bill of `cents` due in two weeks; returns its number.
     pub async fn account_with_bill(&self, cents: i64) -> String {
         let (s, a) = self
-            .post("/api/v1/accounts", json!({"name": "Pat Payer", "email": "pat@example.com", "postal_code": "10001"}))
+            .post(
+                "/api/v1/accounts",
+                json!({"name": "Pat Payer", "email": "pat@example.com", "postal_code": "10001"}),
+            )
             .await;
         assert_eq!(s, 201, "{a}");
         let number = a["account_number"].as_str().expect("number").to_string();
@@ -211,14 +245,22 @@ impl TestApp {
     /// `billpay verify` must hold.
     pub async fn assert_verified(&self) {
         let report = self.app.verify().await.expect("verify runs");
-        assert!(report.ok(), "ledger verification failed:\n{}", report.to_text());
+        assert!(
+            report.ok(),
+            "ledger verification failed:\n{}",
+            report.to_text()
+        );
     }
 
     /// How many charges the sandbox processor has made.
     pub async fn processor_charges(&self) -> i64 {
         let mut c = self.app.store.read_conn().await.expect("conn");
-        billpay_store::queries::sandbox_count(&mut c, "sale").await.expect("count")
-            + billpay_store::queries::sandbox_count(&mut c, "debit").await.expect("count")
+        billpay_store::queries::sandbox_count(&mut c, "sale")
+            .await
+            .expect("count")
+            + billpay_store::queries::sandbox_count(&mut c, "debit")
+                .await
+                .expect("count")
     }
 }
 
