@@ -985,7 +985,8 @@ impl Billpay {
         Ok(self.render.refund(&result))
     }
 
-    /// Records what the processor did with a refund.
+    /// Records what the processor did with a refund. The payment's new state is computed from
+    /// the payment as it stands inside the write, so concurrent refunds add up.
     pub(crate) async fn record_refund(
         &self,
         refund: Refund,
@@ -994,23 +995,9 @@ impl Billpay {
     ) -> Result<RefundResult, ServiceError> {
         let now = self.clock.now_micros();
         let mut done = refund.clone();
-        let mut paid = payment.clone();
-        let (result, journal, reference, failure) = match outcome {
+        let (journal, reference, failure) = match &outcome {
             RefundOutcome::Refunded { reference } => {
                 done.status = "succeeded".into();
-                let refunded = payment
-                    .refunded
-                    .checked_add(refund.amount)
-                    .map_err(|e| ServiceError::Store(StoreError::Internal(e.to_string())))?;
-                let to = if refunded == payment.amount {
-                    PaymentStatus::Refunded
-                } else {
-                    PaymentStatus::PartiallyRefunded
-                };
-                transition(payment.status, to, payment.method.kind)
-                    .map_err(|e| ServiceError::Store(StoreError::Internal(e.to_string())))?;
-                paid.status = to;
-                paid.refunded = refunded;
                 let entry = JournalEntry::refund(
                     &payment.account_number,
                     refund.amount,
@@ -1027,29 +1014,66 @@ impl Billpay {
                     now,
                 );
                 (
-                    RefundResult::Completed(done.clone(), paid.clone()),
                     Some((j, postings_of(&entry))),
-                    Some(reference),
+                    Some(reference.clone()),
                     None,
                 )
             }
             RefundOutcome::Declined { code } => {
                 done.status = "failed".into();
-                done.failure = Some(code);
-                (
-                    RefundResult::Declined(done.clone(), paid.clone(), code),
-                    None,
-                    None,
-                    Some(code),
-                )
+                done.failure = Some(*code);
+                (None, None, Some(*code))
             }
         };
-        let response = self.render.refund(&result);
-        let payment_from = payment.status.as_str();
-        let wrote = self
+        let render = self.render.clone();
+        let outcome = self
             .store
             .write(move |c| {
                 Box::pin(async move {
+                    // Serializes concurrent refunds of one payment (a row lock on PostgreSQL).
+                    queries::lock_payment(c, &payment.id, now).await?;
+                    let view = queries::payment_by_id(c, &payment.id)
+                        .await?
+                        .ok_or(ServiceError::NotFound { what: "payment" })?;
+                    let mut paid = Payment::from_view(&view)?;
+                    let internal = |e: String| ServiceError::Store(StoreError::Internal(e));
+                    if journal.is_some() {
+                        let refunded = paid
+                            .refunded
+                            .checked_add(done.amount)
+                            .map_err(|e| internal(e.to_string()))?;
+                        if refunded.minor_units() > paid.amount.minor_units() {
+                            return Err(internal(format!(
+                                "refunds of payment {} would exceed it",
+                                paid.id
+                            )));
+                        }
+                        let to = if refunded == paid.amount {
+                            PaymentStatus::Refunded
+                        } else {
+                            PaymentStatus::PartiallyRefunded
+                        };
+                        transition(paid.status, to, paid.method.kind)
+                            .map_err(|e| internal(e.to_string()))?;
+                        let from = paid.status;
+                        paid.status = to;
+                        paid.refunded = refunded;
+                        paid.updated_at = crate::clock::from_micros(now);
+                        if !queries::set_payment_refunded(
+                            c,
+                            &paid.id,
+                            from.as_str(),
+                            to.as_str(),
+                            refunded.minor_units(),
+                            now,
+                        )
+                        .await?
+                        {
+                            return Err(internal(
+                                "payment changed while its refund was recorded".into(),
+                            ));
+                        }
+                    }
                     let moved = queries::update_refund_state(
                         c,
                         &done.id,
@@ -1062,37 +1086,33 @@ impl Billpay {
                     )
                     .await?;
                     if !moved {
-                        return Ok(false);
+                        return Ok(None);
                     }
                     if let Some((j, postings)) = &journal {
                         queries::insert_journal(c, j, postings).await?;
-                        let ok = queries::set_payment_refunded(
-                            c,
-                            &paid.id,
-                            payment_from,
-                            paid.status.as_str(),
-                            paid.refunded.minor_units(),
-                            now,
-                        )
-                        .await?;
-                        if !ok {
-                            return Err(ServiceError::Store(StoreError::Internal(
-                                "payment changed while its refund was recorded".into(),
-                            )));
-                        }
                     }
-                    complete_keys(c, &done.id, &response, now).await?;
-                    Ok::<_, ServiceError>(true)
+                    let result = match failure {
+                        Some(code) => RefundResult::Declined(done, paid, code),
+                        None => RefundResult::Completed(done, paid),
+                    };
+                    let response = render.refund(&result);
+                    complete_keys(c, &result_refund_id(&result), &response, now).await?;
+                    Ok::<_, ServiceError>(Some(result))
                 })
             })
             .await?;
-        if !wrote {
-            return Err(ServiceError::Conflict {
-                code: "refund_already_recorded",
-                message: "this refund's outcome was already recorded".into(),
-            });
-        }
-        Ok(result)
+        outcome.ok_or_else(|| ServiceError::Conflict {
+            code: "refund_already_recorded",
+            message: "this refund's outcome was already recorded".into(),
+        })
+    }
+}
+
+fn result_refund_id(r: &RefundResult) -> String {
+    match r {
+        RefundResult::Completed(refund, _)
+        | RefundResult::Declined(refund, _, _)
+        | RefundResult::InDoubt(refund, _) => refund.id.clone(),
     }
 }
 

@@ -116,6 +116,10 @@ pub async fn spawn_app(engine: Engine) -> TestApp {
 }
 
 pub async fn spawn_app_with(engine: Engine, tune: impl FnOnce(&mut Settings)) -> TestApp {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("BILLPAY_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
     let db = TestDb::new(engine).await;
     let mut settings = Settings {
         database_url: db.url.clone(),
