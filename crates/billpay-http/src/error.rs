@@ -11,14 +11,14 @@ use crate::wire::{ErrorBody, ErrorDetail};
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub detail: ErrorDetail,
+    pub detail: Box<ErrorDetail>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &str, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            detail: ErrorDetail::new(kind, code, message),
+            detail: Box::new(ErrorDetail::new(kind, code, message)),
         }
     }
 
@@ -117,7 +117,7 @@ impl From<ServiceError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            error: self.detail,
+            error: *self.detail,
             payment: None,
             refund: None,
         };

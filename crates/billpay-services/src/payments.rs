@@ -431,8 +431,8 @@ impl Billpay {
                         ));
                     }
                     queries::lock_account(c, &account.id, now_us).await?;
-                    if !confirm_duplicate {
-                        if let Some(prev) = queries::recent_same_amount_payment(
+                    if !confirm_duplicate
+                        && let Some(prev) = queries::recent_same_amount_payment(
                             c,
                             &account.id,
                             amount.minor_units(),
@@ -452,7 +452,6 @@ impl Billpay {
                                 previous_payment_id: prev.id,
                             });
                         }
-                    }
                     let mut confirmation = None;
                     for candidate in candidates {
                         if !queries::confirmation_exists(c, &candidate).await? {
@@ -713,8 +712,8 @@ impl Billpay {
                     if let Some((j, postings)) = &journal {
                         queries::insert_journal(c, j, postings).await?;
                     }
-                    if let Some(receipt) = receipt {
-                        if let Some(email) = queries::account_by_id(c, &payment.account_id)
+                    if let Some(receipt) = receipt
+                        && let Some(email) = queries::account_by_id(c, &payment.account_id)
                             .await?
                             .and_then(|a| a.email)
                         {
@@ -733,7 +732,6 @@ impl Billpay {
                             )
                             .await?;
                         }
-                    }
                     complete_keys(c, &payment.id, &response, now).await?;
                     Ok::<_, ServiceError>(true)
                 })
@@ -833,14 +831,13 @@ impl Billpay {
         idem: Idempotency,
         req: RefundRequest,
     ) -> Result<StoredResponse, ServiceError> {
-        if let Some(a) = req.amount {
-            if !a.is_positive() {
+        if let Some(a) = req.amount
+            && !a.is_positive() {
                 return Err(ServiceError::invalid(
                     "amount",
                     "the refund amount must be greater than zero",
                 ));
             }
-        }
         let amount_text = req
             .amount
             .map(|a| a.minor_units().to_string())

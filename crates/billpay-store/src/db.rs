@@ -268,8 +268,8 @@ fn ensure_sqlite_parent(url: &str) -> Result<(), StoreError> {
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(parent) = std::path::Path::new(path).parent() {
-        if !parent.as_os_str().is_empty() {
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty() {
             std::fs::create_dir_all(parent).map_err(|e| {
                 StoreError::Config(format!(
                     "cannot create the database folder {}: {e}",
@@ -277,7 +277,6 @@ fn ensure_sqlite_parent(url: &str) -> Result<(), StoreError> {
                 ))
             })?;
         }
-    }
     Ok(())
 }
 

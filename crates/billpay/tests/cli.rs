@@ -1,0 +1,159 @@
+//! The `billpay` command line, run as a real process.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{Engine, TestDb};
+
+fn billpay(args: &[&str], database: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_billpay"));
+    cmd.args(args)
+        .env_remove("BILLPAY_DATABASE_URL")
+        .env("BILLPAY_LOG", "warn");
+    if let Some(url) = database {
+        cmd.env("BILLPAY_DATABASE_URL", url);
+    }
+    cmd.output().expect("run billpay")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let (out, _) = text(&billpay(&["--help"], None));
+    for sub in ["serve", "migrate", "verify", "reconcile", "apikey", "bench"] {
+        assert!(out.contains(sub), "--help lists {sub}: {out}");
+    }
+    for args in [
+        &["serve", "--help"][..],
+        &["migrate", "--help"],
+        &["verify", "--help"],
+        &["reconcile", "--help"],
+        &["apikey", "--help"],
+        &["apikey", "create", "--help"],
+        &["apikey", "list", "--help"],
+        &["apikey", "revoke", "--help"],
+        &["bench", "--help"],
+        &["bench", "payments", "--help"],
+    ] {
+        let o = billpay(args, None);
+        assert!(o.status.success(), "{args:?}: {:?}", text(&o));
+        let (out, _) = text(&o);
+        assert!(out.contains("Usage:"), "{args:?}: {out}");
+    }
+}
+
+#[test]
+fn unknown_command_and_bad_database_url_fail_clearly() {
+    let o = billpay(&["frobnicate"], None);
+    assert!(!o.status.success());
+    let o = billpay(&["verify", "--database", "mysql://x"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let (_, err) = text(&o);
+    assert!(err.contains("sqlite: or postgres:"), "{err}");
+}
+
+#[test]
+fn a_bad_config_file_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billpay.toml");
+    std::fs::write(&path, "listen = 42\nsurprise = true\n").unwrap();
+    let o = billpay(&["--config", path.to_str().unwrap(), "verify"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let (_, err) = text(&o);
+    assert!(err.contains("billpay.toml"), "{err}");
+}
+
+async fn lifecycle(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let url = db.url.clone();
+    let url2 = url.clone();
+    // The commands block; run them off the async runtime.
+    tokio::task::spawn_blocking(move || {
+        let url = url.as_str();
+        let o = billpay(&["migrate"], Some(url));
+        assert!(o.status.success(), "{:?}", text(&o));
+
+        let o = billpay(&["apikey", "create", "--name", "billing system"], Some(url));
+        assert!(o.status.success(), "{:?}", text(&o));
+        let (key, err) = text(&o);
+        let key = key.trim().to_string();
+        assert!(key.starts_with("bp_live_") && key.len() == 8 + 64, "{key}");
+        assert!(!err.contains(&key), "the key is printed once, on stdout");
+
+        let (list, _) = text(&billpay(&["apikey", "list"], Some(url)));
+        assert!(
+            list.contains("billing system") && list.contains("active"),
+            "{list}"
+        );
+        assert!(!list.contains(&key[8..]), "list never shows a secret");
+        let id = list.split_whitespace().next().unwrap().to_string();
+        let o = billpay(&["apikey", "revoke", &id], Some(url));
+        assert!(o.status.success());
+        let (list, _) = text(&billpay(&["apikey", "list"], Some(url)));
+        assert!(list.contains("revoked"), "{list}");
+        let o = billpay(&["apikey", "revoke", &id], Some(url));
+        assert_eq!(o.status.code(), Some(2), "revoking twice says so");
+
+        let o = billpay(&["verify"], Some(url));
+        let (out, _) = text(&o);
+        assert!(o.status.success(), "{out}");
+        assert!(out.contains("ledger verified"), "{out}");
+
+        let o = billpay(&["reconcile"], Some(url));
+        assert!(o.status.success(), "{:?}", text(&o));
+    })
+    .await
+    .unwrap();
+
+    // Break the ledger behind billpay's back: verify must fail with a report.
+    let store = billpay_store::Store::open(billpay_store::StoreOptions::new(&url2))
+        .await
+        .unwrap();
+    store
+        .write(|c| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO accounts (id, account_number, name, postal_code, timezone, currency, service_status, created_at, updated_at) VALUES ('acct_x', '100000000017', 'X', '10001', 'UTC', 'USD', 'active', 0, 0)")
+                    .execute(&mut *c).await?;
+                sqlx::query("INSERT INTO journal_entries (id, kind, source_type, source_id, account_id, currency, created_at) VALUES ('je_x', 'adjustment', 'statement', 'stmt_missing', 'acct_x', 'USD', 0)")
+                    .execute(&mut *c).await?;
+                sqlx::query("INSERT INTO postings (journal_id, seq, ledger_account, amount, currency) VALUES ('je_x', 0, 'ar:100000000017', 500, 'USD')")
+                    .execute(&mut *c).await?;
+                Ok::<_, billpay_store::StoreError>(())
+            })
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let o = tokio::task::spawn_blocking(move || billpay(&["verify"], Some(&url2)))
+        .await
+        .unwrap();
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("FAIL every journal entry has two or more postings"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL no journal entry without its source document"),
+        "{out}"
+    );
+    assert!(out.contains("FAIL each account's balance equals"), "{out}");
+    assert!(out.contains("LEDGER VERIFICATION FAILED"), "{out}");
+}
+
+#[tokio::test]
+async fn migrate_apikey_verify_reconcile_sqlite() {
+    lifecycle(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn migrate_apikey_verify_reconcile_postgres() {
+    lifecycle(Engine::Postgres).await;
+}
