@@ -1,0 +1,258 @@
+//! No card number, security code, bank account number or API key reaches a response, a log line
+//! or the database: pay with known secrets through every entry point, then scan everything.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use billpay_services::sandbox::Fault;
+use common::*;
+use serde_json::{Value, json};
+
+/// Every log line of this test binary, at TRACE level.
+fn captured() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct Writer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Writer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(b);
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const PANS: &[&str] = &[
+    "4242424242424242",
+    "5555555555554444",
+    "378282246310005",
+    "6011111111111117",
+    "4000000000009995",
+    "4000000000000002",
+];
+const CVCS: &[&str] = &["739", "615", "8142", "924"];
+const BANK_ACCOUNTS: &[&str] = &["987650123456", "000123456789"];
+
+/// Part of a word: letters, digits, and the `.` and `-` inside decimals, dates and UUIDs.
+fn wordy(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'.' || b == b'-'
+}
+
+/// Finds `needle` as a whole token (so a code like 924 is not found inside 22.924 or a UUID).
+fn has_token(hay: &[u8], needle: &str) -> bool {
+    let n = needle.as_bytes();
+    hay.windows(n.len()).enumerate().any(|(i, w)| {
+        w == n && (i == 0 || !wordy(hay[i - 1])) && hay.get(i + n.len()).is_none_or(|b| !wordy(*b))
+    })
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+fn assert_clean(what: &str, hay: &[u8], api_key: &str) {
+    for s in PANS.iter().chain(BANK_ACCOUNTS) {
+        assert!(!contains(hay, s), "{what} contains the secret number {s}");
+    }
+    for s in CVCS {
+        if has_token(hay, s) {
+            let text = String::from_utf8_lossy(hay);
+            let line = text
+                .lines()
+                .find(|l| has_token(l.as_bytes(), s))
+                .unwrap_or_default();
+            panic!("{what} contains the security code {s}: {line}");
+        }
+    }
+    assert!(!contains(hay, api_key), "{what} contains the API key");
+    assert!(!contains(hay, "\"cvc\""), "{what} contains a cvc field");
+}
+
+async fn exercise(app: &TestApp) -> Vec<u8> {
+    let mut bodies = Vec::new();
+    let acct = app.account_with_bill(50_000).await;
+    let card = |n: &str, cvc: &str| json!({"type": "card", "number": n, "exp_month": 11, "exp_year": 2031, "cvc": cvc, "postal_code": "10001"});
+    let requests: Vec<Value> = vec![
+        json!({"account_number": acct, "amount": 1001, "channel": "web", "payment_method": card("4242424242424242", "739")}),
+        json!({"account_number": acct, "amount": 1002, "channel": "phone", "payment_method": card("5555555555554444", "615")}),
+        json!({"account_number": acct, "amount": 1003, "channel": "chat", "payment_method": card("378282246310005", "8142")}),
+        json!({"account_number": acct, "amount": 1004, "channel": "agent", "payment_method": card("6011111111111117", "924")}),
+        json!({"account_number": acct, "amount": 1005, "payment_method": card("4000000000009995", "739")}),
+        json!({"account_number": acct, "amount": 1006, "payment_method": {"type": "ach", "routing_number": "021000021", "account_number": "987650123456", "account_type": "savings", "holder_name": "Pat Payer"}}),
+        json!({"account_number": acct, "amount": 1007, "payment_method": {"type": "ach", "routing_number": "110000000", "account_number": "000123456789", "account_type": "checking", "holder_name": "Pat Payer"}}),
+        // Bad requests that carry secrets in odd places.
+        json!({"account_number": acct, "amount": 1008, "payment_method": {"type": "card", "number": 4242424242424242u64, "exp_month": 11, "exp_year": 2031, "cvc": "739"}}),
+        json!({"account_number": acct, "amount": 1009, "payment_method": {"type": "card", "number": "4242424242424242", "exp_month": 11, "exp_year": 2031, "cvc": 615}}),
+        json!({"account_number": acct, "amount": 1010, "payment_method": {"type": "card", "number": "4242424242424242", "exp_month": 11, "exp_year": 2031, "cvc": "8142"}}),
+        json!({"account_number": acct, "amount": 1011, "payment_method": {"type": "6011111111111117"}}),
+        json!({"account_number": "4242424242424242", "amount": 1012, "payment_method": card("4242424242424242", "739")}),
+    ];
+    for (i, body) in requests.into_iter().enumerate() {
+        let key = format!("leak-{i}");
+        let (_, resp) = app.pay(&key, body.clone()).await;
+        bodies.extend_from_slice(resp.to_string().as_bytes());
+        // And the replay.
+        let (_, resp) = app.pay(&key, body).await;
+        bodies.extend_from_slice(resp.to_string().as_bytes());
+    }
+    // A duplicate, an in-doubt payment resolved later, a refund, lookups and receipts.
+    let (_, resp) = app.pay("leak-dup", json!({"account_number": acct, "amount": 1001, "payment_method": card("5555555555554444", "615")})).await;
+    bodies.extend_from_slice(resp.to_string().as_bytes());
+    app.sandbox.inject(Fault::TimeoutAfterCharge);
+    let doubt = json!({"account_number": acct, "amount": 1013, "payment_method": card("6011111111111117", "924")});
+    let (_, resp) = app.pay("leak-doubt", doubt.clone()).await;
+    bodies.extend_from_slice(resp.to_string().as_bytes());
+    app.clock.advance(jiff::SignedDuration::from_mins(5));
+    app.app.reconcile().await.unwrap();
+    let (_, resp) = app.pay("leak-doubt", doubt).await;
+    bodies.extend_from_slice(resp.to_string().as_bytes());
+    let (_, list) = app.get(&format!("/api/v1/accounts/{acct}/payments")).await;
+    bodies.extend_from_slice(list.to_string().as_bytes());
+    let first = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["status"] == "succeeded")
+        .unwrap()
+        .clone();
+    let (_, r) = app.get(first["receipt_url"].as_str().unwrap()).await;
+    bodies.extend_from_slice(r.to_string().as_bytes());
+    let (_, r) = app
+        .post_idem(
+            &format!("/api/v1/payments/{}/refunds", first["id"].as_str().unwrap()),
+            "leak-refund",
+            json!({"amount": 1}),
+        )
+        .await;
+    bodies.extend_from_slice(r.to_string().as_bytes());
+    app.clock.advance(jiff::SignedDuration::from_hours(72));
+    app.app.reconcile().await.unwrap();
+    app.assert_verified().await;
+    assert!(
+        list["data"].as_array().unwrap().len() >= 8,
+        "the payments were made: {list}"
+    );
+    bodies
+}
+
+/// Every text value of every table, via SQL.
+async fn dump_rows(app: &TestApp) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut c = app.app.store.read_conn().await.unwrap();
+    let tables: Vec<String> = match app.db.engine {
+        Engine::Sqlite => sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap(),
+        Engine::Postgres => sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(&mut *c)
+        .await
+        .unwrap(),
+    };
+    assert!(tables.iter().any(|t| t == "payments"), "{tables:?}");
+    for t in tables {
+        let text: String = match app.db.engine {
+            Engine::Sqlite => {
+                let cols: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT name FROM pragma_table_info('{t}')"
+                )))
+                .fetch_all(&mut *c)
+                .await
+                .unwrap();
+                let expr = cols
+                    .iter()
+                    .map(|col| format!("quote(\"{col}\")"))
+                    .collect::<Vec<_>>()
+                    .join(" || ' ' || ");
+                let rows: Vec<String> =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT {expr} FROM \"{t}\"")))
+                        .fetch_all(&mut *c)
+                        .await
+                        .unwrap();
+                rows.join("\n")
+            }
+            Engine::Postgres => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COALESCE(json_agg(x)::text, '') FROM \"{t}\" x"
+            )))
+            .fetch_one(&mut *c)
+            .await
+            .unwrap(),
+        };
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+async fn scan(engine: Engine) {
+    let logs = captured();
+    let app = spawn_app(engine).await;
+    let bodies = exercise(&app).await;
+    assert_clean("HTTP responses", &bodies, &app.key);
+    let rows = dump_rows(&app).await;
+    assert!(
+        contains(&rows, "4242"),
+        "the dump holds last-four digits, so it really read the rows"
+    );
+    assert_clean("stored rows", &rows, &app.key);
+    if engine == Engine::Sqlite {
+        let path = app.db.sqlite_path();
+        for file in [path.clone(), path.with_extension("db-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                assert!(!bytes.is_empty());
+                assert_clean(&format!("{}", file.display()), &bytes, &app.key);
+            }
+        }
+    }
+    let logs = logs.lock().unwrap().clone();
+    assert!(
+        logs.len() > 1000,
+        "logs were captured ({} bytes)",
+        logs.len()
+    );
+    assert_clean("log lines", &logs, &app.key);
+}
+
+// One test per engine in this binary: the log capture is process-wide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_leaks_sqlite() {
+    scan(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_leaks_postgres() {
+    scan(Engine::Postgres).await;
+}
+
+#[test]
+fn the_scanner_finds_what_it_looks_for() {
+    assert!(has_token(br#"{"cvc":"739"}"#, "739"));
+    assert!(has_token(b"cvc=739 next", "739"));
+    assert!(!has_token(b"elapsed=22.739ms", "739"));
+    assert!(!has_token(b"95afd04d-8142-419a", "8142"));
+    assert!(contains(b"xx4242424242424242xx", "4242424242424242"));
+    let result = std::panic::catch_unwind(|| {
+        assert_clean("sample", br#"{"number":"5555555555554444"}"#, "bp_live_x")
+    });
+    assert!(result.is_err());
+}
