@@ -509,6 +509,8 @@ pub struct PaymentOut {
     pub amount: i64,
     pub currency: String,
     pub amount_display: String,
+    /// Convenience fee charged on top of `amount` (0: paying costs nothing by default).
+    pub fee_amount: i64,
     pub amount_refunded: i64,
     pub channel: String,
     pub payment_method: PaymentMethodOut,
@@ -529,6 +531,7 @@ impl From<&Payment> for PaymentOut {
             amount: p.amount.minor_units(),
             currency: p.amount.currency().code().to_ascii_lowercase(),
             amount_display: p.amount.format(),
+            fee_amount: p.fee.minor_units(),
             amount_refunded: p.refunded.minor_units(),
             channel: p.channel.as_str().into(),
             payment_method: PaymentMethodOut {

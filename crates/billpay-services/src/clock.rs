@@ -43,9 +43,10 @@ impl ManualClock {
 
     pub fn advance(&self, by: jiff::SignedDuration) {
         if let Ok(mut now) = self.0.lock()
-            && let Ok(next) = now.checked_add(by) {
-                *now = next;
-            }
+            && let Ok(next) = now.checked_add(by)
+        {
+            *now = next;
+        }
     }
 }
 

@@ -54,6 +54,8 @@ pub struct Payment {
     pub timezone: String,
     pub confirmation_number: ConfirmationNumber,
     pub amount: Money,
+    /// Convenience fee charged on top of `amount`.
+    pub fee: Money,
     pub refunded: Money,
     pub status: PaymentStatus,
     pub channel: Channel,
@@ -81,6 +83,7 @@ impl Payment {
             confirmation_number: ConfirmationNumber::parse(&p.confirmation_number)
                 .map_err(|_| corrupt("confirmation number", &p.confirmation_number))?,
             amount: Money::new(p.amount, currency),
+            fee: Money::new(p.fee_amount, currency),
             refunded: Money::new(p.refunded_amount, currency),
             status: PaymentStatus::parse(&p.status).ok_or_else(|| corrupt("status", &p.status))?,
             channel: Channel::parse(&p.channel).ok_or_else(|| corrupt("channel", &p.channel))?,

@@ -360,6 +360,7 @@ impl Billpay {
                 confirmation_number: String::new(),
                 amount: req.amount.minor_units(),
                 currency: req.amount.currency().code().to_string(),
+                fee_amount: fee.minor_units(),
                 refunded_amount: 0,
                 status: PaymentStatus::Processing.as_str().into(),
                 channel: req.channel.as_str().into(),
@@ -669,9 +670,8 @@ impl Billpay {
             None => PaymentResult::Completed(updated.clone()),
         };
         let response = self.render.payment(&result);
-        let fee = self.convenience_fee(payment.amount, payment.channel);
         let journal = if posts {
-            let entry = payment_entry(&payment.account_number, payment.amount, fee, kind)
+            let entry = payment_entry(&payment.account_number, payment.amount, payment.fee, kind)
                 .map_err(ledger_error)?;
             Some((
                 journal_row(
@@ -716,22 +716,22 @@ impl Billpay {
                         && let Some(email) = queries::account_by_id(c, &payment.account_id)
                             .await?
                             .and_then(|a| a.email)
-                        {
-                            queries::insert_outbox(
-                                c,
-                                &OutboxRow {
-                                    id: outbox_id,
-                                    kind: "email.receipt".into(),
-                                    dedupe_key: format!("receipt:{}", payment.id),
-                                    recipient: email,
-                                    payload_json: receipt.to_json(),
-                                    created_at: now,
-                                    sent_at: None,
-                                    attempts: 0,
-                                },
-                            )
-                            .await?;
-                        }
+                    {
+                        queries::insert_outbox(
+                            c,
+                            &OutboxRow {
+                                id: outbox_id,
+                                kind: "email.receipt".into(),
+                                dedupe_key: format!("receipt:{}", payment.id),
+                                recipient: email,
+                                payload_json: receipt.to_json(),
+                                created_at: now,
+                                sent_at: None,
+                                attempts: 0,
+                            },
+                        )
+                        .await?;
+                    }
                     complete_keys(c, &payment.id, &response, now).await?;
                     Ok::<_, ServiceError>(true)
                 })
@@ -832,12 +832,13 @@ impl Billpay {
         req: RefundRequest,
     ) -> Result<StoredResponse, ServiceError> {
         if let Some(a) = req.amount
-            && !a.is_positive() {
-                return Err(ServiceError::invalid(
-                    "amount",
-                    "the refund amount must be greater than zero",
-                ));
-            }
+            && !a.is_positive()
+        {
+            return Err(ServiceError::invalid(
+                "amount",
+                "the refund amount must be greater than zero",
+            ));
+        }
         let amount_text = req
             .amount
             .map(|a| a.minor_units().to_string())

@@ -15,6 +15,8 @@ pub struct Receipt {
     pub account: String,
     pub amount: String,
     pub amount_minor: i64,
+    /// The convenience fee, when one was charged.
+    pub fee: Option<String>,
     pub currency: String,
     pub method: String,
     pub channel: String,
@@ -43,6 +45,7 @@ impl Receipt {
             account: p.account_number.masked(),
             amount: p.amount.format(),
             amount_minor: p.amount.minor_units(),
+            fee: p.fee.is_positive().then(|| p.fee.format()),
             currency: p.amount.currency().code().to_string(),
             method: p.method.describe(),
             channel: p.channel.describe(Language::En).to_string(),
@@ -70,11 +73,14 @@ impl Receipt {
             when = self.paid_at,
             status = self.status,
         );
+        if let Some(fee) = &self.fee {
+            s.push_str(&format!("Convenience fee: {fee}\n"));
+        }
         if let Some(note) = &self.note {
             s.push_str(&format!("\n{note}\n"));
         }
         s.push_str(&format!(
-            "\nQuestions? Call {} any time. Paying your bill never costs a fee.\n",
+            "\nQuestions? Call {} any time.\n",
             self.support_phone
         ));
         s

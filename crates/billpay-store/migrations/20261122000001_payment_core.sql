@@ -36,6 +36,7 @@ CREATE TABLE payments (
     confirmation_number TEXT NOT NULL UNIQUE,
     amount              BIGINT NOT NULL,
     currency            TEXT NOT NULL,
+    fee_amount          BIGINT NOT NULL,
     refunded_amount     BIGINT NOT NULL,
     status              TEXT NOT NULL,
     channel             TEXT NOT NULL,

@@ -269,14 +269,15 @@ fn ensure_sqlite_parent(url: &str) -> Result<(), StoreError> {
         return Ok(());
     }
     if let Some(parent) = std::path::Path::new(path).parent()
-        && !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Config(format!(
-                    "cannot create the database folder {}: {e}",
-                    parent.display()
-                ))
-            })?;
-        }
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StoreError::Config(format!(
+                "cannot create the database folder {}: {e}",
+                parent.display()
+            ))
+        })?;
+    }
     Ok(())
 }
 

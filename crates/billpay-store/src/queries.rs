@@ -285,17 +285,18 @@ macro_rules! payment_view {
 
 pub async fn insert_payment(c: &mut AnyConnection, p: &PaymentRow) -> R<()> {
     sqlx::query(
-        "INSERT INTO payments (id, account_id, confirmation_number, amount, currency, refunded_amount, \
-         status, channel, method_type, brand, last4, exp_month, exp_year, bank_account_type, \
-         routing_number, holder_name, processor, processor_key, processor_ref, decline_code, \
-         journal_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+        "INSERT INTO payments (id, account_id, confirmation_number, amount, currency, fee_amount, \
+         refunded_amount, status, channel, method_type, brand, last4, exp_month, exp_year, \
+         bank_account_type, routing_number, holder_name, processor, processor_key, processor_ref, \
+         decline_code, journal_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
     )
     .bind(&p.id)
     .bind(&p.account_id)
     .bind(&p.confirmation_number)
     .bind(p.amount)
     .bind(&p.currency)
+    .bind(p.fee_amount)
     .bind(p.refunded_amount)
     .bind(&p.status)
     .bind(&p.channel)

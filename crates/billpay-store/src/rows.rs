@@ -35,6 +35,8 @@ pub struct PaymentRow {
     pub confirmation_number: String,
     pub amount: i64,
     pub currency: String,
+    /// Convenience fee charged on top of `amount` (0 by default).
+    pub fee_amount: i64,
     pub refunded_amount: i64,
     pub status: String,
     pub channel: String,

@@ -537,3 +537,50 @@ async fn openapi_document_matches_the_committed_copy() {
         );
     }
 }
+
+/// With a convenience fee configured, the card is charged the bill plus the fee, the customer's
+/// balance drops by the bill only, and the fee is revenue; AutoPay never pays a fee.
+async fn convenience_fee(engine: Engine) {
+    let app = spawn_app_with(engine, |s| s.convenience_fee_cents = 195).await;
+    let acct = app.account_with_bill(8410).await;
+    let (s, p) = app.pay_with(&acct, 8410, card("4242424242424242")).await;
+    assert_eq!(s, 201, "{p}");
+    assert_eq!(p["fee_amount"], 195);
+    assert_eq!(app.balance(&acct).await, 0);
+    let mut c = app.app.store.read_conn().await.unwrap();
+    assert_eq!(
+        billpay_store::queries::ledger_balance(&mut c, "revenue:fees")
+            .await
+            .unwrap(),
+        -195
+    );
+    assert_eq!(
+        billpay_store::queries::ledger_balance(&mut c, "clearing:card")
+            .await
+            .unwrap(),
+        8605
+    );
+    drop(c);
+    let (_, r) = app.get(p["receipt_url"].as_str().unwrap()).await;
+    assert!(
+        r["text"]
+            .as_str()
+            .unwrap()
+            .contains("Convenience fee: $1.95"),
+        "{r}"
+    );
+    let (s, auto) = app.pay(&new_key(), json!({"account_number": acct, "amount": 100, "channel": "autopay", "payment_method": card("4242424242424242")})).await;
+    assert_eq!(s, 201);
+    assert_eq!(auto["fee_amount"], 0);
+    app.assert_verified().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convenience_fee_sqlite() {
+    convenience_fee(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convenience_fee_postgres() {
+    convenience_fee(Engine::Postgres).await;
+}
