@@ -225,16 +225,17 @@ pub async fn list_payments(
     if !(1..=PAGE_MAX).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit must be 1 to 100"));
     }
-    let before = match q.starting_after {
+    let after = match q.starting_after {
         Some(id) => Some(
             app.payment(&id)
                 .await
-                .map_err(|_| ApiError::invalid("starting_after", "no such payment"))?
-                .created_at,
+                .map_err(|_| ApiError::invalid("starting_after", "no such payment"))?,
         ),
         None => None,
     };
-    let mut page = app.account_payments(&number, before, limit + 1).await?;
+    let mut page = app
+        .account_payments(&number, after.as_ref(), limit + 1)
+        .await?;
     let has_more = page.len() as i64 > limit;
     page.truncate(limit as usize);
     Ok(Json(PaymentList {

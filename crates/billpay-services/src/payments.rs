@@ -797,20 +797,24 @@ impl Billpay {
         Ok(Payment::from_view(&v)?)
     }
 
-    /// An account's payments, newest first.
+    /// An account's payments, newest first; `after` is the last payment of the previous page.
     pub async fn account_payments(
         &self,
         account: &AccountNumber,
-        before: Option<jiff::Timestamp>,
+        after: Option<&Payment>,
         limit: i64,
     ) -> Result<Vec<Payment>, ServiceError> {
         let mut c = self.store.read_conn().await?;
         let a = queries::account_by_number(&mut c, account.as_str())
             .await?
             .ok_or(ServiceError::NotFound { what: "account" })?;
-        let rows =
-            queries::payments_for_account(&mut c, &a.id, before.map(|t| t.as_microsecond()), limit)
-                .await?;
+        let rows = queries::payments_for_account(
+            &mut c,
+            &a.id,
+            after.map(|p| (p.created_at.as_microsecond(), p.id.as_str())),
+            limit,
+        )
+        .await?;
         rows.iter()
             .map(|v| Payment::from_view(v).map_err(ServiceError::from))
             .collect()

@@ -405,19 +405,22 @@ pub async fn confirmation_exists(c: &mut AnyConnection, confirmation: &str) -> R
     )
 }
 
-/// An account's payments, newest first. `before` pages by `created_at`.
+/// An account's payments, newest first. `before` is the (created_at, id) of the last payment of
+/// the previous page: the cursor names one payment exactly, so none sharing its instant is skipped.
 pub async fn payments_for_account(
     c: &mut AnyConnection,
     account_id: &str,
-    before: Option<i64>,
+    before: Option<(i64, &str)>,
     limit: i64,
 ) -> R<Vec<PaymentView>> {
+    let (at, id) = before.unwrap_or((i64::MAX, ""));
     Ok(sqlx::query_as::<_, PaymentView>(payment_view!(
-        "WHERE p.account_id = $1 AND p.created_at < $2 \
-         ORDER BY p.created_at DESC, p.id DESC LIMIT $3"
+        "WHERE p.account_id = $1 AND (p.created_at < $2 OR (p.created_at = $2 AND p.id < $3)) \
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $4"
     ))
     .bind(account_id)
-    .bind(before.unwrap_or(i64::MAX))
+    .bind(at)
+    .bind(id)
     .bind(limit.clamp(1, LIST_LIMIT_MAX))
     .fetch_all(c)
     .await?)

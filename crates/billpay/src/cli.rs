@@ -52,7 +52,13 @@ enum Command {
     /// Check every ledger invariant; exits non-zero with a report if anything is off.
     Verify,
     /// Resolve in-doubt payments, settle bank debits, prune old idempotency keys; then exit.
-    Reconcile,
+    Reconcile {
+        /// Resolve payments in doubt for at least this many seconds. 0 resolves every one at
+        /// once: use it only while no server is running (after a crash), never beside a live one,
+        /// whose processor calls may still be in flight.
+        #[arg(long, default_value_t = 60)]
+        in_doubt_after_secs: u64,
+    },
     /// Manage biller API keys.
     Apikey {
         #[command(subcommand)]
@@ -190,8 +196,15 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 return Ok(std::process::ExitCode::from(1));
             }
         }
-        Command::Reconcile => {
-            let (app, _) = build_from_settings(&settings, true).await?;
+        Command::Reconcile {
+            in_doubt_after_secs,
+        } => {
+            let (mut app, _) = build_from_settings(&settings, true).await?;
+            let mut config = (*app.config).clone();
+            config.in_doubt_after = jiff::SignedDuration::from_secs(
+                i64::try_from(in_doubt_after_secs).unwrap_or(i64::MAX),
+            );
+            app.config = Arc::new(config);
             let r = app.reconcile().await?;
             println!(
                 "payments resolved: {}\npayments still in doubt: {}\nrefunds resolved: {}\nbank debits settled: {}\nbank debits returned: {}\nidempotency keys pruned: {}",

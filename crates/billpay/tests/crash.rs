@@ -805,10 +805,38 @@ async fn crash_test(engine: Engine) {
         let _ = c.close().await;
     }
 
-    // 6. reconcile, then verify.
-    let (code, out, err) = cli(&db.url, &["reconcile"]).await;
+    // 6. With the server down, resolve every payment left in doubt by the kills (asking the
+    //    processor by key), then verify. Each must end succeeded exactly when it was charged.
+    let (code, out, err) = cli(&db.url, &["reconcile", "--in-doubt-after-secs", "0"]).await;
     if code != 0 {
         problems.push(format!("billpay reconcile exited {code}:\n{out}{err}"));
+    }
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::AnyConnection::connect(&db.url)
+            .await
+            .expect("open the database");
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT p.id, p.status, s.outcome FROM payments p \
+             LEFT JOIN sandbox_transactions s ON s.processor_key = p.processor_key",
+        )
+        .fetch_all(&mut c)
+        .await
+        .expect("payments after reconcile");
+        for (id, status, outcome) in &rows {
+            let charged = outcome.as_deref() == Some("succeeded");
+            let ok = match status.as_str() {
+                "succeeded" => charged,
+                "failed" | "canceled" => !charged,
+                _ => false,
+            };
+            if !ok {
+                problems.push(format!(
+                    "after reconcile, payment {id} is {status} and the processor shows {outcome:?}"
+                ));
+            }
+        }
+        let _ = c.close().await;
     }
     let (code, report, err) = cli(&db.url, &["verify"]).await;
     if code != 0 {
