@@ -288,8 +288,9 @@ pub async fn insert_payment(c: &mut AnyConnection, p: &PaymentRow) -> R<()> {
         "INSERT INTO payments (id, account_id, confirmation_number, amount, currency, fee_amount, \
          refunded_amount, status, channel, method_type, brand, last4, exp_month, exp_year, \
          bank_account_type, routing_number, holder_name, processor, processor_key, processor_ref, \
-         decline_code, journal_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+         decline_code, journal_id, created_at, updated_at, payment_method_id) VALUES ($1, $2, $3, $4, \
+         $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
+         $24, $25)",
     )
     .bind(&p.id)
     .bind(&p.account_id)
@@ -315,6 +316,7 @@ pub async fn insert_payment(c: &mut AnyConnection, p: &PaymentRow) -> R<()> {
     .bind(&p.journal_id)
     .bind(p.created_at)
     .bind(p.updated_at)
+    .bind(&p.payment_method_id)
     .execute(c)
     .await?;
     Ok(())
@@ -929,4 +931,234 @@ pub async fn all_confirmations(c: &mut AnyConnection) -> R<Vec<(String, String)>
             .fetch_all(c)
             .await?,
     )
+}
+
+// ---------------------------------------------------------------- vault
+
+pub async fn insert_payment_method(c: &mut AnyConnection, m: &PaymentMethodRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO payment_methods (id, account_id, kind, brand, last4, exp_month, exp_year, \
+         postal_code, bank_account_type, routing_number, holder_name, bank_name, nickname, \
+         fingerprint, kek_version, wrapped_key, ciphertext, is_default, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+    )
+    .bind(&m.id)
+    .bind(&m.account_id)
+    .bind(&m.kind)
+    .bind(&m.brand)
+    .bind(&m.last4)
+    .bind(m.exp_month)
+    .bind(m.exp_year)
+    .bind(&m.postal_code)
+    .bind(&m.bank_account_type)
+    .bind(&m.routing_number)
+    .bind(&m.holder_name)
+    .bind(&m.bank_name)
+    .bind(&m.nickname)
+    .bind(&m.fingerprint)
+    .bind(m.kek_version)
+    .bind(&m.wrapped_key)
+    .bind(&m.ciphertext)
+    .bind(m.is_default)
+    .bind(&m.status)
+    .bind(m.created_at)
+    .bind(m.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn payment_method_by_id(c: &mut AnyConnection, id: &str) -> R<Option<PaymentMethodRow>> {
+    Ok(
+        sqlx::query_as::<_, PaymentMethodRow>("SELECT * FROM payment_methods WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// An account's active saved methods, default first, then newest.
+pub async fn payment_methods_for_account(
+    c: &mut AnyConnection,
+    account_id: &str,
+) -> R<Vec<PaymentMethodRow>> {
+    Ok(sqlx::query_as::<_, PaymentMethodRow>(
+        "SELECT * FROM payment_methods WHERE account_id = $1 AND status = 'active' \
+         ORDER BY is_default DESC, created_at DESC LIMIT $2",
+    )
+    .bind(account_id)
+    .bind(LIST_LIMIT_MAX)
+    .fetch_all(c)
+    .await?)
+}
+
+pub async fn active_method_by_fingerprint(
+    c: &mut AnyConnection,
+    account_id: &str,
+    fingerprint: &str,
+) -> R<Option<PaymentMethodRow>> {
+    Ok(sqlx::query_as::<_, PaymentMethodRow>(
+        "SELECT * FROM payment_methods WHERE account_id = $1 AND fingerprint = $2 AND status = 'active'",
+    )
+    .bind(account_id)
+    .bind(fingerprint)
+    .fetch_optional(c)
+    .await?)
+}
+
+pub async fn count_active_methods(c: &mut AnyConnection, account_id: &str) -> R<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM payment_methods WHERE account_id = $1 AND status = 'active'",
+    )
+    .bind(account_id)
+    .fetch_one(c)
+    .await?)
+}
+
+/// Updates what a customer may change: nickname and expiry.
+pub async fn update_method_details(
+    c: &mut AnyConnection,
+    id: &str,
+    nickname: Option<&str>,
+    exp: Option<(i64, i64)>,
+    now: i64,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE payment_methods SET nickname = COALESCE($2, nickname), \
+         exp_month = COALESCE($3, exp_month), exp_year = COALESCE($4, exp_year), updated_at = $5 \
+         WHERE id = $1 AND status = 'active'",
+    )
+    .bind(id)
+    .bind(nickname)
+    .bind(exp.map(|e| e.0))
+    .bind(exp.map(|e| e.1))
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Makes one method the account's default and every other one not.
+pub async fn set_default_method(
+    c: &mut AnyConnection,
+    account_id: &str,
+    id: &str,
+    now: i64,
+) -> R<()> {
+    sqlx::query(
+        "UPDATE payment_methods SET is_default = CASE WHEN id = $2 THEN 1 ELSE 0 END, updated_at = $3 \
+         WHERE account_id = $1 AND status = 'active'",
+    )
+    .bind(account_id)
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Deletes a saved method: the sealed number and its wrapped key are destroyed; brand and last
+/// four stay for the payment history.
+pub async fn delete_payment_method(c: &mut AnyConnection, id: &str, now: i64) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE payment_methods SET status = 'deleted', is_default = 0, wrapped_key = '', \
+         ciphertext = '', updated_at = $2 WHERE id = $1 AND status = 'active'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Methods still sealed under another key version than `active`.
+pub async fn methods_under_other_keys(
+    c: &mut AnyConnection,
+    active: i64,
+    limit: i64,
+) -> R<Vec<PaymentMethodRow>> {
+    Ok(sqlx::query_as::<_, PaymentMethodRow>(
+        "SELECT * FROM payment_methods WHERE kek_version <> $1 AND wrapped_key <> '' \
+         ORDER BY id LIMIT $2",
+    )
+    .bind(active)
+    .bind(limit.clamp(1, LIST_LIMIT_MAX))
+    .fetch_all(c)
+    .await?)
+}
+
+/// Replaces a method's wrapped data key, only if it is still the one that was re-wrapped.
+pub async fn rewrap_method(
+    c: &mut AnyConnection,
+    id: &str,
+    old_wrapped: &str,
+    new_version: i64,
+    new_wrapped: &str,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE payment_methods SET kek_version = $3, wrapped_key = $4 WHERE id = $1 AND wrapped_key = $2",
+    )
+    .bind(id)
+    .bind(old_wrapped)
+    .bind(new_version)
+    .bind(new_wrapped)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How many live sealed methods each key version holds.
+pub async fn methods_per_key_version(c: &mut AnyConnection) -> R<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as::<_, (i64, i64)>(
+        "SELECT kek_version, COUNT(*) FROM payment_methods WHERE wrapped_key <> '' \
+         GROUP BY kek_version ORDER BY kek_version",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+// ---------------------------------------------------------------- audit
+
+pub async fn insert_audit(c: &mut AnyConnection, a: &AuditRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor, action, subject_type, subject_id, account_id, channel, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&a.id)
+    .bind(a.at)
+    .bind(&a.actor)
+    .bind(&a.action)
+    .bind(&a.subject_type)
+    .bind(&a.subject_id)
+    .bind(&a.account_id)
+    .bind(&a.channel)
+    .bind(&a.detail)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn audit_for_subject(
+    c: &mut AnyConnection,
+    subject_type: &str,
+    subject_id: &str,
+) -> R<Vec<AuditRow>> {
+    Ok(sqlx::query_as::<_, AuditRow>(
+        "SELECT * FROM audit_log WHERE subject_type = $1 AND subject_id = $2 ORDER BY at, id LIMIT $3",
+    )
+    .bind(subject_type)
+    .bind(subject_id)
+    .bind(LIST_LIMIT_MAX)
+    .fetch_all(c)
+    .await?)
+}
+
+pub async fn audit_by_action(c: &mut AnyConnection, action: &str) -> R<Vec<AuditRow>> {
+    Ok(sqlx::query_as::<_, AuditRow>(
+        "SELECT * FROM audit_log WHERE action = $1 ORDER BY at, id LIMIT $2",
+    )
+    .bind(action)
+    .bind(LIST_LIMIT_MAX)
+    .fetch_all(c)
+    .await?)
 }

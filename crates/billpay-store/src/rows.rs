@@ -55,6 +55,8 @@ pub struct PaymentRow {
     pub journal_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The saved method it was paid with, if any.
+    pub payment_method_id: Option<String>,
 }
 
 /// A payment joined with its account number, as most readers want it.
@@ -150,4 +152,44 @@ pub struct SandboxTxRow {
     pub settle_at: Option<i64>,
     pub return_code: Option<String>,
     pub created_at: i64,
+}
+
+/// A saved payment method. The number is only in `ciphertext`, sealed under a data key that is
+/// wrapped by key-encryption key `kek_version`.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PaymentMethodRow {
+    pub id: String,
+    pub account_id: String,
+    pub kind: String,
+    pub brand: Option<String>,
+    pub last4: String,
+    pub exp_month: Option<i64>,
+    pub exp_year: Option<i64>,
+    pub postal_code: Option<String>,
+    pub bank_account_type: Option<String>,
+    pub routing_number: Option<String>,
+    pub holder_name: Option<String>,
+    pub bank_name: Option<String>,
+    pub nickname: Option<String>,
+    pub fingerprint: String,
+    pub kek_version: i64,
+    pub wrapped_key: String,
+    pub ciphertext: String,
+    pub is_default: i64,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: String,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject_type: String,
+    pub subject_id: String,
+    pub account_id: Option<String>,
+    pub channel: Option<String>,
+    pub detail: String,
 }
