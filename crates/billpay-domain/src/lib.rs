@@ -33,6 +33,7 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod payment;
+pub mod redact;
 pub mod secret;
 
 pub use bank::*;
@@ -43,6 +44,7 @@ pub use ids::*;
 pub use ledger::*;
 pub use money::*;
 pub use payment::*;
+pub use redact::*;
 pub use secret::*;
 
 /// Removes the separators customers commonly type inside numbers (spaces, tabs

@@ -20,6 +20,7 @@ pub mod processor;
 pub mod receipts;
 pub mod reconcile;
 pub mod sandbox;
+pub mod vault;
 pub mod verify;
 
 use std::sync::Arc;
@@ -104,6 +105,8 @@ pub struct Billpay {
     pub processor: Arc<dyn Processor>,
     pub render: Arc<dyn Render>,
     pub config: Arc<ServiceConfig>,
+    /// The keyring for saved payment methods; without one, methods cannot be saved or used.
+    pub vault: Option<Arc<vault::Vault>>,
 }
 
 impl Billpay {

@@ -60,6 +60,8 @@ pub struct Payment {
     pub status: PaymentStatus,
     pub channel: Channel,
     pub method: MethodSummary,
+    /// The saved method it was paid with, if any.
+    pub saved_method: Option<String>,
     pub processor: String,
     pub processor_key: String,
     pub processor_ref: Option<String>,
@@ -98,6 +100,7 @@ impl Payment {
                     .as_deref()
                     .and_then(BankAccountType::parse),
             },
+            saved_method: p.payment_method_id.clone(),
             processor: p.processor.clone(),
             processor_key: p.processor_key.clone(),
             processor_ref: p.processor_ref.clone(),

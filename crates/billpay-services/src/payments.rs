@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::processor::{ChargeMethod, ChargeOutcome, ChargeRequest, ProcessorError, RefundOutcome};
 use crate::receipts::Receipt;
-use crate::{Billpay, Payment, Refund, ServiceError, StoredResponse};
+use crate::{Billpay, MethodSummary, Payment, Refund, ServiceError, StoredResponse};
 
 /// Largest single payment accepted, in minor units ($1,000,000.00).
 pub const PAYMENT_AMOUNT_MAX_MINOR: i64 = 100_000_000;
@@ -47,15 +47,8 @@ pub enum NewMethod {
         account_type: BankAccountType,
         holder_name: String,
     },
-}
-
-impl NewMethod {
-    pub fn kind(&self) -> MethodKind {
-        match self {
-            NewMethod::Card { .. } => MethodKind::Card,
-            NewMethod::Ach { .. } => MethodKind::Ach,
-        }
-    }
+    /// A method saved in the vault (`pm_…`); it must belong to the paying account.
+    Saved { token: String },
 }
 
 #[derive(Clone, Debug)]
@@ -202,6 +195,16 @@ fn payment_fingerprint(req: &PaymentRequest) -> String {
             holder_name,
             dup,
         ]),
+        NewMethod::Saved { token } => fingerprint(&[
+            "payment",
+            req.account_number.as_str(),
+            &amount,
+            req.amount.currency().code(),
+            req.channel.as_str(),
+            "token",
+            token,
+            dup,
+        ]),
     }
 }
 
@@ -299,19 +302,9 @@ impl Billpay {
                 ),
             ));
         }
-        if let NewMethod::Card { expiry, .. } = &req.method {
-            // Lenient by a day: a card is good through the last day of its month wherever the
-            // customer is.
-            let today = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-            let yesterday = today.yesterday().unwrap_or(today);
-            if expiry.is_expired(yesterday) {
-                return Err(ServiceError::invalid(
-                    "payment_method[exp_month]",
-                    "That card has expired. Please use a card with a later expiration date.",
-                ));
-            }
-        }
         let hash = payment_fingerprint(&req);
+        let account_number = req.account_number.clone();
+        let (method, summary, saved_id) = self.resolve_method(&account_number, req.method).await?;
         let now = self.clock.now();
         let now_us = now.as_microsecond();
         let payment_id = self.new_id("pay");
@@ -328,31 +321,16 @@ impl Billpay {
             .checked_add(fee)
             .map_err(|e| ServiceError::invalid("amount", e.to_string()))?;
         let row = {
-            let (brand, last4, exp_month, exp_year, bank_type, routing, holder) = match &req.method
-            {
-                NewMethod::Card { number, expiry, .. } => (
-                    Some(number.brand().as_str().to_string()),
-                    number.last4(),
-                    Some(i64::from(expiry.month())),
-                    Some(i64::from(expiry.year())),
-                    None,
-                    None,
-                    None,
-                ),
-                NewMethod::Ach {
+            let (routing, holder) = match &method {
+                ChargeMethod::Bank {
                     routing,
-                    account,
-                    account_type,
                     holder_name,
+                    ..
                 } => (
-                    None,
-                    account.last4(),
-                    None,
-                    None,
-                    Some(account_type.as_str().to_string()),
                     Some(routing.as_str().to_string()),
                     Some(holder_name.clone()),
                 ),
+                ChargeMethod::Card { .. } => (None, None),
             };
             PaymentRow {
                 id: payment_id.clone(),
@@ -364,12 +342,12 @@ impl Billpay {
                 refunded_amount: 0,
                 status: PaymentStatus::Processing.as_str().into(),
                 channel: req.channel.as_str().into(),
-                method_type: req.method.kind().as_str().into(),
-                brand,
-                last4,
-                exp_month,
-                exp_year,
-                bank_account_type: bank_type,
+                method_type: summary.kind.as_str().into(),
+                brand: summary.brand.map(|b| b.as_str().to_string()),
+                last4: summary.last4.clone(),
+                exp_month: summary.exp_month.map(i64::from),
+                exp_year: summary.exp_year.map(i64::from),
+                bank_account_type: summary.bank_account_type.map(|t| t.as_str().to_string()),
                 routing_number: routing,
                 holder_name: holder,
                 processor: self.processor.name().into(),
@@ -379,6 +357,7 @@ impl Billpay {
                 journal_id: None,
                 created_at: now_us,
                 updated_at: now_us,
+                payment_method_id: saved_id.clone(),
             }
         };
         let key_row = IdempotencyRow {
@@ -393,10 +372,15 @@ impl Billpay {
             created_at: now_us,
             completed_at: None,
         };
-        let account_number = req.account_number.as_str().to_string();
+        let account_number = account_number.as_str().to_string();
         let currency = req.amount.currency();
         let amount = req.amount;
         let confirm_duplicate = req.confirm_duplicate;
+        let audit_id = self.new_id("aud");
+        let actor = crate::vault::Actor {
+            id: idem.scope.clone(),
+            channel: req.channel,
+        };
         let window_start = now
             .checked_sub(self.config.duplicate_window)
             .unwrap_or(now)
@@ -466,6 +450,19 @@ impl Billpay {
                         StoreError::Internal("no free confirmation number".into())
                     })?;
                     queries::insert_payment(c, &row).await?;
+                    if let Some(pm) = &row.payment_method_id {
+                        crate::vault::audit(
+                            c,
+                            audit_id,
+                            now_us,
+                            &actor,
+                            "vault.use",
+                            pm,
+                            &account.id,
+                            serde_json::json!({"payment_id": row.id}),
+                        )
+                        .await?;
+                    }
                     let view = billpay_store::rows::PaymentView {
                         payment: row,
                         account_number: account.account_number,
@@ -481,30 +478,6 @@ impl Billpay {
             Claim::Proceed(p) => *p,
         };
 
-        let method = match req.method {
-            NewMethod::Card {
-                number,
-                expiry,
-                cvc,
-                postal_code,
-            } => ChargeMethod::Card {
-                number,
-                expiry,
-                cvc: Some(cvc),
-                postal_code,
-            },
-            NewMethod::Ach {
-                routing,
-                account,
-                account_type,
-                holder_name,
-            } => ChargeMethod::Bank {
-                routing,
-                account,
-                account_type,
-                holder_name,
-            },
-        };
         let charge = ChargeRequest {
             key: payment.processor_key.clone(),
             amount: charge_amount,
@@ -544,6 +517,88 @@ impl Billpay {
             "channel" => p.channel.as_str(), "method" => p.method.kind.as_str(), "outcome" => outcome)
         .increment(1);
         Ok(self.render.payment(&result))
+    }
+
+    /// Turns the request's method into what the processor needs and what may be shown.
+    async fn resolve_method(
+        &self,
+        account: &AccountNumber,
+        method: NewMethod,
+    ) -> Result<(ChargeMethod, MethodSummary, Option<String>), ServiceError> {
+        match method {
+            NewMethod::Card {
+                number,
+                expiry,
+                cvc,
+                postal_code,
+            } => {
+                // Lenient by a day: a card is good through the last day of its month wherever
+                // the customer is.
+                let today = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+                if expiry.is_expired(today.yesterday().unwrap_or(today)) {
+                    return Err(ServiceError::invalid(
+                        "payment_method[exp_month]",
+                        "That card has expired. Please use a card with a later expiration date.",
+                    ));
+                }
+                let summary = MethodSummary {
+                    kind: MethodKind::Card,
+                    brand: Some(number.brand()),
+                    last4: number.last4(),
+                    exp_month: Some(expiry.month()),
+                    exp_year: Some(expiry.year()),
+                    bank_account_type: None,
+                };
+                Ok((
+                    ChargeMethod::Card {
+                        number,
+                        expiry,
+                        cvc: Some(cvc),
+                        postal_code,
+                    },
+                    summary,
+                    None,
+                ))
+            }
+            NewMethod::Ach {
+                routing,
+                account,
+                account_type,
+                holder_name,
+            } => {
+                let summary = MethodSummary {
+                    kind: MethodKind::Ach,
+                    brand: None,
+                    last4: account.last4(),
+                    exp_month: None,
+                    exp_year: None,
+                    bank_account_type: Some(account_type),
+                };
+                Ok((
+                    ChargeMethod::Bank {
+                        routing,
+                        account,
+                        account_type,
+                        holder_name,
+                    },
+                    summary,
+                    None,
+                ))
+            }
+            NewMethod::Saved { token } => {
+                let (saved, charge) =
+                    self.open_saved(account, &token)
+                        .await
+                        .map_err(|e| match e {
+                            ServiceError::NotFound { .. } => ServiceError::invalid(
+                                "payment_method[token]",
+                                "No such saved payment method on this account.",
+                            ),
+                            other => other,
+                        })?;
+                Ok((charge, saved.summary, Some(saved.id)))
+            }
+        }
     }
 
     /// A key that was used before: replay its response, or wait for it, or resolve it.
