@@ -8,6 +8,7 @@ use billpay_domain::{ConfirmationNumber, Money};
 use billpay_services::apikeys::ApiKey;
 use billpay_services::payments::{Idempotency, RefundRequest};
 use billpay_services::receipts::Receipt;
+use billpay_services::vault::Actor;
 use billpay_services::{Billpay, StoredResponse};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -353,4 +354,110 @@ pub async fn create_refund(
     Ok(stored(
         detached(async move { app.create_refund(idem, req).await }).await?,
     ))
+}
+
+fn today(app: &Billpay) -> jiff::civil::Date {
+    app.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date()
+}
+
+fn api_actor(caller: &ApiKey) -> Actor {
+    Actor {
+        id: format!("apikey:{}", caller.id),
+        channel: billpay_domain::Channel::Api,
+    }
+}
+
+#[utoipa::path(post, path = "/accounts/{account_number}/payment_methods", tag = "payment methods",
+    params(("account_number" = String, Path)),
+    request_body = SavePaymentMethod,
+    responses((status = 201, description = "Saved", body = SavedMethodOut),
+        (status = 200, description = "Already saved on this account: the existing method, updated", body = SavedMethodOut),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn save_payment_method(
+    State(app): State<Billpay>,
+    axum::Extension(caller): axum::Extension<ApiKey>,
+    Path(number): Path<String>,
+    ApiJson(body): ApiJson<SavePaymentMethod>,
+) -> Result<(StatusCode, Json<SavedMethodOut>), ApiError> {
+    let number = parse_account_number("account_number", &number)?;
+    let (method, update) = body.into_domain()?;
+    let (saved, created) = app
+        .save_payment_method(&number, method, update, api_actor(&caller))
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(SavedMethodOut::new(&saved, today(&app)))))
+}
+
+#[utoipa::path(get, path = "/accounts/{account_number}/payment_methods", tag = "payment methods",
+    params(("account_number" = String, Path)),
+    responses((status = 200, body = SavedMethodList), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list_payment_methods(
+    State(app): State<Billpay>,
+    Path(number): Path<String>,
+) -> Result<Json<SavedMethodList>, ApiError> {
+    let number = parse_account_number("account_number", &number)?;
+    let list = app.payment_methods(&number).await?;
+    let today = today(&app);
+    Ok(Json(SavedMethodList {
+        object: "list",
+        data: list.iter().map(|m| SavedMethodOut::new(m, today)).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/accounts/{account_number}/payment_methods/{id}", tag = "payment methods",
+    params(("account_number" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = SavedMethodOut), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get_payment_method(
+    State(app): State<Billpay>,
+    Path((number, id)): Path<(String, String)>,
+) -> Result<Json<SavedMethodOut>, ApiError> {
+    let number = parse_account_number("account_number", &number)?;
+    Ok(Json(SavedMethodOut::new(
+        &app.payment_method(&number, &id).await?,
+        today(&app),
+    )))
+}
+
+#[utoipa::path(patch, path = "/accounts/{account_number}/payment_methods/{id}", tag = "payment methods",
+    params(("account_number" = String, Path), ("id" = String, Path)),
+    request_body = UpdatePaymentMethod,
+    responses((status = 200, body = SavedMethodOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn update_payment_method(
+    State(app): State<Billpay>,
+    axum::Extension(caller): axum::Extension<ApiKey>,
+    Path((number, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdatePaymentMethod>,
+) -> Result<Json<SavedMethodOut>, ApiError> {
+    let number = parse_account_number("account_number", &number)?;
+    let saved = app
+        .update_payment_method(&number, &id, body.into_domain()?, api_actor(&caller))
+        .await?;
+    Ok(Json(SavedMethodOut::new(&saved, today(&app))))
+}
+
+#[utoipa::path(delete, path = "/accounts/{account_number}/payment_methods/{id}", tag = "payment methods",
+    params(("account_number" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn delete_payment_method(
+    State(app): State<Billpay>,
+    axum::Extension(caller): axum::Extension<ApiKey>,
+    Path((number, id)): Path<(String, String)>,
+) -> Result<Json<Deleted>, ApiError> {
+    let number = parse_account_number("account_number", &number)?;
+    app.delete_payment_method(&number, &id, api_actor(&caller))
+        .await?;
+    Ok(Json(Deleted {
+        id,
+        object: "payment_method",
+        deleted: true,
+    }))
 }

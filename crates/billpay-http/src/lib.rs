@@ -22,7 +22,6 @@ use axum::routing::get;
 use billpay_services::Billpay;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -47,7 +46,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
         license(name = "Apache-2.0")
     ),
     modifiers(&SecurityAddon),
-    tags((name = "accounts"), (name = "payments"))
+    tags((name = "accounts"), (name = "payments"), (name = "payment methods"))
 )]
 struct ApiDoc;
 
@@ -81,7 +80,13 @@ fn api_router() -> OpenApiRouter<Billpay> {
             .routes(routes!(api::get_payment))
             .routes(routes!(api::get_receipt))
             .routes(routes!(api::get_confirmation))
-            .routes(routes!(api::create_refund)),
+            .routes(routes!(api::create_refund))
+            .routes(routes!(api::save_payment_method, api::list_payment_methods))
+            .routes(routes!(
+                api::get_payment_method,
+                api::update_payment_method,
+                api::delete_payment_method
+            )),
     )
 }
 
@@ -113,8 +118,20 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The whole HTTP application.
+/// How the router is put together.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RouterOptions {
+    /// Send Strict-Transport-Security (only when billpay itself serves HTTPS).
+    pub hsts: bool,
+}
+
+/// The whole HTTP application, served over plain HTTP (tests, or behind a TLS proxy).
 pub fn router(app: Billpay) -> Router {
+    router_with(app, RouterOptions::default())
+}
+
+/// The whole HTTP application.
+pub fn router_with(app: Billpay, options: RouterOptions) -> Router {
     let (api, doc) = api_router().split_for_parts();
     let doc_json = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
     let handle = metrics_handle();
@@ -142,7 +159,9 @@ pub fn router(app: Billpay) -> Router {
             StatusCode::GATEWAY_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(security_headers())
+        .layer(middleware::map_response(move |resp: Response| async move {
+            security_headers(resp, options.hsts)
+        }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -158,29 +177,28 @@ pub fn router(app: Billpay) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-fn security_headers() -> tower::layer::util::Stack<
-    SetResponseHeaderLayer<HeaderValue>,
-    tower::layer::util::Stack<
-        SetResponseHeaderLayer<HeaderValue>,
-        SetResponseHeaderLayer<HeaderValue>,
-    >,
-> {
-    tower::layer::util::Stack::new(
-        SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ),
-        tower::layer::util::Stack::new(
-            SetResponseHeaderLayer::if_not_present(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            ),
-            SetResponseHeaderLayer::if_not_present(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-        ),
-    )
+/// Headers on every response: no sniffing, no framing, no referrer, no caching of account
+/// data, a content security policy that allows nothing inline, and HSTS over HTTPS.
+fn security_headers(mut resp: Response, hsts: bool) -> Response {
+    let h = resp.headers_mut();
+    let mut set = |name: header::HeaderName, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::REFERRER_POLICY, "no-referrer");
+    set(header::CACHE_CONTROL, "no-store");
+    set(
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    );
+    if hsts {
+        set(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        );
+    }
+    resp
 }
 
 async fn readyz(State(app): State<Billpay>) -> Response {

@@ -8,6 +8,7 @@ use billpay_domain::{
 };
 use billpay_services::payments::NewMethod;
 use billpay_services::receipts::Receipt;
+use billpay_services::vault::{MethodToSave, MethodUpdate, SavedMethod};
 use billpay_services::{AccountSummary, Payment, Refund, ServiceError, Statement};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -155,13 +156,14 @@ impl CreateStatement {
     }
 }
 
-/// A card (`type: "card"`: number, exp_month, exp_year, cvc, postal_code?) or bank account
-/// (`type: "ach"`: routing_number, account_number, account_type, holder_name), given in full
-/// for this payment. Only brand and last four are ever stored or shown.
+/// A payment method in a request: a card (`type: "card"`: number, exp_month, exp_year, cvc,
+/// postal_code?), a bank account (`type: "ach"`: routing_number, account_number, account_type,
+/// holder_name), or a saved method (`type: "token"`: token). Only brand and last four are ever
+/// stored in the clear or shown.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentMethodIn {
-    /// card or ach
+    /// card, ach or token
     #[serde(rename = "type")]
     pub kind: String,
     pub number: Option<WireSecret>,
@@ -174,76 +176,129 @@ pub struct PaymentMethodIn {
     /// checking or savings
     pub account_type: Option<String>,
     pub holder_name: Option<String>,
+    /// A saved method's id (`pm_…`), with `type: "token"`.
+    pub token: Option<String>,
 }
 
-fn required<T>(value: Option<T>, field: &str, kind: &str) -> Result<T, ServiceError> {
-    value.ok_or_else(|| {
-        invalid(
-            &format!("payment_method[{field}]"),
-            format!("{field} is required to pay by {kind}"),
-        )
-    })
+/// Names a field the way the request spelled it: `payment_method[number]` inside a payment,
+/// `number` when saving a method.
+struct Fields<'a> {
+    prefix: Option<&'a str>,
+}
+
+impl Fields<'_> {
+    fn name(&self, field: &str) -> String {
+        match self.prefix {
+            Some(p) => format!("{p}[{field}]"),
+            None => field.to_string(),
+        }
+    }
+
+    fn invalid(&self, field: &str, message: impl Into<String>) -> ServiceError {
+        invalid(&self.name(field), message)
+    }
+
+    fn required<T>(&self, value: Option<T>, field: &str, kind: &str) -> Result<T, ServiceError> {
+        value.ok_or_else(|| self.invalid(field, format!("{field} is required to pay by {kind}")))
+    }
+}
+
+/// A card or bank account parsed from a request; the CVC only when one was required.
+enum ParsedMethod {
+    Card {
+        number: CardNumber,
+        expiry: CardExpiry,
+        cvc: Option<Cvc>,
+        postal_code: Option<PostalCode>,
+    },
+    Ach {
+        routing: RoutingNumber,
+        account: BankAccountNumber,
+        account_type: BankAccountType,
+        holder_name: String,
+    },
+    Token(String),
 }
 
 impl PaymentMethodIn {
-    fn into_domain(self) -> Result<NewMethod, ServiceError> {
-        let card_only = [
-            ("number", self.number.is_some()),
-            ("exp_month", self.exp_month.is_some()),
-            ("exp_year", self.exp_year.is_some()),
-            ("cvc", self.cvc.is_some()),
-            ("postal_code", self.postal_code.is_some()),
+    fn parse(
+        self,
+        f: &Fields<'_>,
+        need_cvc: bool,
+        allow_token: bool,
+    ) -> Result<ParsedMethod, ServiceError> {
+        let present = [
+            ("number", self.number.is_some(), "card"),
+            ("exp_month", self.exp_month.is_some(), "card"),
+            ("exp_year", self.exp_year.is_some(), "card"),
+            ("cvc", self.cvc.is_some(), "card"),
+            ("postal_code", self.postal_code.is_some(), "card"),
+            ("routing_number", self.routing_number.is_some(), "ach"),
+            ("account_number", self.account_number.is_some(), "ach"),
+            ("account_type", self.account_type.is_some(), "ach"),
+            ("holder_name", self.holder_name.is_some(), "ach"),
+            ("token", self.token.is_some(), "token"),
         ];
-        let ach_only = [
-            ("routing_number", self.routing_number.is_some()),
-            ("account_number", self.account_number.is_some()),
-            ("account_type", self.account_type.is_some()),
-            ("holder_name", self.holder_name.is_some()),
-        ];
-        let stray = |fields: &[(&str, bool)], kind: &str| -> Result<(), ServiceError> {
-            match fields.iter().find(|(_, present)| *present) {
-                Some((f, _)) => Err(invalid(
-                    &format!("payment_method[{f}]"),
-                    format!("{f} does not belong to a {kind} payment method"),
-                )),
-                None => Ok(()),
-            }
-        };
-        match self.kind.as_str() {
+        let kind = self.kind.as_str();
+        let known = matches!(kind, "card" | "ach") || (allow_token && kind == "token");
+        if !known {
+            let types = if allow_token {
+                "card, ach or token"
+            } else {
+                "card or ach"
+            };
+            return Err(f.invalid(
+                "type",
+                format!(
+                    "{:?} is not a payment method type: use {types}",
+                    mask_digits(kind)
+                ),
+            ));
+        }
+        if let Some((field, _, _)) = present
+            .iter()
+            .find(|(_, here, owner)| *here && *owner != kind)
+        {
+            return Err(f.invalid(
+                field,
+                format!("{field} does not belong to a {kind} payment method"),
+            ));
+        }
+        match kind {
             "card" => {
-                stray(&ach_only, "card")?;
-                let number = CardNumber::parse(required(self.number, "number", "card")?.expose())
-                    .map_err(|e| invalid("payment_method[number]", e.to_string()))?;
-                let month = required(self.exp_month, "exp_month", "card")?
+                let number = CardNumber::parse(f.required(self.number, "number", "card")?.expose())
+                    .map_err(|e| f.invalid("number", e.to_string()))?;
+                let month = f
+                    .required(self.exp_month, "exp_month", "card")?
                     .value()
                     .and_then(|m| u8::try_from(m).ok())
                     .filter(|m| (1..=12).contains(m))
                     .ok_or_else(|| {
-                        invalid(
-                            "payment_method[exp_month]",
-                            "the expiration month must be 1 to 12",
-                        )
+                        f.invalid("exp_month", "the expiration month must be 1 to 12")
                     })?;
-                let year = required(self.exp_year, "exp_year", "card")?
+                let year = f
+                    .required(self.exp_year, "exp_year", "card")?
                     .value()
                     .and_then(|y| u16::try_from(y).ok())
-                    .ok_or_else(|| {
-                        invalid(
-                            "payment_method[exp_year]",
-                            "the expiration year is not valid",
-                        )
-                    })?;
+                    .ok_or_else(|| f.invalid("exp_year", "the expiration year is not valid"))?;
                 let expiry = CardExpiry::new(month, year)
-                    .map_err(|e| invalid("payment_method[exp_year]", e.to_string()))?;
-                let cvc = Cvc::parse(required(self.cvc, "cvc", "card")?.expose(), number.brand())
-                    .map_err(|e| invalid("payment_method[cvc]", e.to_string()))?;
+                    .map_err(|e| f.invalid("exp_year", e.to_string()))?;
+                // Saving a card never keeps its security code: one sent anyway is checked and dropped.
+                let cvc = match (self.cvc, need_cvc) {
+                    (Some(c), _) => Some(
+                        Cvc::parse(c.expose(), number.brand())
+                            .map_err(|e| f.invalid("cvc", e.to_string()))?,
+                    ),
+                    (None, true) => return Err(f.invalid("cvc", "cvc is required to pay by card")),
+                    (None, false) => None,
+                };
                 let postal_code = self
                     .postal_code
                     .as_deref()
                     .map(PostalCode::parse)
                     .transpose()
-                    .map_err(|e| invalid("payment_method[postal_code]", e.to_string()))?;
-                Ok(NewMethod::Card {
+                    .map_err(|e| f.invalid("postal_code", e.to_string()))?;
+                Ok(ParsedMethod::Card {
                     number,
                     expiry,
                     cvc,
@@ -251,53 +306,270 @@ impl PaymentMethodIn {
                 })
             }
             "ach" => {
-                stray(&card_only, "bank account (ach)")?;
-                let routing = RoutingNumber::parse(&required(
+                let routing = RoutingNumber::parse(&f.required(
                     self.routing_number,
                     "routing_number",
                     "bank account",
                 )?)
-                .map_err(|e| invalid("payment_method[routing_number]", e.to_string()))?;
+                .map_err(|e| f.invalid("routing_number", e.to_string()))?;
                 let account = BankAccountNumber::parse(
-                    required(self.account_number, "account_number", "bank account")?.expose(),
+                    f.required(self.account_number, "account_number", "bank account")?
+                        .expose(),
                 )
-                .map_err(|e| invalid("payment_method[account_number]", e.to_string()))?;
-                let account_type = BankAccountType::parse(&required(
+                .map_err(|e| f.invalid("account_number", e.to_string()))?;
+                let account_type = BankAccountType::parse(&f.required(
                     self.account_type,
                     "account_type",
                     "bank account",
                 )?)
                 .ok_or_else(|| {
-                    invalid(
-                        "payment_method[account_type]",
-                        "account_type must be checking or savings",
-                    )
+                    f.invalid("account_type", "account_type must be checking or savings")
                 })?;
-                let holder_name = required(self.holder_name, "holder_name", "bank account")?
+                let holder_name = f
+                    .required(self.holder_name, "holder_name", "bank account")?
                     .trim()
                     .to_string();
                 if holder_name.is_empty() || holder_name.chars().count() > 100 {
-                    return Err(invalid(
-                        "payment_method[holder_name]",
+                    return Err(f.invalid(
+                        "holder_name",
                         "the account holder's name must be 1 to 100 characters",
                     ));
                 }
-                Ok(NewMethod::Ach {
+                Ok(ParsedMethod::Ach {
                     routing,
                     account,
                     account_type,
                     holder_name,
                 })
             }
-            other => Err(invalid(
-                "payment_method[type]",
-                format!(
-                    "{:?} is not a payment method type: use card or ach",
-                    mask_digits(other)
-                ),
-            )),
+            _ => {
+                let token = f.required(self.token, "token", "saved payment method")?;
+                if !token.starts_with("pm_") || token.len() > 64 {
+                    return Err(
+                        f.invalid("token", "a saved payment method's token looks like pm_…")
+                    );
+                }
+                Ok(ParsedMethod::Token(token))
+            }
         }
     }
+
+    fn into_domain(self) -> Result<NewMethod, ServiceError> {
+        Ok(
+            match self.parse(
+                &Fields {
+                    prefix: Some("payment_method"),
+                },
+                true,
+                true,
+            )? {
+                ParsedMethod::Card {
+                    number,
+                    expiry,
+                    cvc: Some(cvc),
+                    postal_code,
+                } => NewMethod::Card {
+                    number,
+                    expiry,
+                    cvc,
+                    postal_code,
+                },
+                ParsedMethod::Card { .. } => {
+                    return Err(invalid(
+                        "payment_method[cvc]",
+                        "cvc is required to pay by card",
+                    ));
+                }
+                ParsedMethod::Ach {
+                    routing,
+                    account,
+                    account_type,
+                    holder_name,
+                } => NewMethod::Ach {
+                    routing,
+                    account,
+                    account_type,
+                    holder_name,
+                },
+                ParsedMethod::Token(token) => NewMethod::Saved { token },
+            },
+        )
+    }
+}
+
+/// Saves a card or bank account to an account's wallet. Card numbers go in once; only the
+/// token comes out. A security code is not needed and is never kept.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SavePaymentMethod {
+    /// card or ach
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub number: Option<WireSecret>,
+    pub exp_month: Option<IntOrString>,
+    pub exp_year: Option<IntOrString>,
+    pub cvc: Option<WireSecret>,
+    pub postal_code: Option<String>,
+    pub routing_number: Option<String>,
+    pub account_number: Option<WireSecret>,
+    pub account_type: Option<String>,
+    pub holder_name: Option<String>,
+    /// A name the customer gives it, e.g. "Work Visa".
+    pub nickname: Option<String>,
+    /// Make it the account's default method.
+    #[serde(default)]
+    pub default: bool,
+}
+
+impl SavePaymentMethod {
+    pub fn into_domain(self) -> Result<(MethodToSave, MethodUpdate), ServiceError> {
+        let update = MethodUpdate {
+            nickname: self.nickname,
+            expiry: None,
+            make_default: self.default,
+        };
+        let method = PaymentMethodIn {
+            kind: self.kind,
+            number: self.number,
+            exp_month: self.exp_month,
+            exp_year: self.exp_year,
+            cvc: self.cvc,
+            postal_code: self.postal_code,
+            routing_number: self.routing_number,
+            account_number: self.account_number,
+            account_type: self.account_type,
+            holder_name: self.holder_name,
+            token: None,
+        };
+        let to_save = match method.parse(&Fields { prefix: None }, false, false)? {
+            ParsedMethod::Card {
+                number,
+                expiry,
+                postal_code,
+                ..
+            } => MethodToSave::Card {
+                number,
+                expiry,
+                postal_code,
+            },
+            ParsedMethod::Ach {
+                routing,
+                account,
+                account_type,
+                holder_name,
+            } => MethodToSave::Ach {
+                routing,
+                account,
+                account_type,
+                holder_name,
+            },
+            ParsedMethod::Token(_) => {
+                return Err(invalid("type", "a saved method cannot be saved again"));
+            }
+        };
+        Ok((to_save, update))
+    }
+}
+
+/// Changes to a saved method.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePaymentMethod {
+    pub nickname: Option<String>,
+    /// A renewed card's new expiry (month and year together).
+    pub exp_month: Option<IntOrString>,
+    pub exp_year: Option<IntOrString>,
+    /// Make it the account's default method.
+    #[serde(default)]
+    pub default: bool,
+}
+
+impl UpdatePaymentMethod {
+    pub fn into_domain(self) -> Result<MethodUpdate, ServiceError> {
+        let expiry = match (self.exp_month, self.exp_year) {
+            (None, None) => None,
+            (Some(m), Some(y)) => {
+                let month = m
+                    .value()
+                    .and_then(|m| u8::try_from(m).ok())
+                    .filter(|m| (1..=12).contains(m))
+                    .ok_or_else(|| invalid("exp_month", "the expiration month must be 1 to 12"))?;
+                let year = y
+                    .value()
+                    .and_then(|y| u16::try_from(y).ok())
+                    .ok_or_else(|| invalid("exp_year", "the expiration year is not valid"))?;
+                Some(CardExpiry::new(month, year).map_err(|e| invalid("exp_year", e.to_string()))?)
+            }
+            (Some(_), None) => {
+                return Err(invalid("exp_year", "give exp_month and exp_year together"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("exp_month", "give exp_month and exp_year together"));
+            }
+        };
+        Ok(MethodUpdate {
+            nickname: self.nickname,
+            expiry,
+            make_default: self.default,
+        })
+    }
+}
+
+/// A saved method as shown: never more than brand and last four.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SavedMethodOut {
+    pub id: String,
+    pub object: &'static str,
+    /// card or ach
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub brand: Option<String>,
+    pub last4: String,
+    pub exp_month: Option<u8>,
+    pub exp_year: Option<u16>,
+    pub account_type: Option<String>,
+    pub bank_name: Option<String>,
+    pub nickname: Option<String>,
+    pub is_default: bool,
+    /// e.g. "Visa ending in 4242"
+    pub description: String,
+    /// e.g. "Your Visa ending in 4242 expires next month."
+    pub expiry_notice: Option<String>,
+    pub created_at: String,
+}
+
+impl SavedMethodOut {
+    pub fn new(m: &SavedMethod, today: jiff::civil::Date) -> Self {
+        SavedMethodOut {
+            id: m.id.clone(),
+            object: "payment_method",
+            kind: m.summary.kind.as_str().into(),
+            brand: m.summary.brand.map(|b| b.as_str().to_string()),
+            last4: m.summary.last4.clone(),
+            exp_month: m.summary.exp_month,
+            exp_year: m.summary.exp_year,
+            account_type: m.summary.bank_account_type.map(|t| t.as_str().to_string()),
+            bank_name: m.bank_name.clone(),
+            nickname: m.nickname.clone(),
+            is_default: m.is_default,
+            description: m.summary.describe(),
+            expiry_notice: m.expiry_notice(today),
+            created_at: m.created_at.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SavedMethodList {
+    pub object: &'static str,
+    pub data: Vec<SavedMethodOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    pub id: String,
+    pub object: &'static str,
+    pub deleted: bool,
 }
 
 /// Masks digits in echoed input, in case a number was put where a word belongs.
@@ -456,6 +728,8 @@ impl From<&AccountSummary> for AccountOut {
 /// What is shown of a payment method: brand and last four, never more.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentMethodOut {
+    /// The saved method's token, when the payment used one.
+    pub id: Option<String>,
     /// card or ach
     #[serde(rename = "type")]
     pub kind: String,
@@ -535,6 +809,7 @@ impl From<&Payment> for PaymentOut {
             amount_refunded: p.refunded.minor_units(),
             channel: p.channel.as_str().into(),
             payment_method: PaymentMethodOut {
+                id: p.saved_method.clone(),
                 kind: p.method.kind.as_str().into(),
                 brand: p.method.brand.map(|b| b.as_str().to_string()),
                 last4: p.method.last4.clone(),
