@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use billpay_services::sandbox::{SandboxConfig, SandboxProcessor};
+use billpay_services::vault::Vault;
 use billpay_services::{Billpay, OsRandom, SystemClock};
 use billpay_store::{Store, StoreOptions};
+use billpay_vault::Keyring;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Settings;
@@ -41,6 +43,9 @@ pub struct GlobalArgs {
     /// Log as JSON lines.
     #[arg(long, global = true, env = "BILLPAY_LOG_JSON")]
     pub log_json: bool,
+    /// Vault keyring file: the key-encryption keys for saved payment methods.
+    #[arg(long, global = true, env = "BILLPAY_VAULT_KEYRING_FILE")]
+    pub keyring: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         action: ApikeyAction,
     },
+    /// Manage the vault's key-encryption keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -82,6 +92,27 @@ struct ServeArgs {
     /// Added latency of the sandbox processor, in milliseconds.
     #[arg(long, env = "BILLPAY_SANDBOX_LATENCY_MS")]
     sandbox_latency_ms: Option<u64>,
+    /// TLS certificate chain (PEM): serve HTTPS natively, with HSTS.
+    #[arg(long, env = "BILLPAY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "BILLPAY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysAction {
+    /// Create a new keyring file (refuses to overwrite one).
+    Init,
+    /// Add a new key version, make it active, and re-wrap every saved method under it, online.
+    Rotate,
+    /// Remove an old key version once no saved method uses it.
+    Retire {
+        #[arg(long)]
+        version: u32,
+    },
+    /// Show key versions and how many saved methods each one protects.
+    Status,
 }
 
 #[derive(Subcommand, Debug)]
@@ -102,11 +133,30 @@ fn init_logging(global: &GlobalArgs) {
     let filter = EnvFilter::try_new(&global.log).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| MaskingWriter(std::io::stderr()));
     if global.log_json {
         let _ = builder.json().try_init();
     } else {
-        let _ = builder.try_init();
+        let _ = builder.with_ansi(false).try_init();
+    }
+}
+
+/// Every log line passes through here: any card number that slipped into a message, a path or
+/// an error is masked to its last four digits before it is written. The first line of defence
+/// is that secrets live in types that cannot be printed; this is the second.
+pub struct MaskingWriter<W: std::io::Write>(pub W);
+
+impl<W: std::io::Write> std::io::Write for MaskingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The formatter hands over one whole event per write.
+        let text = String::from_utf8_lossy(buf);
+        self.0
+            .write_all(billpay_domain::mask_card_numbers(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -143,7 +193,9 @@ pub async fn build_with_clock(
             ..SandboxConfig::default()
         },
     ));
+    let vault = open_vault(settings)?.map(Arc::new);
     let app = Billpay {
+        vault,
         store,
         clock,
         random,
@@ -176,6 +228,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
             if let Some(ms) = args.sandbox_latency_ms {
                 settings.sandbox_latency_ms = ms;
+            }
+            if args.tls_cert.is_some() {
+                settings.tls_cert = args.tls_cert;
+                settings.tls_key = args.tls_key;
             }
             serve(settings, args.demo).await?;
         }
@@ -248,28 +304,212 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
             app.store.close().await;
         }
+        Command::Keys { action } => keys(action, &settings).await?,
         Command::Bench { what } => bench::run(what, &settings).await?,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// The vault keyring from `--keyring` / BILLPAY_VAULT_KEYRING_FILE, or the keyring text in
+/// BILLPAY_VAULT_KEYRING. None when neither is set.
+fn open_vault(settings: &Settings) -> Result<Option<Vault>> {
+    if let Some(path) = &settings.keyring_file {
+        if !path.exists() {
+            anyhow::bail!(
+                "the vault keyring file {} does not exist: create it with `billpay keys init --keyring {}`",
+                path.display(),
+                path.display()
+            );
+        }
+        return Ok(Some(Vault::from_file(path.clone()).with_context(|| {
+            format!("loading the vault keyring {}", path.display())
+        })?));
+    }
+    match std::env::var("BILLPAY_VAULT_KEYRING") {
+        Ok(text) if !text.trim().is_empty() => Ok(Some(Vault::fixed(
+            Keyring::from_toml(&text).context("in BILLPAY_VAULT_KEYRING")?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
+fn keyring_path(settings: &Settings) -> Result<std::path::PathBuf> {
+    settings.keyring_file.clone().context(
+        "name the keyring file with --keyring PATH or BILLPAY_VAULT_KEYRING_FILE (a keyring given in BILLPAY_VAULT_KEYRING cannot be changed in place)",
+    )
+}
+
+async fn keys(action: KeysAction, settings: &Settings) -> Result<()> {
+    let random = OsRandom;
+    let rng = |buf: &mut [u8]| billpay_services::Random::fill(&random, buf);
+    match action {
+        KeysAction::Init => {
+            let path = keyring_path(settings)?;
+            if path.exists() {
+                anyhow::bail!(
+                    "{} already exists; billpay never overwrites a keyring (the saved methods would become unreadable)",
+                    path.display()
+                );
+            }
+            Keyring::generate(&rng).save(&path)?;
+            println!(
+                "created the vault keyring {} (key version 1). Keep it secret and backed up: without it saved payment methods cannot be read.",
+                path.display()
+            );
+        }
+        KeysAction::Rotate => {
+            let path = keyring_path(settings)?;
+            let mut keyring = Keyring::load(&path)?;
+            let version = keyring.rotate(&rng);
+            keyring.save(&path)?;
+            println!("key version {version} is now active; re-wrapping saved payment methods...");
+            let (app, _) = build_from_settings(settings, true).await?;
+            // A running server picks up the new key when the file changes; repeat until no
+            // method written meanwhile under an older key remains.
+            let mut total = 0;
+            for _ in 0..10 {
+                let n = app.rewrap_payment_methods().await?;
+                total += n;
+                let left: i64 = app
+                    .methods_per_key_version()
+                    .await?
+                    .iter()
+                    .filter(|(v, _)| *v != i64::from(version))
+                    .map(|(_, n)| n)
+                    .sum();
+                if left == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            println!("re-wrapped {total} saved payment methods under key version {version}");
+            print_key_status(&app, &Keyring::load(&path)?).await?;
+            app.store.close().await;
+        }
+        KeysAction::Retire { version } => {
+            let path = keyring_path(settings)?;
+            let mut keyring = Keyring::load(&path)?;
+            let (app, _) = build_from_settings(settings, true).await?;
+            let still: i64 = app
+                .methods_per_key_version()
+                .await?
+                .iter()
+                .filter(|(v, _)| *v == i64::from(version))
+                .map(|(_, n)| n)
+                .sum();
+            if still > 0 {
+                anyhow::bail!(
+                    "{still} saved payment methods still use key version {version}: run `billpay keys rotate` first"
+                );
+            }
+            keyring.retire(version)?;
+            keyring.save(&path)?;
+            println!(
+                "key version {version} retired and removed from {}",
+                path.display()
+            );
+            app.store.close().await;
+        }
+        KeysAction::Status => {
+            let (app, _) = build_from_settings(settings, true).await?;
+            let keyring = match (&settings.keyring_file, app.vault.as_ref()) {
+                (Some(path), _) => Keyring::load(path)?,
+                (None, Some(_)) => {
+                    Keyring::from_toml(&std::env::var("BILLPAY_VAULT_KEYRING").unwrap_or_default())?
+                }
+                (None, None) => anyhow::bail!("no vault keyring is configured"),
+            };
+            print_key_status(&app, &keyring).await?;
+            app.store.close().await;
+        }
+    }
+    Ok(())
+}
+
+async fn print_key_status(app: &Billpay, keyring: &Keyring) -> Result<()> {
+    let counts = app.methods_per_key_version().await?;
+    println!("active key version: {}", keyring.active_version());
+    for v in keyring.versions() {
+        let n = counts
+            .iter()
+            .find(|(k, _)| *k == i64::from(v))
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
+        println!("  version {v}: {n} saved payment methods");
+    }
+    for (v, n) in counts
+        .iter()
+        .filter(|(v, _)| !keyring.versions().contains(&u32::try_from(*v).unwrap_or(0)))
+    {
+        println!(
+            "  version {v}: {n} saved payment methods — NOT IN THE KEYRING, they cannot be read"
+        );
+    }
+    Ok(())
+}
+
 /// How often the server reconciles in-doubt payments and settles bank debits.
 const RECONCILE_EVERY: Duration = Duration::from_secs(15);
 
-pub async fn serve(settings: Settings, demo: bool) -> Result<()> {
+pub async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
+    let shutdown = shutdown_signal();
+    if demo && settings.keyring_file.is_none() && std::env::var("BILLPAY_VAULT_KEYRING").is_err() {
+        let path = config::demo_keyring_path(&settings.database_url);
+        if !path.exists() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let random = OsRandom;
+            let rng = |buf: &mut [u8]| billpay_services::Random::fill(&random, buf);
+            Keyring::generate(&rng)
+                .save(&path)
+                .with_context(|| format!("creating the demo keyring {}", path.display()))?;
+            println!(
+                "demo: created a vault keyring at {} (for a real deployment, create one with `billpay keys init` and keep it apart from the database)",
+                path.display()
+            );
+        }
+        settings.keyring_file = Some(path);
+    }
     let (app, _sandbox) = build_from_settings(&settings, true).await?;
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
-    let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
-        tracing::warn!(
-            %addr,
-            "listening on a non-loopback address without TLS: put a TLS-terminating proxy in front"
+    if app.vault.is_none() {
+        anyhow::bail!(
+            "no vault keyring: billpay will not start without the key that protects saved payment methods. Create one with `billpay keys init --keyring PATH` and pass --keyring PATH (or BILLPAY_VAULT_KEYRING_FILE); `serve --demo` creates one for you"
         );
     }
+    let tls = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => {
+            // One process-wide crypto provider; a second install is a harmless no-op.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "loading the TLS certificate {} and key {}",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?,
+            )
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("give both tls_cert and tls_key, or neither"),
+    };
+    let listener = std::net::TcpListener::bind(settings.listen)
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && tls.is_none() {
+        tracing::warn!(
+            %addr,
+            "listening on a non-loopback address without TLS: put a TLS-terminating proxy in front, or pass --tls-cert and --tls-key"
+        );
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if demo {
-        demo::seed_and_print(&app, addr).await?;
+        demo::seed_and_print(&app, addr, scheme).await?;
     }
     // Background reconciliation: in-doubt payments, settlements, key pruning.
     let bg = app.clone();
@@ -287,13 +527,38 @@ pub async fn serve(settings: Settings, demo: bool) -> Result<()> {
             }
         }
     });
-    tracing::info!(%addr, database = app.store.engine().as_str(), "billpay listening");
-    println!("billpay listening on http://{addr}");
-    axum::serve(listener, billpay_http::router(app.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
-    // In-flight requests have finished (axum waited for them); stop the background work.
+    tracing::info!(%addr, database = app.store.engine().as_str(), tls = tls.is_some(), "billpay listening");
+    println!("billpay listening on {scheme}://{addr}");
+    let router = billpay_http::router_with(
+        app.clone(),
+        billpay_http::RouterOptions {
+            hsts: tls.is_some(),
+        },
+    );
+    match tls {
+        Some(config) => {
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+            });
+            axum_server::from_tcp_rustls(listener, config)
+                .context("serving TLS")?
+                .handle(handle)
+                .serve(router.into_make_service())
+                .await
+                .context("server failed")?;
+        }
+        None => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("server failed")?;
+        }
+    }
+    // In-flight requests have finished (the server waited for them); stop the background work.
     let _ = stop_tx.send(true);
     let _ = reconciler.await;
     app.store.close().await;
@@ -301,24 +566,33 @@ pub async fn serve(settings: Settings, demo: bool) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal during start-up (seeding the demo) is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(term) => {},
+                _ = wait(int) => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

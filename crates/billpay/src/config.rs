@@ -23,6 +23,12 @@ pub struct Settings {
     pub convenience_fee_cents: i64,
     /// Seconds a processor call may take before the payment is in doubt.
     pub processor_timeout_secs: u64,
+    /// The vault keyring file (key-encryption keys for saved payment methods). Alternatively
+    /// the keyring itself in the environment variable BILLPAY_VAULT_KEYRING.
+    pub keyring_file: Option<std::path::PathBuf>,
+    /// TLS certificate chain and private key (PEM) to serve HTTPS natively.
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -37,6 +43,9 @@ impl Default for Settings {
             support_phone: biller.support_phone,
             convenience_fee_cents: 0,
             processor_timeout_secs: 20,
+            keyring_file: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -49,6 +58,9 @@ impl Settings {
         };
         if let Some(url) = &global.database {
             s.database_url = url.clone();
+        }
+        if let Some(path) = &global.keyring {
+            s.keyring_file = Some(path.clone());
         }
         if s.database_url.starts_with("sqlite:") && !s.database_url.contains("mode=") {
             let sep = if s.database_url.contains('?') {
@@ -101,4 +113,16 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Where `serve --demo` keeps its keyring: beside the SQLite file, or in ./billpay-data.
+pub fn demo_keyring_path(database_url: &str) -> std::path::PathBuf {
+    let dir = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+        .and_then(|path| Path::new(path).parent().map(Path::to_path_buf))
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::PathBuf::from("./billpay-data"));
+    dir.join("vault-keyring.toml")
 }

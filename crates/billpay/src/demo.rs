@@ -38,7 +38,7 @@ const DEMO_ACCOUNTS: &[(&str, &str, &str, &str, &str, &str, i64)] = &[
     ),
 ];
 
-pub async fn seed_and_print(app: &Billpay, addr: SocketAddr) -> Result<()> {
+pub async fn seed_and_print(app: &Billpay, addr: SocketAddr, scheme: &str) -> Result<()> {
     let today = app
         .clock
         .now()
@@ -85,7 +85,7 @@ pub async fn seed_and_print(app: &Billpay, addr: SocketAddr) -> Result<()> {
     let key = key.expose_secret();
     let first = AccountNumber::from_body(DEMO_ACCOUNTS[0].0)?;
     println!(
-        "\nbillpay demo: {biller}\n\nDemo accounts:\n{accounts}\n\nAPI key (created now, shown once):\n  {key}\n\nTry a card payment:\n  curl -s http://{addr}/api/v1/payments -H 'Authorization: Bearer {key}' \\\n    -H 'Content-Type: application/json' -H \"Idempotency-Key: $(uuidgen || date +%s%N)\" \\\n    -d '{{\"account_number\":\"{first}\",\"amount\":8410,\"channel\":\"web\",\"payment_method\":{{\"type\":\"card\",\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2034,\"cvc\":\"123\",\"postal_code\":\"10001\"}}}}'\n\nA bank (ACH) payment:\n  ... \"payment_method\":{{\"type\":\"ach\",\"routing_number\":\"110000000\",\"account_number\":\"000123456789\",\"account_type\":\"checking\",\"holder_name\":\"Ada Lovelace\"}}\n\nA declined card: 4000000000009995 (insufficient funds). More test cards in README.md.\nOpenAPI: http://{addr}/api/v1/openapi.json   Metrics: http://{addr}/metrics\n",
+        "\nbillpay demo: {biller}\n\nDemo accounts:\n{accounts}\n\nAPI key (created now, shown once):\n  {key}\n\nTry a card payment:\n  curl -s {scheme}://{addr}/api/v1/payments -H 'Authorization: Bearer {key}' \\\n    -H 'Content-Type: application/json' -H \"Idempotency-Key: $(uuidgen || date +%s%N)\" \\\n    -d '{{\"account_number\":\"{first}\",\"amount\":8410,\"channel\":\"web\",\"payment_method\":{{\"type\":\"card\",\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2034,\"cvc\":\"123\",\"postal_code\":\"10001\"}}}}'\n\nA bank (ACH) payment:\n  ... \"payment_method\":{{\"type\":\"ach\",\"routing_number\":\"110000000\",\"account_number\":\"000123456789\",\"account_type\":\"checking\",\"holder_name\":\"Ada Lovelace\"}}\n\nA declined card: 4000000000009995 (insufficient funds). More test cards in README.md.\nOpenAPI: {scheme}://{addr}/api/v1/openapi.json   Metrics: {scheme}://{addr}/metrics\n",
         biller = app.config.biller.name,
         accounts = lines.join("\n"),
     );
