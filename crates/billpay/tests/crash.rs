@@ -84,6 +84,7 @@ impl Server {
                     url,
                 ])
                 .args(["--sandbox-latency-ms", SANDBOX_LATENCY_MS])
+                .args(["--keyring", &keyring_of(log)])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::from(log_file))
@@ -149,6 +150,13 @@ impl Drop for Server {
     }
 }
 
+/// The vault keyring beside the server log, in the test's own folder.
+fn keyring_of(log: &Path) -> String {
+    log.with_file_name("vault-keyring.toml")
+        .display()
+        .to_string()
+}
+
 fn bin_command() -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(BIN);
     for var in [
@@ -157,6 +165,8 @@ fn bin_command() -> tokio::process::Command {
         "BILLPAY_LISTEN",
         "BILLPAY_SANDBOX_LATENCY_MS",
         "BILLPAY_LOG_JSON",
+        "BILLPAY_VAULT_KEYRING_FILE",
+        "BILLPAY_VAULT_KEYRING",
     ] {
         cmd.env_remove(var);
     }
@@ -400,6 +410,8 @@ async fn crash_test(engine: Engine) {
     let started = Instant::now();
     let db = TestDb::new(engine).await;
     let log: PathBuf = db.dir.path().join("server.log");
+    let (code, out, err) = cli(&db.url, &["keys", "init", "--keyring", &keyring_of(&log)]).await;
+    assert_eq!(code, 0, "billpay keys init: {out}{err}");
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

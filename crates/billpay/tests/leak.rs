@@ -68,6 +68,18 @@ fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
+/// The vault's key material, as written in the keyring file (base64 values).
+fn keyring_secrets(app: &TestApp) -> Vec<String> {
+    let text = std::fs::read_to_string(app.db.dir.path().join("vault-keyring.toml")).unwrap();
+    text.lines()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(_, v)| v.trim().trim_matches('"').to_string())
+        })
+        .filter(|v| v.len() >= 40)
+        .collect()
+}
+
 fn assert_clean(what: &str, hay: &[u8], api_key: &str) {
     for s in PANS.iter().chain(BANK_ACCOUNTS) {
         assert!(!contains(hay, s), "{what} contains the secret number {s}");
@@ -113,6 +125,24 @@ async fn exercise(app: &TestApp) -> Vec<u8> {
         let (_, resp) = app.pay(&key, body).await;
         bodies.extend_from_slice(resp.to_string().as_bytes());
     }
+    // Saved methods: numbers go in once, tokens come out, and pay.
+    let (_, m1) = app.post(&format!("/api/v1/accounts/{acct}/payment_methods"),
+        json!({"type": "card", "number": "6011111111111117", "exp_month": 11, "exp_year": 2031, "cvc": "924", "nickname": "Discover"})).await;
+    bodies.extend_from_slice(m1.to_string().as_bytes());
+    let (_, m2) = app.post(&format!("/api/v1/accounts/{acct}/payment_methods"),
+        json!({"type": "ach", "routing_number": "021000021", "account_number": "987650123456", "account_type": "savings", "holder_name": "Pat Payer"})).await;
+    bodies.extend_from_slice(m2.to_string().as_bytes());
+    for (i, m) in [&m1, &m2].into_iter().enumerate() {
+        let token = m["id"].as_str().unwrap_or_else(|| panic!("saved: {m}"));
+        let (s, resp) = app.pay(&format!("leak-token-{i}"), json!({"account_number": acct, "amount": 1020 + i as i64, "payment_method": {"type": "token", "token": token}})).await;
+        assert_eq!(s, 201, "{resp}");
+        bodies.extend_from_slice(resp.to_string().as_bytes());
+    }
+    let (_, list) = app
+        .get(&format!("/api/v1/accounts/{acct}/payment_methods"))
+        .await;
+    bodies.extend_from_slice(list.to_string().as_bytes());
+
     // A duplicate, an in-doubt payment resolved later, a refund, lookups and receipts.
     let (_, resp) = app.pay("leak-dup", json!({"account_number": acct, "amount": 1001, "payment_method": card("5555555555554444", "615")})).await;
     bodies.extend_from_slice(resp.to_string().as_bytes());
@@ -231,6 +261,16 @@ async fn scan(engine: Engine) {
         logs.len()
     );
     assert_clean("log lines", &logs, &app.key);
+    let keys = keyring_secrets(&app);
+    assert!(
+        keys.len() >= 2,
+        "the keyring holds a KEK and the fingerprint key"
+    );
+    for k in &keys {
+        for (what, hay) in [("responses", &bodies), ("rows", &rows), ("logs", &logs)] {
+            assert!(!contains(hay, k), "{what} contain vault key material");
+        }
+    }
 }
 
 // One test per engine in this binary: the log capture is process-wide.

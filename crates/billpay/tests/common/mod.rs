@@ -121,8 +121,15 @@ pub async fn spawn_app_with(engine: Engine, tune: impl FnOnce(&mut Settings)) ->
         .with_test_writer()
         .try_init();
     let db = TestDb::new(engine).await;
+    let keyring = db.dir.path().join("vault-keyring.toml");
+    billpay_vault::Keyring::generate(&|b: &mut [u8]| {
+        billpay_services::Random::fill(&billpay_services::OsRandom, b)
+    })
+    .save(&keyring)
+    .expect("test keyring");
     let mut settings = Settings {
         database_url: db.url.clone(),
+        keyring_file: Some(keyring),
         ..Settings::default()
     };
     tune(&mut settings);
@@ -288,4 +295,86 @@ macro_rules! both_engines {
             }
         )*
     };
+}
+
+/// A `billpay serve` child process, killed when dropped.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub stderr_path: std::path::PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `billpay serve` with these extra arguments and environment, on a free port, and
+    /// waits until it is listening. Logs go to `stderr_path`.
+    pub fn start(
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr_path: std::path::PathBuf,
+    ) -> Result<ServerProcess, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billpay"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .args(args);
+        cmd.env_remove("BILLPAY_DATABASE_URL")
+            .env_remove("BILLPAY_VAULT_KEYRING_FILE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let mut server = ServerProcess {
+            child,
+            addr,
+            stderr_path,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!(
+                    "billpay serve exited with {status}: {}",
+                    server.logs()
+                ));
+            }
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return Ok(server);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("billpay serve did not start: {}", server.logs()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let status = self.child.wait().expect("wait for billpay");
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
