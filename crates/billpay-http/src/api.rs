@@ -104,18 +104,18 @@ fn bracket_path(path: &str) -> String {
     out
 }
 
-fn idempotency(caller: &ApiKey, headers: &HeaderMap) -> Result<Idempotency, ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "Idempotency-Key",
-                "this request moves money and needs an Idempotency-Key header (any unique string, e.g. a UUID)",
-            )
-        })?
-        .to_str()
-        .map_err(|_| ApiError::invalid("Idempotency-Key", "the Idempotency-Key header must be printable ASCII"))?;
-    Ok(Idempotency::new(format!("apikey:{}", caller.id), key)?)
+/// The request's idempotency key, scoped to the API key. Like Stripe's, the header is optional:
+/// without one the request runs once under a key of its own, and a retry is a new request (the
+/// duplicate guard still refuses a second payment of the same amount within minutes).
+fn idempotency(app: &Billpay, caller: &ApiKey, headers: &HeaderMap) -> Result<Idempotency, ApiError> {
+    let scope = format!("apikey:{}", caller.id);
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(Idempotency::new(scope, format!("auto:{}", app.new_id("idem")))?);
+    };
+    let key = value.to_str().map_err(|_| {
+        ApiError::invalid("Idempotency-Key", "the Idempotency-Key header must be printable ASCII")
+    })?;
+    Ok(Idempotency::new(scope, key)?)
 }
 
 fn stored(r: StoredResponse) -> Response {
@@ -248,7 +248,7 @@ pub async fn list_payments(
 
 #[utoipa::path(post, path = "/payments", tag = "payments",
     request_body = CreatePayment,
-    params(("Idempotency-Key" = String, Header, description = "A unique key per payment; retries with the same key never pay twice")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A unique key per payment (recommended): a retry with the same key returns the first answer and never pays twice")),
     responses(
         (status = 201, description = "Succeeded (cards) or accepted and processing (bank debits)", body = PaymentOut),
         (status = 202, description = "The processor's answer was lost; the payment is being confirmed", body = PaymentOut),
@@ -261,7 +261,7 @@ pub async fn create_payment(
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreatePayment>,
 ) -> Result<Response, ApiError> {
-    let idem = idempotency(&caller, &headers)?;
+    let idem = idempotency(&app, &caller, &headers)?;
     let req = body.into_domain()?;
     Ok(stored(
         detached(async move { app.create_payment(idem, req).await }).await?,
@@ -325,7 +325,7 @@ pub async fn get_confirmation(
 }
 
 #[utoipa::path(post, path = "/payments/{id}/refunds", tag = "payments",
-    params(("id" = String, Path), ("Idempotency-Key" = String, Header)),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "A unique key per refund (recommended)")),
     request_body(content = CreateRefund, description = "Leave out amount for a full refund"),
     responses((status = 201, body = RefundWithPayment), (status = 202, body = RefundWithPayment),
         (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -338,7 +338,7 @@ pub async fn create_refund(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let idem = idempotency(&caller, &headers)?;
+    let idem = idempotency(&app, &caller, &headers)?;
     let body: CreateRefund = if body.iter().all(|b| b.is_ascii_whitespace()) {
         CreateRefund::default()
     } else {

@@ -256,17 +256,14 @@ async fn complete_keys(
     response: &StoredResponse,
     now: i64,
 ) -> Result<(), StoreError> {
-    for key in queries::idempotency_started_for_resource(c, resource_id).await? {
-        queries::idempotency_complete(
-            c,
-            &key.scope,
-            &key.idem_key,
-            i64::from(response.status),
-            &response.body,
-            now,
-        )
-        .await?;
-    }
+    queries::idempotency_complete_for_resource(
+        c,
+        resource_id,
+        i64::from(response.status),
+        &response.body,
+        now,
+    )
+    .await?;
     Ok(())
 }
 
@@ -390,11 +387,7 @@ impl Billpay {
             .store
             .write(move |c| {
                 Box::pin(async move {
-                    if let Some(existing) =
-                        queries::idempotency_get(c, &key_row.scope, &key_row.idem_key).await?
-                    {
-                        return Ok(Claim::Existing(existing));
-                    }
+                    // Claim first: a key seen before is read only when the claim loses.
                     if !queries::idempotency_claim(c, &key_row).await? {
                         let existing =
                             queries::idempotency_get(c, &key_row.scope, &key_row.idem_key)
@@ -923,11 +916,6 @@ impl Billpay {
             .store
             .write(move |c| {
                 Box::pin(async move {
-                    if let Some(existing) =
-                        queries::idempotency_get(c, &key_row.scope, &key_row.idem_key).await?
-                    {
-                        return Ok(RefundClaim::Existing(existing));
-                    }
                     if !queries::idempotency_claim(c, &key_row).await? {
                         let existing =
                             queries::idempotency_get(c, &key_row.scope, &key_row.idem_key)

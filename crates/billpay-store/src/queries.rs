@@ -744,6 +744,28 @@ pub async fn idempotency_started_for_resource(
     .await?)
 }
 
+/// Stores the response on every key still open on a resource (one in practice: the key that
+/// started it). Uses the partial index on open keys.
+pub async fn idempotency_complete_for_resource(
+    c: &mut AnyConnection,
+    resource_id: &str,
+    status: i64,
+    body: &str,
+    now: i64,
+) -> R<u64> {
+    let done = sqlx::query(
+        "UPDATE idempotency_keys SET state = 'completed', response_status = $2, response_body = $3, \
+         completed_at = $4 WHERE resource_id = $1 AND state = 'started'",
+    )
+    .bind(resource_id)
+    .bind(status)
+    .bind(body)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Deletes completed keys created before `before`. Returns how many.
 pub async fn idempotency_prune(c: &mut AnyConnection, before: i64) -> R<u64> {
     let done =

@@ -186,6 +186,21 @@ both_engines! {
         assert_eq!(app.processor_charges().await, 1);
     }
 
+    async fn the_idempotency_key_is_optional(app) {
+        let acct = app.account_with_bill(8410).await;
+        let body = json!({"account_number": acct, "amount": 8410, "payment_method": card("4242424242424242")});
+        let send = || app.client.post(format!("{}/api/v1/payments", app.base)).bearer_auth(&app.key).json(&body).send();
+        let resp = send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 201, "a payment without a key runs once");
+        // Without a key a retry is a new request, and the duplicate guard catches it.
+        let resp = send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 409);
+        let e: Value = resp.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "duplicate_payment");
+        assert_eq!(app.processor_charges().await, 1);
+        app.assert_verified().await;
+    }
+
     async fn keys_belong_to_their_api_key(app) {
         let acct = app.account_with_bill(8410).await;
         let body = json!({"account_number": acct, "amount": 100, "payment_method": card("4242424242424242"), "confirm_duplicate": true});
@@ -370,11 +385,7 @@ both_engines! {
         }
         let (s, e) = app.pay(&new_key(), json!({"account_number": "100000000017", "amount": 5, "payment_method": card("4242424242424242")})).await;
         assert_eq!(s, 404, "{e}");
-        // Missing key, bad JSON, wrong content type.
-        let resp = app.client.post(format!("{}/api/v1/payments", app.base)).bearer_auth(&app.key).json(&base).send().await.unwrap();
-        assert_eq!(resp.status().as_u16(), 400);
-        let e: Value = resp.json().await.unwrap();
-        assert_eq!(e["error"]["param"], "Idempotency-Key");
+        // Bad JSON, wrong content type.
         let resp = app.client.post(format!("{}/api/v1/payments", app.base)).bearer_auth(&app.key)
             .header("Idempotency-Key", "x").header("Content-Type", "application/json").body("{\"amount\": ").send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 400);
