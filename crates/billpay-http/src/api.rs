@@ -107,13 +107,23 @@ fn bracket_path(path: &str) -> String {
 /// The request's idempotency key, scoped to the API key. Like Stripe's, the header is optional:
 /// without one the request runs once under a key of its own, and a retry is a new request (the
 /// duplicate guard still refuses a second payment of the same amount within minutes).
-fn idempotency(app: &Billpay, caller: &ApiKey, headers: &HeaderMap) -> Result<Idempotency, ApiError> {
+fn idempotency(
+    app: &Billpay,
+    caller: &ApiKey,
+    headers: &HeaderMap,
+) -> Result<Idempotency, ApiError> {
     let scope = format!("apikey:{}", caller.id);
     let Some(value) = headers.get("idempotency-key") else {
-        return Ok(Idempotency::new(scope, format!("auto:{}", app.new_id("idem")))?);
+        return Ok(Idempotency::new(
+            scope,
+            format!("auto:{}", app.new_id("idem")),
+        )?);
     };
     let key = value.to_str().map_err(|_| {
-        ApiError::invalid("Idempotency-Key", "the Idempotency-Key header must be printable ASCII")
+        ApiError::invalid(
+            "Idempotency-Key",
+            "the Idempotency-Key header must be printable ASCII",
+        )
     })?;
     Ok(Idempotency::new(scope, key)?)
 }

@@ -809,6 +809,7 @@ fn baseline_rows(
                     journal_id: Some(journal_id.clone()),
                     created_at: now,
                     updated_at: now,
+                    payment_method_id: None,
                 },
                 journal: JournalRow {
                     id: journal_id,
