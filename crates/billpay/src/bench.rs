@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use billpay_domain::{AccountNumber, ConfirmationNumber, MethodKind, Money, PostalCode};
 use billpay_services::accounts::NewAccount;
-use billpay_services::{Billpay, OsRandom, Random};
+use billpay_services::{Billpay, Clock, OsRandom, Random, SystemClock};
 use billpay_store::rows::{IdempotencyRow, JournalRow, OutboxRow, PaymentRow, SandboxTxRow};
 use billpay_store::{Engine, queries};
 use clap::{Args, Subcommand};
@@ -231,7 +231,7 @@ async fn payments(args: PaymentsArgs, settings: &Settings) -> Result<()> {
         bail!("too many payments for distinct amounts");
     }
     sqlx::any::install_default_drivers();
-    let run_id = uuid::Uuid::now_v7().simple().to_string();
+    let run_id = billpay_services::clock::new_id("run", &SystemClock, &OsRandom);
     let db = BenchDb::create(settings, &args, &run_id).await?;
     let outcome = run_payments(&args, settings, &db, &run_id).await;
     let cleanup = db.destroy(args.keep).await;
@@ -745,7 +745,7 @@ struct BaselineRow {
 }
 
 fn bench_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+    billpay_services::clock::new_id(prefix, &SystemClock, &OsRandom)
 }
 
 /// Rows for payments `first .. first + count` (built before the clock starts).
@@ -759,7 +759,7 @@ fn baseline_rows(
     taken: &mut HashSet<String>,
 ) -> Result<Vec<BaselineRow>> {
     let random = OsRandom;
-    let now = jiff::Timestamp::now().as_microsecond();
+    let now = SystemClock.now_micros();
     (first..first + count)
         .map(|i| {
             let account = &accounts[i % accounts.len()];
