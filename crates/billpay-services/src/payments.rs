@@ -268,6 +268,13 @@ async fn complete_keys(
 }
 
 impl Billpay {
+    /// Whether a card has expired. Lenient by a day: a card is good through the last day of its
+    /// month wherever the customer is.
+    pub fn card_expired(&self, expiry: &billpay_domain::CardExpiry) -> bool {
+        let today = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        expiry.is_expired(today.yesterday().unwrap_or(today))
+    }
+
     /// The convenience fee for a payment on this channel (zero unless configured).
     pub fn convenience_fee(&self, amount: Money, channel: Channel) -> Money {
         if channel == Channel::Autopay || self.config.convenience_fee_minor <= 0 {
@@ -496,7 +503,7 @@ impl Billpay {
             }
             Err(e @ (ProcessorError::Unavailable(_) | ProcessorError::Rejected(_))) => {
                 tracing::error!(payment_id = %payment.id, error = %e, "processor refused the call");
-                self.cancel_unsent(payment, &idem).await?;
+                self.cancel_unsent(payment).await?;
                 return Err(ServiceError::ProcessorUnavailable);
             }
         };
@@ -525,10 +532,7 @@ impl Billpay {
                 cvc,
                 postal_code,
             } => {
-                // Lenient by a day: a card is good through the last day of its month wherever
-                // the customer is.
-                let today = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-                if expiry.is_expired(today.yesterday().unwrap_or(today)) {
+                if self.card_expired(&expiry) {
                     return Err(ServiceError::invalid(
                         "payment_method[exp_month]",
                         "That card has expired. Please use a card with a later expiration date.",
@@ -650,11 +654,7 @@ impl Billpay {
 
     /// The processor certainly did nothing: the attempt is canceled and the key released, so
     /// the same request can be retried with the same key.
-    async fn cancel_unsent(
-        &self,
-        payment: Payment,
-        idem: &Idempotency,
-    ) -> Result<(), ServiceError> {
+    async fn cancel_unsent(&self, payment: Payment) -> Result<(), ServiceError> {
         transition(
             PaymentStatus::Processing,
             PaymentStatus::Canceled,
@@ -662,8 +662,6 @@ impl Billpay {
         )
         .map_err(|e| ServiceError::Store(StoreError::Internal(e.to_string())))?;
         let now = self.clock.now_micros();
-        let scope = idem.scope.clone();
-        let key = idem.key.clone();
         self.store
             .write(move |c| {
                 Box::pin(async move {
@@ -678,7 +676,7 @@ impl Billpay {
                         now,
                     )
                     .await?;
-                    queries::idempotency_delete(c, &scope, &key).await?;
+                    queries::idempotency_release_resource(c, &payment.id).await?;
                     Ok::<_, ServiceError>(())
                 })
             })
@@ -1009,25 +1007,30 @@ impl Billpay {
             Ok(outcome) => self.record_refund(refund, payment, outcome).await?,
             Err(ProcessorError::Timeout) => RefundResult::InDoubt(refund, payment),
             Err(_) => {
-                let scope = idem.scope.clone();
-                let key = idem.key.clone();
-                let id = refund.id.clone();
-                self.store
-                    .write(move |c| {
-                        Box::pin(async move {
-                            queries::update_refund_state(
-                                c, &id, "pending", "canceled", None, None, None, now,
-                            )
-                            .await?;
-                            queries::idempotency_delete(c, &scope, &key).await?;
-                            Ok::<_, ServiceError>(())
-                        })
-                    })
-                    .await?;
+                self.release_unsent_refund(&refund.id).await?;
                 return Err(ServiceError::ProcessorUnavailable);
             }
         };
         Ok(self.render.refund(&result))
+    }
+
+    /// The processor certainly never refunded: the refund is canceled and its key released, so
+    /// the same request can be retried with the same key.
+    pub(crate) async fn release_unsent_refund(&self, refund_id: &str) -> Result<(), ServiceError> {
+        let id = refund_id.to_string();
+        let now = self.clock.now_micros();
+        self.store
+            .write(move |c| {
+                Box::pin(async move {
+                    queries::update_refund_state(
+                        c, &id, "pending", "canceled", None, None, None, now,
+                    )
+                    .await?;
+                    queries::idempotency_release_resource(c, &id).await?;
+                    Ok::<_, ServiceError>(())
+                })
+            })
+            .await
     }
 
     /// Records what the processor did with a refund. The payment's new state is computed from

@@ -55,24 +55,7 @@ impl Billpay {
                     report.refunds_resolved += 1;
                 }
                 Ok(Lookup::NotFound) => {
-                    let id = refund.id.clone();
-                    let now = self.clock.now_micros();
-                    self.store
-                        .write(move |c| {
-                            Box::pin(async move {
-                                queries::update_refund_state(
-                                    c, &id, "pending", "canceled", None, None, None, now,
-                                )
-                                .await?;
-                                for key in queries::idempotency_started_for_resource(c, &id).await?
-                                {
-                                    queries::idempotency_delete(c, &key.scope, &key.idem_key)
-                                        .await?;
-                                }
-                                Ok::<_, ServiceError>(())
-                            })
-                        })
-                        .await?;
+                    self.release_unsent_refund(&refund.id).await?;
                     report.refunds_resolved += 1;
                 }
                 _ => {}

@@ -83,6 +83,20 @@ impl SandboxProcessor {
         self.faults.lock().ok().and_then(|mut q| q.pop_front())
     }
 
+    /// Takes the next injected fault and waits the configured latency. Faults that stop the
+    /// call before the processor does anything are returned as errors here.
+    async fn before_call(&self) -> Result<Option<Fault>, ProcessorError> {
+        let fault = self.next_fault();
+        self.delay().await;
+        match fault {
+            Some(Fault::TimeoutBeforeCharge) => Err(ProcessorError::Timeout),
+            Some(Fault::Unavailable) => {
+                Err(ProcessorError::Unavailable("connection refused".into()))
+            }
+            other => Ok(other),
+        }
+    }
+
     async fn delay(&self) {
         if !self.config.latency.is_zero() {
             tokio::time::sleep(self.config.latency).await;
@@ -193,15 +207,7 @@ impl Processor for SandboxProcessor {
     }
 
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, ProcessorError> {
-        let fault = self.next_fault();
-        self.delay().await;
-        match fault {
-            Some(Fault::TimeoutBeforeCharge) => return Err(ProcessorError::Timeout),
-            Some(Fault::Unavailable) => {
-                return Err(ProcessorError::Unavailable("connection refused".into()));
-            }
-            _ => {}
-        }
+        let fault = self.before_call().await?;
         let now = self.clock.now_micros();
         let (kind, prefix, decline, return_code, settle_at) = match &req.method {
             ChargeMethod::Card { number, .. } => (
@@ -264,15 +270,7 @@ impl Processor for SandboxProcessor {
         charge_reference: &str,
         amount: Money,
     ) -> Result<RefundOutcome, ProcessorError> {
-        let fault = self.next_fault();
-        self.delay().await;
-        match fault {
-            Some(Fault::TimeoutBeforeCharge) => return Err(ProcessorError::Timeout),
-            Some(Fault::Unavailable) => {
-                return Err(ProcessorError::Unavailable("connection refused".into()));
-            }
-            _ => {}
-        }
+        let fault = self.before_call().await?;
         if let Some(existing) = self.find(key).await? {
             return match outcome_of(&existing) {
                 Lookup::Refund(r) => Ok(r),

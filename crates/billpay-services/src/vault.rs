@@ -299,8 +299,7 @@ impl Billpay {
                 expiry,
                 postal_code,
             } => {
-                let today = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-                if expiry.is_expired(today.yesterday().unwrap_or(today)) {
+                if self.card_expired(expiry) {
                     return Err(ServiceError::invalid(
                         "exp_month",
                         "That card has expired. Please use a card with a later expiration date.",
@@ -567,8 +566,7 @@ impl Billpay {
                 let expiry = saved
                     .expiry()
                     .ok_or_else(|| vault_error(VaultError::Malformed("expiry".into())))?;
-                let today = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-                if expiry.is_expired(today.yesterday().unwrap_or(today)) {
+                if self.card_expired(&expiry) {
                     return Err(ServiceError::invalid(
                         "payment_method[token]",
                         format!(

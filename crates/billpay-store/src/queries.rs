@@ -73,15 +73,6 @@ pub async fn count_accounts(c: &mut AnyConnection) -> R<i64> {
     )
 }
 
-pub async fn list_accounts(c: &mut AnyConnection, limit: i64) -> R<Vec<AccountRow>> {
-    Ok(
-        sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts ORDER BY created_at, id LIMIT $1")
-            .bind(limit.clamp(1, LIST_LIMIT_MAX))
-            .fetch_all(c)
-            .await?,
-    )
-}
-
 // ---------------------------------------------------------------- statements
 
 pub async fn insert_statement(c: &mut AnyConnection, s: &StatementRow) -> R<()> {
@@ -228,45 +219,6 @@ pub async fn orphan_journals(c: &mut AnyConnection) -> R<Vec<(String, String, St
             OR (j.source_type NOT IN ('statement', 'payment', 'refund'))",
     )
     .fetch_all(c)
-    .await?)
-}
-
-/// Journal entries of one source, with the sum of their postings on one ledger account.
-pub async fn journal_sum_for_source(
-    c: &mut AnyConnection,
-    source_type: &str,
-    source_id: &str,
-    ledger_account: &str,
-) -> R<(i64, i64)> {
-    Ok(sqlx::query_as::<_, (i64, i64)>(
-        "SELECT COUNT(DISTINCT j.id), COALESCE(CAST(SUM(p.amount) AS BIGINT), 0) FROM journal_entries j \
-         JOIN postings p ON p.journal_id = j.id \
-         WHERE j.source_type = $1 AND j.source_id = $2 AND p.ledger_account = $3",
-    )
-    .bind(source_type)
-    .bind(source_id)
-    .bind(ledger_account)
-    .fetch_one(c)
-    .await?)
-}
-
-/// Per account: the receivable balance from postings, and the balance recomputed from the
-/// documents (statements - posted payments + refunds + returns), for `billpay verify`.
-pub async fn receivable_balances(c: &mut AnyConnection) -> R<Vec<(String, String, i64)>> {
-    Ok(sqlx::query_as::<_, (String, String, i64)>(
-        "SELECT a.id, a.account_number, COALESCE((SELECT CAST(SUM(p.amount) AS BIGINT) FROM postings p \
-           WHERE p.ledger_account = 'ar:' || a.account_number), 0) FROM accounts a ORDER BY a.id",
-    )
-    .fetch_all(c)
-    .await?)
-}
-
-pub async fn statements_total(c: &mut AnyConnection, account_id: &str) -> R<i64> {
-    Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT COALESCE(CAST(SUM(amount_due) AS BIGINT), 0) FROM statements WHERE account_id = $1",
-    )
-    .bind(account_id)
-    .fetch_one(c)
     .await?)
 }
 
@@ -593,15 +545,6 @@ pub async fn update_refund_state(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn refund_by_id(c: &mut AnyConnection, id: &str) -> R<Option<RefundRow>> {
-    Ok(
-        sqlx::query_as::<_, RefundRow>("SELECT * FROM refunds WHERE id = $1")
-            .bind(id)
-            .fetch_optional(c)
-            .await?,
-    )
-}
-
 pub async fn refunds_for_payment(c: &mut AnyConnection, payment_id: &str) -> R<Vec<RefundRow>> {
     Ok(sqlx::query_as::<_, RefundRow>(
         "SELECT * FROM refunds WHERE payment_id = $1 ORDER BY created_at, id",
@@ -691,57 +634,6 @@ pub async fn idempotency_claim(c: &mut AnyConnection, row: &IdempotencyRow) -> R
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-pub async fn idempotency_set_resource(
-    c: &mut AnyConnection,
-    scope: &str,
-    key: &str,
-    resource_id: &str,
-) -> R<()> {
-    sqlx::query("UPDATE idempotency_keys SET resource_id = $3 WHERE scope = $1 AND idem_key = $2")
-        .bind(scope)
-        .bind(key)
-        .bind(resource_id)
-        .execute(c)
-        .await?;
-    Ok(())
-}
-
-/// Stores the response of a started key. Returns false if it was not in `started`.
-pub async fn idempotency_complete(
-    c: &mut AnyConnection,
-    scope: &str,
-    key: &str,
-    status: i64,
-    body: &str,
-    now: i64,
-) -> R<bool> {
-    let done = sqlx::query(
-        "UPDATE idempotency_keys SET state = 'completed', response_status = $3, response_body = $4, \
-         completed_at = $5 WHERE scope = $1 AND idem_key = $2 AND state = 'started'",
-    )
-    .bind(scope)
-    .bind(key)
-    .bind(status)
-    .bind(body)
-    .bind(now)
-    .execute(c)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Started keys attached to a resource (a payment or refund) whose outcome was in doubt.
-pub async fn idempotency_started_for_resource(
-    c: &mut AnyConnection,
-    resource_id: &str,
-) -> R<Vec<IdempotencyRow>> {
-    Ok(sqlx::query_as::<_, IdempotencyRow>(
-        "SELECT * FROM idempotency_keys WHERE resource_id = $1 AND state = 'started'",
-    )
-    .bind(resource_id)
-    .fetch_all(c)
-    .await?)
 }
 
 /// Stores the response on every key still open on a resource (one in practice: the key that
@@ -918,11 +810,10 @@ pub async fn sandbox_count(c: &mut AnyConnection, kind: &str) -> R<i64> {
     )
 }
 
-/// Releases a key whose request certainly did nothing, so it may be retried.
-pub async fn idempotency_delete(c: &mut AnyConnection, scope: &str, key: &str) -> R<()> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2")
-        .bind(scope)
-        .bind(key)
+/// Releases the open keys of a resource whose request certainly did nothing.
+pub async fn idempotency_release_resource(c: &mut AnyConnection, resource_id: &str) -> R<()> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE resource_id = $1 AND state = 'started'")
+        .bind(resource_id)
         .execute(c)
         .await?;
     Ok(())
@@ -1170,16 +1061,6 @@ pub async fn audit_for_subject(
     )
     .bind(subject_type)
     .bind(subject_id)
-    .bind(LIST_LIMIT_MAX)
-    .fetch_all(c)
-    .await?)
-}
-
-pub async fn audit_by_action(c: &mut AnyConnection, action: &str) -> R<Vec<AuditRow>> {
-    Ok(sqlx::query_as::<_, AuditRow>(
-        "SELECT * FROM audit_log WHERE action = $1 ORDER BY at, id LIMIT $2",
-    )
-    .bind(action)
     .bind(LIST_LIMIT_MAX)
     .fetch_all(c)
     .await?)
