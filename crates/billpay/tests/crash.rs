@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use common::{Engine, TestDb};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_billpay");
 /// Server lifetimes that end in `kill -9`.
@@ -38,7 +37,6 @@ const ACCOUNTS: usize = 4;
 const KILL_AFTER_MS: (u64, u64) = (100, 500);
 /// Added latency of the sandbox processor: widens the window in which a payment is in doubt.
 const SANDBOX_LATENCY_MS: &str = "5";
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Least number of acknowledged payments over the whole test, so it cannot pass vacuously.
 const ACKED_MIN: usize = 50;
 
@@ -58,98 +56,48 @@ impl Rng {
     }
 }
 
-/// A running `billpay serve`. Dropping it kills the process.
+/// A running `billpay serve` (the shared harness's process), killed with SIGKILL on demand.
 struct Server {
-    child: tokio::process::Child,
+    process: common::ServerProcess,
     base: String,
-    _stdout: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
     async fn start(url: &str, log: &Path) -> Server {
-        let mut last_error = String::new();
-        for _ in 0..5 {
-            let port = {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-                l.local_addr().expect("local addr").port()
-            };
-            let log_file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-                .expect("server log");
-            let mut child = bin_command()
-                .args([
-                    "serve",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--database",
-                    url,
-                ])
-                .args(["--sandbox-latency-ms", SANDBOX_LATENCY_MS])
-                .args(["--keyring", &keyring_of(log)])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::from(log_file))
-                .kill_on_drop(true)
-                .spawn()
-                .expect("spawn billpay serve");
-            let stdout = child.stdout.take().expect("stdout");
-            let mut lines = tokio::io::BufReader::new(stdout).lines();
-            let ready = tokio::time::timeout(READY_TIMEOUT, async {
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Some(addr) = line.strip_prefix("billpay listening on ") {
-                        return Some(addr.trim().to_string());
-                    }
-                }
-                None
-            })
-            .await;
-            match ready {
-                Ok(Some(base)) => {
-                    // Keep reading stdout so the server never writes into a closed pipe.
-                    let drain =
-                        tokio::spawn(
-                            async move { while let Ok(Some(_)) = lines.next_line().await {} },
-                        );
-                    return Server {
-                        child,
-                        base,
-                        _stdout: drain,
-                    };
-                }
-                Ok(None) => {
-                    // Exited before it was ready (e.g. the port was taken meanwhile): try again.
-                    let status = child.wait().await;
-                    last_error = format!("billpay serve exited before it was ready: {status:?}");
-                }
-                Err(_) => {
-                    let _ = child.start_kill();
-                    let _ = child.wait().await;
-                    panic!(
-                        "billpay serve was not ready within {READY_TIMEOUT:?}\n{}",
-                        log_tail(log)
-                    );
-                }
-            }
-        }
-        panic!("{last_error}\n{}", log_tail(log));
+        let (url, log) = (url.to_string(), log.to_path_buf());
+        let process = tokio::task::spawn_blocking(move || {
+            let keyring = keyring_of(&log);
+            common::ServerProcess::start(
+                &[
+                    "--sandbox-latency-ms",
+                    SANDBOX_LATENCY_MS,
+                    "--keyring",
+                    &keyring,
+                ],
+                &[("BILLPAY_DATABASE_URL", &url), ("BILLPAY_LOG", "warn")],
+                log,
+            )
+        })
+        .await
+        .expect("start task")
+        .unwrap_or_else(|e| panic!("{e}"));
+        let base = format!("http://{}", process.addr);
+        Server { process, base }
     }
 
     /// SIGKILL, and wait for the process to be gone.
-    async fn kill9(mut self) {
-        self.child.start_kill().expect("kill -9 billpay serve");
-        let status = self.child.wait().await.expect("wait for billpay serve");
+    async fn kill9(self) {
+        let mut process = self.process;
+        let status = tokio::task::spawn_blocking(move || {
+            process.child.kill().expect("kill -9 billpay serve");
+            process.child.wait().expect("wait for billpay serve")
+        })
+        .await
+        .expect("kill task");
         assert!(
             !status.success(),
             "billpay serve exited cleanly instead of being killed"
         );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
     }
 }
 

@@ -320,14 +320,28 @@ impl ServerProcess {
             .map_err(|e| e.to_string())?
             .port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
+        // Appended, so one log holds every run of a server restarted on the same database.
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+            .map_err(|e| e.to_string())?;
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billpay"));
         cmd.arg("serve")
             .arg("--listen")
             .arg(addr.to_string())
             .args(args);
-        cmd.env_remove("BILLPAY_DATABASE_URL")
-            .env_remove("BILLPAY_VAULT_KEYRING_FILE");
+        for var in [
+            "BILLPAY_DATABASE_URL",
+            "BILLPAY_CONFIG",
+            "BILLPAY_LISTEN",
+            "BILLPAY_SANDBOX_LATENCY_MS",
+            "BILLPAY_LOG_JSON",
+            "BILLPAY_VAULT_KEYRING_FILE",
+            "BILLPAY_VAULT_KEYRING",
+        ] {
+            cmd.env_remove(var);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
