@@ -196,3 +196,110 @@ mod tests {
         assert_eq!(escape("a\u{0}b\u{7}c"), "abc");
     }
 }
+
+/// What a TwiML document asks the phone to do, in order (for the phone simulator and tests;
+/// it reads the subset this module writes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Say(String),
+    /// A Gather begins: what it says is spoken, then keys are posted to `action`.
+    Gather {
+        action: String,
+    },
+    GatherEnd,
+    Redirect(String),
+    Enqueue(String),
+    Dial(String),
+    Hangup,
+}
+
+/// Undoes [`escape`].
+pub fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let end = tag.get(start..)?.find('"')? + start;
+    tag.get(start..end).map(unescape)
+}
+
+/// Reads a TwiML document into events.
+pub fn read(xml: &str) -> Vec<Event> {
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest.get(open..).and_then(|r| r.find('>')).map(|c| c + open) else {
+            break;
+        };
+        let tag = rest.get(open + 1..close).unwrap_or("");
+        rest = rest.get(close + 1..).unwrap_or("");
+        let name = tag
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
+        let mut text_until = |end: &str| -> String {
+            let pos = rest.find(end).unwrap_or(rest.len());
+            let text = unescape(rest.get(..pos).unwrap_or(""));
+            rest = rest.get(pos + end.len()..).unwrap_or("");
+            text
+        };
+        match name {
+            "Say" => out.push(Event::Say(text_until("</Say>"))),
+            "Redirect" => out.push(Event::Redirect(text_until("</Redirect>"))),
+            "Enqueue" => out.push(Event::Enqueue(text_until("</Enqueue>"))),
+            "Dial" => out.push(Event::Dial(text_until("</Dial>"))),
+            "Gather" => out.push(Event::Gather {
+                action: attr(tag, "action").unwrap_or_default(),
+            }),
+            "" if tag == "/Gather" => out.push(Event::GatherEnd),
+            "Hangup" => out.push(Event::Hangup),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        let xml = Response::new()
+            .push(Verb::Gather {
+                action: "/g?turn=1&x=2".into(),
+                num_digits: None,
+                finish_on_key: Some('#'),
+                timeout_secs: 5,
+                says: vec![Verb::say(Language::En, "Press <1> & go")],
+            })
+            .push(Verb::Redirect {
+                url: "/g?turn=1".into(),
+            })
+            .push(Verb::Enqueue {
+                queue: "billing".into(),
+                wait_url: None,
+            })
+            .push(Verb::Hangup)
+            .to_xml();
+        assert_eq!(
+            read(&xml),
+            vec![
+                Event::Gather {
+                    action: "/g?turn=1&x=2".into()
+                },
+                Event::Say("Press <1> & go".into()),
+                Event::GatherEnd,
+                Event::Redirect("/g?turn=1".into()),
+                Event::Enqueue("billing".into()),
+                Event::Hangup,
+            ]
+        );
+    }
+}

@@ -95,6 +95,11 @@ pub struct IvrConfig {
     pub agent_hours_end: u8,
     /// The biller's time zone: "today" for card expiry and TEL authorizations, agent hours.
     pub timezone: String,
+    /// The telephony provider's auth token: every webhook's X-Twilio-Signature is an HMAC
+    /// under it. Without one the phone line answers nothing (403).
+    pub twilio_auth_token: Option<billpay_domain::SecretString>,
+    /// The public base URL the provider calls (the one it signs), e.g. https://pay.example.com.
+    pub public_url: Option<String>,
 }
 
 impl Default for IvrConfig {
@@ -104,6 +109,8 @@ impl Default for IvrConfig {
             agent_hours_start: 8,
             agent_hours_end: 20,
             timezone: "America/New_York".into(),
+            twilio_auth_token: None,
+            public_url: None,
         }
     }
 }
