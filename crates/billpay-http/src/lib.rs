@@ -8,6 +8,7 @@
 pub mod api;
 pub mod error;
 pub mod render;
+pub mod twilio;
 pub mod wire;
 
 use std::sync::OnceLock;
@@ -138,6 +139,7 @@ pub fn router_with(app: Billpay, options: RouterOptions) -> Router {
     let authed = api.layer(middleware::from_fn_with_state(app.clone(), require_api_key));
     Router::new()
         .merge(authed)
+        .merge(twilio::signed_routes(app.clone()))
         .route(
             "/api/v1/openapi.json",
             get(move || {

@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod apikeys;
 pub mod clock;
 mod error;
+pub mod ivr;
 pub mod model;
 pub mod payments;
 pub mod processor;
@@ -80,6 +81,38 @@ pub struct ServiceConfig {
     /// Never charged on AutoPay (card-network rules forbid it on recurring payments).
     pub convenience_fee_minor: i64,
     pub biller: BillerProfile,
+    pub ivr: IvrConfig,
+}
+
+/// The phone line's settings.
+#[derive(Clone, Debug)]
+pub struct IvrConfig {
+    /// The provider queue representatives answer (TwiML `<Enqueue>`).
+    pub agent_queue: String,
+    /// Representatives answer from this hour (inclusive) to `agent_hours_end` (exclusive),
+    /// every day, in `timezone`. The automated line itself answers around the clock.
+    pub agent_hours_start: u8,
+    pub agent_hours_end: u8,
+    /// The biller's time zone: "today" for card expiry and TEL authorizations, agent hours.
+    pub timezone: String,
+    /// The telephony provider's auth token: every webhook's X-Twilio-Signature is an HMAC
+    /// under it. Without one the phone line answers nothing (403).
+    pub twilio_auth_token: Option<billpay_domain::SecretString>,
+    /// The public base URL the provider calls (the one it signs), e.g. https://pay.example.com.
+    pub public_url: Option<String>,
+}
+
+impl Default for IvrConfig {
+    fn default() -> Self {
+        IvrConfig {
+            agent_queue: "billing".into(),
+            agent_hours_start: 8,
+            agent_hours_end: 20,
+            timezone: "America/New_York".into(),
+            twilio_auth_token: None,
+            public_url: None,
+        }
+    }
 }
 
 impl Default for ServiceConfig {
@@ -92,6 +125,7 @@ impl Default for ServiceConfig {
             idempotency_retention: jiff::SignedDuration::from_hours(72),
             convenience_fee_minor: 0,
             biller: BillerProfile::default(),
+            ivr: IvrConfig::default(),
         }
     }
 }

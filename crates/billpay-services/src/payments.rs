@@ -133,6 +133,13 @@ pub enum RefundResult {
     InDoubt(Refund, Payment),
 }
 
+/// A payment just taken, or the stored answer to an earlier request with the same key (and
+/// the payment it is about).
+enum Taken {
+    Fresh(Box<PaymentResult>),
+    Replay(StoredResponse, Option<String>),
+}
+
 enum Claim {
     /// The key was used before.
     Existing(IdempotencyRow),
@@ -291,6 +298,35 @@ impl Billpay {
         idem: Idempotency,
         req: PaymentRequest,
     ) -> Result<StoredResponse, ServiceError> {
+        match self.take_payment(idem, req).await? {
+            Taken::Fresh(result) => Ok(self.render.payment(&result)),
+            Taken::Replay(stored, _) => Ok(stored),
+        }
+    }
+
+    /// Takes a payment and returns its result as a value, for channels that speak rather than
+    /// render JSON (the phone line). A retry with the same key returns the first payment's
+    /// result as it stands now, and never pays twice.
+    #[tracing::instrument(skip_all, fields(channel = req.channel.as_str()))]
+    pub async fn create_payment_result(
+        &self,
+        idem: Idempotency,
+        req: PaymentRequest,
+    ) -> Result<PaymentResult, ServiceError> {
+        match self.take_payment(idem, req).await? {
+            Taken::Fresh(result) => Ok(*result),
+            Taken::Replay(_, Some(payment_id)) => {
+                Ok(PaymentResult::of(self.payment(&payment_id).await?))
+            }
+            Taken::Replay(_, None) => Err(ServiceError::IdempotencyInProgress),
+        }
+    }
+
+    async fn take_payment(
+        &self,
+        idem: Idempotency,
+        req: PaymentRequest,
+    ) -> Result<Taken, ServiceError> {
         if !req.amount.is_positive() {
             return Err(ServiceError::invalid(
                 "amount",
@@ -474,7 +510,10 @@ impl Billpay {
             .await?;
 
         let payment = match claim {
-            Claim::Existing(row) => return self.replay(row, &hash).await,
+            Claim::Existing(row) => {
+                let resource = row.resource_id.clone();
+                return Ok(Taken::Replay(self.replay(row, &hash).await?, resource));
+            }
             Claim::Proceed(p) => *p,
         };
 
@@ -516,7 +555,7 @@ impl Billpay {
         metrics::counter!("billpay_payments_total",
             "channel" => p.channel.as_str(), "method" => p.method.kind.as_str(), "outcome" => outcome)
         .increment(1);
-        Ok(self.render.payment(&result))
+        Ok(Taken::Fresh(Box::new(result)))
     }
 
     /// Turns the request's method into what the processor needs and what may be shown.

@@ -1065,3 +1065,118 @@ pub async fn audit_for_subject(
     .fetch_all(c)
     .await?)
 }
+
+// ---------------------------------------------------------------- phone line (IVR)
+
+/// Accounts whose phone is this number (at most two: the caller id is offered only when it
+/// names exactly one account).
+pub async fn accounts_by_phone(c: &mut AnyConnection, phone: &str) -> R<Vec<AccountRow>> {
+    Ok(sqlx::query_as::<_, AccountRow>(
+        "SELECT * FROM accounts WHERE phone = $1 ORDER BY created_at LIMIT 2",
+    )
+    .bind(phone)
+    .fetch_all(c)
+    .await?)
+}
+
+pub async fn ivr_call(c: &mut AnyConnection, call_sid: &str) -> R<Option<IvrCallRow>> {
+    Ok(
+        sqlx::query_as::<_, IvrCallRow>("SELECT * FROM ivr_calls WHERE call_sid = $1")
+            .bind(call_sid)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// Inserts a new call, or replaces its state when the stored turn is `expected_turn`
+/// (optimistic: two instances answering the same call cannot both advance it). Returns false
+/// when another writer got there first.
+pub async fn ivr_call_save(c: &mut AnyConnection, r: &IvrCallRow, expected_turn: i64) -> R<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO ivr_calls (call_sid, from_number, status, turn, state, last_twiml, \
+         sealed_kek_version, sealed_wrapped_key, sealed_ciphertext, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (call_sid) DO NOTHING",
+    )
+    .bind(&r.call_sid)
+    .bind(&r.from_number)
+    .bind(&r.status)
+    .bind(r.turn)
+    .bind(&r.state)
+    .bind(&r.last_twiml)
+    .bind(r.sealed_kek_version)
+    .bind(&r.sealed_wrapped_key)
+    .bind(&r.sealed_ciphertext)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let updated = sqlx::query(
+        "UPDATE ivr_calls SET status = $2, turn = $3, state = $4, last_twiml = $5, \
+         sealed_kek_version = $6, sealed_wrapped_key = $7, sealed_ciphertext = $8, updated_at = $9 \
+         WHERE call_sid = $1 AND turn = $10 AND status = 'active'",
+    )
+    .bind(&r.call_sid)
+    .bind(&r.status)
+    .bind(r.turn)
+    .bind(&r.state)
+    .bind(&r.last_twiml)
+    .bind(r.sealed_kek_version)
+    .bind(&r.sealed_wrapped_key)
+    .bind(&r.sealed_ciphertext)
+    .bind(r.updated_at)
+    .bind(expected_turn)
+    .execute(c)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
+}
+
+/// The provider says the call is over: mark it and destroy any sealed digits.
+pub async fn ivr_call_end(
+    c: &mut AnyConnection,
+    call_sid: &str,
+    status: &str,
+    now: i64,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE ivr_calls SET status = $2, sealed_kek_version = NULL, sealed_wrapped_key = NULL, \
+         sealed_ciphertext = NULL, updated_at = $3 WHERE call_sid = $1",
+    )
+    .bind(call_sid)
+    .bind(status)
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+pub async fn insert_tel_authorization(c: &mut AnyConnection, t: &TelAuthorizationRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO tel_authorizations (payment_id, call_sid, text, authorized_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING",
+    )
+    .bind(&t.payment_id)
+    .bind(&t.call_sid)
+    .bind(&t.text)
+    .bind(t.authorized_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn tel_authorization(
+    c: &mut AnyConnection,
+    payment_id: &str,
+) -> R<Option<TelAuthorizationRow>> {
+    Ok(sqlx::query_as::<_, TelAuthorizationRow>(
+        "SELECT * FROM tel_authorizations WHERE payment_id = $1",
+    )
+    .bind(payment_id)
+    .fetch_optional(c)
+    .await?)
+}

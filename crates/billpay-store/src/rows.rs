@@ -193,3 +193,29 @@ pub struct AuditRow {
     pub channel: Option<String>,
     pub detail: String,
 }
+
+/// One phone call's state between webhooks. `state` holds no secret; the sealed_* columns hold
+/// the digits keyed for a card or bank account, encrypted, until the payment or the call ends.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct IvrCallRow {
+    pub call_sid: String,
+    pub from_number: String,
+    pub status: String,
+    pub turn: i64,
+    pub state: String,
+    pub last_twiml: Option<String>,
+    pub sealed_kek_version: Option<i64>,
+    pub sealed_wrapped_key: Option<String>,
+    pub sealed_ciphertext: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A NACHA TEL authorization given by phone for one bank debit.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct TelAuthorizationRow {
+    pub payment_id: String,
+    pub call_sid: String,
+    pub text: String,
+    pub authorized_at: i64,
+}

@@ -74,6 +74,18 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Call a running billpay's phone line from the terminal, as the telephony provider would.
+    /// Keys are read from stdin, one line per prompt (an empty line is silence).
+    Phone {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The caller's number (caller id).
+        #[arg(long, default_value = "+15555550101")]
+        from: String,
+        /// The auth token the server verifies webhooks with.
+        #[arg(long, env = "BILLPAY_TWILIO_AUTH_TOKEN")]
+        auth_token: String,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -305,6 +317,35 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             app.store.close().await;
         }
         Command::Keys { action } => keys(action, &settings).await?,
+        Command::Phone {
+            url,
+            from,
+            auth_token,
+        } => {
+            let random = OsRandom;
+            let sid = format!(
+                "CA{:016x}{:016x}",
+                billpay_services::Random::next_u64(&random),
+                billpay_services::Random::next_u64(&random)
+            );
+            let phone = crate::phone::Phone::new(&url, &auth_token, &from, &sid);
+            println!(
+                "calling {url} from {from} ({sid}); type keys and Enter, an empty line is silence"
+            );
+            let stdin = std::io::stdin();
+            phone
+                .call(
+                    || {
+                        let mut line = String::new();
+                        match stdin.read_line(&mut line) {
+                            Ok(0) | Err(_) => None,
+                            Ok(_) => Some(line),
+                        }
+                    },
+                    |l| println!("{l}"),
+                )
+                .await?;
+        }
         Command::Bench { what } => bench::run(what, &settings).await?,
     }
     Ok(std::process::ExitCode::SUCCESS)
@@ -471,6 +512,12 @@ pub async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
             );
         }
         settings.keyring_file = Some(path);
+    }
+    if demo && settings.twilio_auth_token.is_none() {
+        settings.twilio_auth_token = Some(config::SecretSetting("demo-twilio-token".into()));
+        println!(
+            "demo: the phone line verifies webhooks with the auth token demo-twilio-token; call it with `billpay phone --auth-token demo-twilio-token`"
+        );
     }
     let (app, _sandbox) = build_from_settings(&settings, true).await?;
     if app.vault.is_none() {

@@ -10,6 +10,17 @@ use crate::cli::GlobalArgs;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./billpay-data/billpay.db?mode=rwc";
 
+/// A secret given in the configuration: its `Debug` shows nothing.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretSetting(pub String);
+
+impl std::fmt::Debug for SecretSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretSetting(***)")
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -29,6 +40,17 @@ pub struct Settings {
     /// TLS certificate chain and private key (PEM) to serve HTTPS natively.
     pub tls_cert: Option<std::path::PathBuf>,
     pub tls_key: Option<std::path::PathBuf>,
+    /// The telephony provider's auth token (also BILLPAY_TWILIO_AUTH_TOKEN): webhooks are
+    /// verified with it. Without one the phone line refuses every webhook.
+    pub twilio_auth_token: Option<SecretSetting>,
+    /// The public base URL the provider calls, as it signs it (also BILLPAY_PUBLIC_URL).
+    pub public_url: Option<String>,
+    /// The provider queue representatives answer.
+    pub agent_queue: String,
+    /// Representatives answer from this hour to `agent_hours_end`, in `ivr_timezone`.
+    pub agent_hours_start: u8,
+    pub agent_hours_end: u8,
+    pub ivr_timezone: String,
 }
 
 impl Default for Settings {
@@ -46,6 +68,12 @@ impl Default for Settings {
             keyring_file: None,
             tls_cert: None,
             tls_key: None,
+            twilio_auth_token: None,
+            public_url: None,
+            agent_queue: "billing".into(),
+            agent_hours_start: 8,
+            agent_hours_end: 20,
+            ivr_timezone: "America/New_York".into(),
         }
     }
 }
@@ -69,6 +97,19 @@ impl Settings {
                 '?'
             };
             s.database_url = format!("{}{sep}mode=rwc", s.database_url);
+        }
+        if let Ok(token) = std::env::var("BILLPAY_TWILIO_AUTH_TOKEN")
+            && !token.is_empty()
+        {
+            s.twilio_auth_token = Some(SecretSetting(token));
+        }
+        if let Ok(url) = std::env::var("BILLPAY_PUBLIC_URL")
+            && !url.is_empty()
+        {
+            s.public_url = Some(url);
+        }
+        if s.agent_hours_start > 24 || s.agent_hours_end > 24 {
+            anyhow::bail!("agent_hours_start and agent_hours_end are hours, 0 to 24");
         }
         if s.convenience_fee_cents < 0 {
             anyhow::bail!("convenience_fee_cents must not be negative");
@@ -95,6 +136,17 @@ impl Settings {
             biller: billpay_services::BillerProfile {
                 name: self.biller_name.clone(),
                 support_phone: self.support_phone.clone(),
+            },
+            ivr: billpay_services::IvrConfig {
+                agent_queue: self.agent_queue.clone(),
+                agent_hours_start: self.agent_hours_start,
+                agent_hours_end: self.agent_hours_end,
+                timezone: self.ivr_timezone.clone(),
+                twilio_auth_token: self
+                    .twilio_auth_token
+                    .as_ref()
+                    .map(|t| billpay_domain::SecretString::new(t.0.clone())),
+                public_url: self.public_url.clone(),
             },
             ..Default::default()
         }

@@ -6,5 +6,6 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod phone;
 
 pub use cli::{build_from_settings, build_with_clock};

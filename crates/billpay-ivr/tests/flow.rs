@@ -1,0 +1,298 @@
+//! The call flow on simulated calls, against an in-memory backend.
+
+use std::sync::Mutex;
+
+use billpay_domain::{
+    AccountNumber, CardBrand, ConfirmationNumber, DeclineCode, Language, MethodKind, Money,
+};
+use billpay_ivr::*;
+
+struct Fake {
+    account: AccountInfo,
+    phone: String,
+    saved: Vec<SavedMethodInfo>,
+    paid: Mutex<Vec<(u32, i64, String)>>,
+    open: bool,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        Fake {
+            account: AccountInfo {
+                number: AccountNumber::parse("100000000017").expect("valid"),
+                zip5: "10001".into(),
+                balance: Money::usd(8410),
+                due_date: Some(jiff::civil::date(2026, 12, 5)),
+            },
+            phone: "+15555550101".into(),
+            saved: vec![SavedMethodInfo {
+                token: "pm_1".into(),
+                kind: MethodKind::Card,
+                brand: Some(CardBrand::Visa),
+                bank_type: None,
+                last4: "4242".into(),
+            }],
+            paid: Mutex::new(Vec::new()),
+            open: true,
+        }
+    }
+}
+
+impl Backend for Fake {
+    async fn account(&self, n: &AccountNumber) -> Result<Option<AccountInfo>, BackendError> {
+        Ok((n == &self.account.number).then(|| self.account.clone()))
+    }
+    async fn account_by_phone(&self, p: &str) -> Result<Option<AccountInfo>, BackendError> {
+        Ok((p == self.phone).then(|| self.account.clone()))
+    }
+    async fn saved_methods(&self, _: &AccountNumber) -> Result<Vec<SavedMethodInfo>, BackendError> {
+        Ok(self.saved.clone())
+    }
+    async fn last_payment(&self, _: &AccountNumber) -> Result<Option<LastPayment>, BackendError> {
+        Ok(None)
+    }
+    async fn pay(&self, req: PayRequest) -> Result<PayOutcome, BackendError> {
+        let what = match &req.method {
+            PayMethod::Saved { token } => token.clone(),
+            PayMethod::Card { number, .. } => {
+                if number.last4() == "0002" {
+                    return Ok(PayOutcome::Declined(
+                        DeclineCode::parse("generic_decline")
+                            .unwrap_or(DeclineCode::ProcessingError),
+                    ));
+                }
+                format!("card {}", number.last4())
+            }
+            PayMethod::Bank { account, .. } => format!("bank {}", account.last4()),
+        };
+        if let Ok(mut p) = self.paid.lock() {
+            p.push((req.seq, req.amount.minor_units(), what));
+        }
+        Ok(PayOutcome::Paid {
+            confirmation: ConfirmationNumber::from_random(42),
+        })
+    }
+    fn today(&self) -> jiff::civil::Date {
+        jiff::civil::date(2026, 11, 22)
+    }
+    fn biller_name(&self) -> String {
+        "Riverbend Utilities".into()
+    }
+    fn support_phone(&self) -> String {
+        "1-800-555-0199".into()
+    }
+    fn agents_open(&self) -> bool {
+        self.open
+    }
+    fn agent_hours(&self, _: Language) -> String {
+        "from 8 AM to 8 PM".into()
+    }
+}
+
+/// Runs a call; returns everything said and the last reply.
+fn call(b: &Fake, from: &str, keys: &[&str]) -> (String, Reply, Call, Secrets) {
+    futures::executor::block_on(async {
+        let mut c = Call::default();
+        let mut s = Secrets::default();
+        let mut said = String::new();
+        let mut r = step(b, &mut c, &mut s, Input::Start { from: from.into() }).await;
+        said.push_str(&r.says.join("\n"));
+        for k in keys {
+            let input = if k.is_empty() {
+                Input::NoInput
+            } else {
+                Input::Digits(k.to_string())
+            };
+            r = step(b, &mut c, &mut s, input).await;
+            said.push('\n');
+            said.push_str(&r.says.join("\n"));
+        }
+        (said, r, c, s)
+    })
+}
+
+#[test]
+fn saved_card_in_english() {
+    let b = Fake::new();
+    let (said, r, c, s) = call(&b, "+15555550101", &["1", "1", "10001", "1", "1", "1"]);
+    assert!(said.contains("account ending in 0, 0, 1, 7"), "{said}");
+    assert!(said.contains("Your balance is 84 dollars and 10 cents, due on December 5, 2026."));
+    assert!(said.contains("To pay with your Visa ending in 4, 2, 4, 2, press 1."));
+    assert!(said.contains("was approved"));
+    assert!(matches!(r.next, Next::Gather(_)));
+    assert_eq!(c.step, Step::AfterPayment);
+    assert!(s.is_empty());
+    assert_eq!(
+        b.paid.lock().map(|p| p.clone()).unwrap_or_default(),
+        vec![(0, 8410, "pm_1".to_string())]
+    );
+}
+
+#[test]
+fn new_card_in_spanish_with_other_amount() {
+    let b = Fake::new();
+    let (said, _, c, s) = call(
+        &b,
+        "+15550000000",
+        &[
+            "2",
+            "100000000017",
+            "10001",
+            "2",
+            "2500",
+            "1",
+            "2",
+            "4242424242424242",
+            "1234",
+            "123",
+            "10001",
+            "1",
+        ],
+    );
+    assert!(said.contains("Usted marcó 25 dólares."), "{said}");
+    assert!(
+        said.contains("Va a pagar 25 dólares con su Visa que termina en 4, 2, 4, 2."),
+        "{said}"
+    );
+    assert!(said.contains("fue aprobado"), "{said}");
+    assert!(!said.contains("4242424242424242"));
+    assert_eq!(c.step, Step::AfterPayment);
+    assert!(s.is_empty());
+}
+
+#[test]
+fn mistyped_account_number_is_caught_by_the_check_digit() {
+    let b = Fake::new();
+    let (said, _, c, _) = call(&b, "", &["1", "100000000018", "100000000017"]);
+    assert!(said.contains("a digit may have been mistyped"), "{said}");
+    assert_eq!(c.step, Step::Zip);
+}
+
+#[test]
+fn wrong_zip_three_times_transfers() {
+    let b = Fake::new();
+    let (said, r, c, _) = call(&b, "", &["1", "100000000017", "11111", "22222", "33333"]);
+    assert_eq!(
+        said.matches("does not match our records").count(),
+        3,
+        "{said}"
+    );
+    assert_eq!(r.next, Next::Transfer { account: None });
+    assert_eq!(c.step, Step::Ended);
+}
+
+#[test]
+fn silence_reprompts_then_transfers() {
+    let b = Fake::new();
+    let (said, r, _, _) = call(&b, "", &["", ""]);
+    assert!(said.contains("Sorry, I didn't get that."));
+    assert!(matches!(r.next, Next::Transfer { .. }));
+}
+
+#[test]
+fn expired_card_and_bad_number_are_named() {
+    let b = Fake::new();
+    let (said, _, c, s) = call(
+        &b,
+        "+15555550101",
+        &[
+            "1",
+            "1",
+            "10001",
+            "1",
+            "2",
+            "4242424242424241",
+            "4242424242424242",
+            "0120",
+        ],
+    );
+    assert!(said.contains("That card number is not valid."), "{said}");
+    assert!(said.contains("That card has expired."), "{said}");
+    assert_eq!(c.step, Step::CardExpiry);
+    assert!(s.card_number.is_some());
+    assert!(!format!("{s:?}").contains("4242"));
+    assert!(!format!("{c:?}").contains("424242"));
+}
+
+#[test]
+fn decline_then_another_card() {
+    let b = Fake::new();
+    let (said, _, c, _) = call(
+        &b,
+        "+15555550101",
+        &[
+            "1",
+            "1",
+            "10001",
+            "1",
+            "2",
+            "4000000000000002",
+            "1234",
+            "123",
+            "10001",
+            "1",
+            "1",
+            "1",
+            "1",
+        ],
+    );
+    assert!(
+        said.contains("To pay with another method, press 1."),
+        "{said}"
+    );
+    assert_eq!(c.step, Step::AfterPayment);
+    assert_eq!(c.payment_seq, 2);
+}
+
+#[test]
+fn bank_debit_reads_the_tel_authorization() {
+    let b = Fake::new();
+    let (said, _, c, s) = call(
+        &b,
+        "+15555550101",
+        &[
+            "1",
+            "1",
+            "10001",
+            "1",
+            "3",
+            "1",
+            "110000000",
+            "000123456789",
+            "1",
+        ],
+    );
+    assert!(said.contains("you authorize Riverbend Utilities to make a single ACH debit of 84 dollars and 10 cents from your checking account ending in 6, 7, 8, 9"), "{said}");
+    assert!(said.contains("To revoke this authorization, call 1-800-555-0199"));
+    assert_eq!(c.step, Step::AfterPayment);
+    assert!(s.is_empty());
+}
+
+#[test]
+fn zero_transfers_with_the_verified_account_and_after_hours_asks_for_a_callback() {
+    let b = Fake::new();
+    let (_, r, _, _) = call(&b, "+15555550101", &["1", "1", "10001", "0"]);
+    assert_eq!(
+        r.next,
+        Next::Transfer {
+            account: Some("100000000017".into())
+        }
+    );
+    let mut closed = Fake::new();
+    closed.open = false;
+    let (said, r, c, _) = call(&closed, "", &["1", "0"]);
+    assert_eq!(r.next, Next::Hangup);
+    assert!(said.contains("call back"));
+    assert!(c.callback_requested);
+}
+
+#[test]
+fn twiml_of_a_gather_redirects_on_silence() {
+    let b = Fake::new();
+    let (_, r, _, _) = call(&b, "", &[]);
+    let xml = r.to_twiml("/ivr/twilio/gather?turn=1", "billing");
+    assert!(xml.contains("<Gather input=\"dtmf\" numDigits=\"1\""));
+    assert!(
+        xml.ends_with("<Redirect method=\"POST\">/ivr/twilio/gather?turn=1</Redirect></Response>")
+    );
+}

@@ -1,0 +1,468 @@
+//! The phone line's glue: loads a call's state, runs one step of the call flow
+//! (`billpay_ivr`), takes the payment through the one payment service, and stores the state
+//! again. Digits keyed for a card or bank account are sealed with the vault (the call id is the
+//! associated data) while they wait between webhooks, and destroyed once the payment is made
+//! or the call ends.
+
+use billpay_domain::{AccountNumber, Channel, Language, MethodKind};
+use billpay_ivr::{
+    AccountInfo, Backend, BackendError, Call, Input, LastPayment, PayMethod, PayOutcome,
+    PayRequest, Reply, SavedMethodInfo, Secrets, Step,
+};
+use billpay_store::queries;
+use billpay_store::rows::{IvrCallRow, TelAuthorizationRow};
+use billpay_vault::Sealed;
+
+use crate::payments::{Idempotency, NewMethod, PaymentRequest, PaymentResult};
+use crate::{Billpay, Payment, ServiceError};
+
+/// Longest CallSid accepted (Twilio's are 34 characters).
+pub const CALL_SID_LEN_MAX: usize = 64;
+/// Longest keypad entry accepted in one webhook.
+pub const DIGITS_LEN_MAX: usize = 32;
+
+/// One webhook, parsed.
+#[derive(Clone, Debug)]
+pub struct CallEvent {
+    pub call_sid: String,
+    pub from: String,
+    /// The turn the provider is answering (from the action URL); None for a new call.
+    pub turn: Option<i64>,
+    pub input: Input,
+}
+
+/// The TwiML to answer with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallAnswer {
+    pub twiml: String,
+    /// True when this was a redelivery answered from storage.
+    pub replayed: bool,
+}
+
+fn backend_err(e: impl std::fmt::Display) -> BackendError {
+    BackendError(e.to_string())
+}
+
+struct Line<'a> {
+    app: &'a Billpay,
+    call_sid: &'a str,
+}
+
+impl Line<'_> {
+    fn tz(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.app.config.ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
+    async fn info(&self, number: &AccountNumber) -> Result<Option<AccountInfo>, BackendError> {
+        match self.app.account_summary(number).await {
+            Ok(s) => Ok(Some(AccountInfo {
+                number: s.account.account_number.clone(),
+                zip5: s.account.postal_code.chars().take(5).collect(),
+                balance: s.balance,
+                due_date: s.current_statement.as_ref().map(|st| st.due_date),
+            })),
+            Err(ServiceError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(backend_err(e)),
+        }
+    }
+}
+
+impl Backend for Line<'_> {
+    async fn account(&self, number: &AccountNumber) -> Result<Option<AccountInfo>, BackendError> {
+        self.info(number).await
+    }
+
+    async fn account_by_phone(&self, phone: &str) -> Result<Option<AccountInfo>, BackendError> {
+        let Ok(phone) = crate::accounts::normalize_phone(phone) else {
+            return Ok(None);
+        };
+        let rows = {
+            let mut c = self.app.store.read_conn().await.map_err(backend_err)?;
+            queries::accounts_by_phone(&mut c, &phone)
+                .await
+                .map_err(backend_err)?
+        };
+        // Offered only when the number names exactly one account.
+        match rows.as_slice() {
+            [one] => match AccountNumber::parse(&one.account_number) {
+                Ok(n) => self.info(&n).await,
+                Err(_) => Ok(None),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    async fn saved_methods(
+        &self,
+        account: &AccountNumber,
+    ) -> Result<Vec<SavedMethodInfo>, BackendError> {
+        let list = self
+            .app
+            .payment_methods(account)
+            .await
+            .map_err(backend_err)?;
+        Ok(list
+            .into_iter()
+            .map(|m| SavedMethodInfo {
+                token: m.id,
+                kind: m.summary.kind,
+                brand: m.summary.brand,
+                bank_type: m.summary.bank_account_type,
+                last4: m.summary.last4,
+            })
+            .collect())
+    }
+
+    async fn last_payment(
+        &self,
+        account: &AccountNumber,
+    ) -> Result<Option<LastPayment>, BackendError> {
+        let acct = self.app.account(account).await.map_err(backend_err)?;
+        let rows = {
+            let mut c = self.app.store.read_conn().await.map_err(backend_err)?;
+            queries::payments_for_account(&mut c, &acct.id, None, 10)
+                .await
+                .map_err(backend_err)?
+        };
+        for v in rows {
+            let p = Payment::from_view(&v).map_err(backend_err)?;
+            if p.status.is_posted(p.method.kind) {
+                return Ok(Some(LastPayment {
+                    amount: p.amount,
+                    date: p.local_time().date(),
+                    confirmation: p.confirmation_number.clone(),
+                    kind: p.method.kind,
+                    brand: p.method.brand,
+                    last4: p.method.last4.clone(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn pay(&self, req: PayRequest) -> Result<PayOutcome, BackendError> {
+        let idem = Idempotency::new(
+            format!("call:{}", self.call_sid),
+            format!("payment-{}", req.seq),
+        )
+        .map_err(backend_err)?;
+        let method = match req.method {
+            PayMethod::Saved { token } => NewMethod::Saved { token },
+            PayMethod::Card {
+                number,
+                expiry,
+                cvc,
+                zip,
+            } => NewMethod::Card {
+                number,
+                expiry,
+                cvc,
+                postal_code: Some(zip),
+            },
+            PayMethod::Bank {
+                routing,
+                account,
+                account_type,
+            } => NewMethod::Ach {
+                routing,
+                account,
+                account_type,
+                holder_name: "Phone payer".into(),
+            },
+        };
+        let request = PaymentRequest {
+            account_number: req.account,
+            amount: req.amount,
+            channel: Channel::Phone,
+            method,
+            confirm_duplicate: false,
+        };
+        let result = match self.app.create_payment_result(idem, request).await {
+            Ok(r) => r,
+            Err(
+                e @ (ServiceError::Duplicate { .. }
+                | ServiceError::ProcessorUnavailable
+                | ServiceError::Invalid { .. }
+                | ServiceError::NotFound { .. }),
+            ) => {
+                tracing::info!(error = %e, "phone payment refused");
+                return Ok(PayOutcome::Refused);
+            }
+            Err(e) => return Err(backend_err(e)),
+        };
+        Ok(match result {
+            PaymentResult::Completed(p) => {
+                if let Some(text) = req.tel_authorization
+                    && p.method.kind == MethodKind::Ach
+                {
+                    let row = TelAuthorizationRow {
+                        payment_id: p.id.clone(),
+                        call_sid: self.call_sid.to_string(),
+                        text,
+                        authorized_at: self.app.clock.now().as_microsecond(),
+                    };
+                    self.app
+                        .store
+                        .write(move |c| {
+                            Box::pin(
+                                async move { queries::insert_tel_authorization(c, &row).await },
+                            )
+                        })
+                        .await
+                        .map_err(backend_err)?;
+                }
+                PayOutcome::Paid {
+                    confirmation: p.confirmation_number,
+                }
+            }
+            PaymentResult::Declined(_, code) => PayOutcome::Declined(code),
+            PaymentResult::InDoubt(_) => PayOutcome::InDoubt,
+        })
+    }
+
+    fn today(&self) -> jiff::civil::Date {
+        self.app.clock.now().to_zoned(self.tz()).date()
+    }
+
+    fn biller_name(&self) -> String {
+        self.app.config.biller.name.clone()
+    }
+
+    fn support_phone(&self) -> String {
+        self.app.config.biller.support_phone.clone()
+    }
+
+    fn agents_open(&self) -> bool {
+        let hour = self.app.clock.now().to_zoned(self.tz()).hour();
+        let (start, end) = (
+            i8::try_from(self.app.config.ivr.agent_hours_start).unwrap_or(0),
+            i8::try_from(self.app.config.ivr.agent_hours_end).unwrap_or(24),
+        );
+        (start..end).contains(&hour)
+    }
+
+    fn agent_hours(&self, lang: Language) -> String {
+        let c = &self.app.config.ivr;
+        let h = |x: u8| match lang {
+            Language::En => match x {
+                0 | 24 => "midnight".to_string(),
+                12 => "noon".to_string(),
+                1..=11 => format!("{x} AM"),
+                _ => format!("{} PM", x - 12),
+            },
+            Language::Es => format!("las {x}:00"),
+        };
+        match lang {
+            Language::En => format!(
+                "every day from {} to {}, {} time",
+                h(c.agent_hours_start),
+                h(c.agent_hours_end),
+                c.timezone
+            ),
+            Language::Es => format!(
+                "todos los días de {} a {}, hora de {}",
+                h(c.agent_hours_start),
+                h(c.agent_hours_end),
+                c.timezone
+            ),
+        }
+    }
+}
+
+fn corrupt(what: &str) -> ServiceError {
+    ServiceError::Store(billpay_store::StoreError::Corrupt(format!(
+        "ivr call {what}"
+    )))
+}
+
+impl Billpay {
+    /// Answers one webhook of a call: `action` is the path the next keypad entry is posted to
+    /// (the turn is appended as `?turn=N`).
+    #[tracing::instrument(skip_all, fields(call_sid = %event.call_sid))]
+    pub async fn ivr_event(
+        &self,
+        event: CallEvent,
+        action: &str,
+    ) -> Result<CallAnswer, ServiceError> {
+        if event.call_sid.is_empty() || event.call_sid.len() > CALL_SID_LEN_MAX {
+            return Err(ServiceError::invalid("CallSid", "missing or too long"));
+        }
+        let sid = event.call_sid.clone();
+        let existing = {
+            let mut c = self.store.read_conn().await?;
+            queries::ivr_call(&mut c, &sid).await?
+        };
+        let now = self.clock.now().as_microsecond();
+        let (mut call, mut secrets, turn, created_at) = match &existing {
+            None => (Call::default(), Secrets::default(), 0, now),
+            Some(row) => {
+                if row.status != "active" {
+                    let twiml = row.last_twiml.clone().unwrap_or_else(|| {
+                        billpay_ivr::twiml::Response::new()
+                            .push(billpay_ivr::twiml::Verb::Hangup)
+                            .to_xml()
+                    });
+                    return Ok(CallAnswer {
+                        twiml,
+                        replayed: true,
+                    });
+                }
+                // A redelivered webhook (the voice URL again, or an action of an earlier
+                // turn): answer what was answered, do nothing twice.
+                let stale = match event.turn {
+                    None => true,
+                    Some(t) => t != row.turn,
+                };
+                if stale && let Some(twiml) = row.last_twiml.clone() {
+                    return Ok(CallAnswer {
+                        twiml,
+                        replayed: true,
+                    });
+                }
+                let call: Call = serde_json::from_str(&row.state).map_err(|_| corrupt("state"))?;
+                let secrets = self.open_secrets(&sid, row)?;
+                (call, secrets, row.turn, row.created_at)
+            }
+        };
+        let input = match (&existing, event.input) {
+            (None, _) => Input::Start {
+                from: event.from.clone(),
+            },
+            (Some(_), Input::Start { .. }) => Input::NoInput,
+            (Some(_), i) => i,
+        };
+        let line = Line {
+            app: self,
+            call_sid: &sid,
+        };
+        let reply: Reply = billpay_ivr::step(&line, &mut call, &mut secrets, input).await;
+        let next_turn = turn + 1;
+        let twiml = reply.to_twiml(
+            &format!("{action}?turn={next_turn}"),
+            &self.config.ivr.agent_queue,
+        );
+        if let billpay_ivr::Next::Transfer { account } = &reply.next {
+            tracing::info!(
+                verified = account.is_some(),
+                reason = call.transfer_reason.as_deref().unwrap_or(""),
+                "caller transferred to a representative"
+            );
+        }
+        let sealed = if secrets.is_empty() {
+            None
+        } else {
+            Some(self.seal_secrets(&sid, &secrets)?)
+        };
+        drop(secrets);
+        let row = IvrCallRow {
+            call_sid: sid.clone(),
+            from_number: call.from.clone(),
+            status: if call.step == Step::Ended {
+                "ended".into()
+            } else {
+                "active".into()
+            },
+            turn: next_turn,
+            state: serde_json::to_string(&call).map_err(|_| corrupt("state"))?,
+            last_twiml: Some(twiml.clone()),
+            sealed_kek_version: sealed.as_ref().map(|s| i64::from(s.kek_version)),
+            sealed_wrapped_key: sealed.as_ref().map(|s| s.wrapped_key.clone()),
+            sealed_ciphertext: sealed.as_ref().map(|s| s.ciphertext.clone()),
+            created_at,
+            updated_at: now,
+        };
+        let saved = self
+            .store
+            .write(move |c| Box::pin(async move { queries::ivr_call_save(c, &row, turn).await }))
+            .await?;
+        if !saved {
+            // Another instance answered this turn first: answer as it did.
+            let mut c = self.store.read_conn().await?;
+            if let Some(row) = queries::ivr_call(&mut c, &sid).await?
+                && let Some(twiml) = row.last_twiml
+            {
+                return Ok(CallAnswer {
+                    twiml,
+                    replayed: true,
+                });
+            }
+        }
+        Ok(CallAnswer {
+            twiml,
+            replayed: false,
+        })
+    }
+
+    /// The provider's call-status callback: a finished call is marked and any sealed digits
+    /// are destroyed.
+    pub async fn ivr_status(&self, call_sid: &str, status: &str) -> Result<(), ServiceError> {
+        let finished = matches!(
+            status,
+            "completed" | "busy" | "failed" | "no-answer" | "canceled"
+        );
+        if !finished || call_sid.is_empty() || call_sid.len() > CALL_SID_LEN_MAX {
+            return Ok(());
+        }
+        let sid = call_sid.to_string();
+        let now = self.clock.now().as_microsecond();
+        self.store
+            .write(move |c| {
+                Box::pin(async move { queries::ivr_call_end(c, &sid, "completed", now).await })
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The stored state of a call (for tests and the agent desk).
+    pub async fn ivr_call(&self, call_sid: &str) -> Result<Option<IvrCallRow>, ServiceError> {
+        let mut c = self.store.read_conn().await?;
+        Ok(queries::ivr_call(&mut c, call_sid).await?)
+    }
+
+    /// The TEL authorization stored with a bank payment taken by phone.
+    pub async fn tel_authorization(
+        &self,
+        payment_id: &str,
+    ) -> Result<Option<TelAuthorizationRow>, ServiceError> {
+        let mut c = self.store.read_conn().await?;
+        Ok(queries::tel_authorization(&mut c, payment_id).await?)
+    }
+
+    fn seal_secrets(&self, sid: &str, secrets: &Secrets) -> Result<Sealed, ServiceError> {
+        let vault = self.vault.as_ref().ok_or_else(|| ServiceError::Conflict {
+            code: "vault_unavailable",
+            message: "no vault keyring: card and bank details cannot be taken by phone".into(),
+        })?;
+        let plain =
+            zeroize::Zeroizing::new(serde_json::to_vec(secrets).map_err(|_| corrupt("secrets"))?);
+        let random = self.random.clone();
+        let rng = move |b: &mut [u8]| random.fill(b);
+        vault
+            .keyring()
+            .seal(sid, &plain, &rng)
+            .map_err(|e| corrupt(&format!("sealing failed: {e}")))
+    }
+
+    fn open_secrets(&self, sid: &str, row: &IvrCallRow) -> Result<Secrets, ServiceError> {
+        let (Some(v), Some(wk), Some(ct)) = (
+            row.sealed_kek_version,
+            row.sealed_wrapped_key.clone(),
+            row.sealed_ciphertext.clone(),
+        ) else {
+            return Ok(Secrets::default());
+        };
+        let vault = self
+            .vault
+            .as_ref()
+            .ok_or_else(|| corrupt("sealed without a vault"))?;
+        let sealed = Sealed {
+            kek_version: u32::try_from(v).map_err(|_| corrupt("key version"))?,
+            wrapped_key: wk,
+            ciphertext: ct,
+        };
+        let plain = vault
+            .open(sid, &sealed)
+            .map_err(|_| corrupt("sealed digits do not open"))?;
+        serde_json::from_slice(&plain).map_err(|_| corrupt("secrets"))
+    }
+}

@@ -1,0 +1,148 @@
+//! `billpay phone`: a terminal telephone that dials a running billpay the way the telephony
+//! provider does (signed form webhooks), speaks each `<Say>` as a line of text, and reads keypad
+//! entries from stdin (one line per Gather; an empty line is silence). The tests drive the same
+//! phone with scripted keys.
+
+use anyhow::{Context, Result};
+use billpay_ivr::twiml::{Event, read};
+
+/// One simulated call.
+pub struct Phone {
+    pub base: String,
+    pub auth_token: String,
+    pub from: String,
+    pub to: String,
+    pub call_sid: String,
+    client: reqwest::Client,
+}
+
+/// Most webhooks one call may take (a runaway loop ends the call).
+const TURNS_MAX: usize = 200;
+
+impl Phone {
+    pub fn new(base: &str, auth_token: &str, from: &str, call_sid: &str) -> Phone {
+        Phone {
+            base: base.trim_end_matches('/').to_string(),
+            auth_token: auth_token.to_string(),
+            from: from.to_string(),
+            to: "+18005550199".into(),
+            call_sid: call_sid.to_string(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// Posts one signed webhook; returns the status and body.
+    pub async fn post(&self, path: &str, extra: &[(&str, &str)]) -> Result<(u16, String)> {
+        let mut params: Vec<(String, String)> = vec![
+            ("AccountSid".into(), "ACbillpayphone".into()),
+            ("CallSid".into(), self.call_sid.clone()),
+            ("From".into(), self.from.clone()),
+            ("To".into(), self.to.clone()),
+            ("Direction".into(), "inbound".into()),
+        ];
+        for (k, v) in extra {
+            params.push((k.to_string(), v.to_string()));
+        }
+        let url = self.url(path);
+        let signature = billpay_http::twilio::twilio_signature(&self.auth_token, &url, &params);
+        let body = serde_urlencoded::to_string(&params)?;
+        let resp = self
+            .client
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", signature)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("calling {url}"))?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await?))
+    }
+
+    /// Places the call. `keys` answers each Gather (None = the caller hung up; Some("") =
+    /// silence); `out` receives each line of the transcript.
+    pub async fn call(
+        &self,
+        mut keys: impl FnMut() -> Option<String>,
+        mut out: impl FnMut(&str),
+    ) -> Result<()> {
+        let (mut status, mut body) = self.post("/ivr/twilio/voice", &[]).await?;
+        for _ in 0..TURNS_MAX {
+            if status != 200 {
+                out(&format!("[the line answered HTTP {status}]"));
+                break;
+            }
+            let mut next: Option<(String, Vec<(&str, String)>)> = None;
+            let mut in_gather: Option<String> = None;
+            let mut ended = false;
+            for ev in read(&body) {
+                match ev {
+                    Event::Say(text) => out(&format!("  \"{text}\"")),
+                    Event::Gather { action } => in_gather = Some(action),
+                    Event::GatherEnd => {
+                        let Some(action) = in_gather.take() else {
+                            continue;
+                        };
+                        match keys() {
+                            None => {
+                                out("[caller hangs up]");
+                                ended = true;
+                                break;
+                            }
+                            Some(k) if k.trim().is_empty() => out("# (silence)"),
+                            Some(k) => {
+                                // The echo masks a card number, as every billpay output does.
+                                out(&format!(
+                                    "# {}",
+                                    billpay_domain::mask_card_numbers(k.trim())
+                                ));
+                                next = Some((action, vec![("Digits", k.trim().to_string())]));
+                                break;
+                            }
+                        }
+                    }
+                    Event::Redirect(url) => {
+                        next = Some((url, Vec::new()));
+                        break;
+                    }
+                    Event::Enqueue(queue) => {
+                        out(&format!("[transferred to the {queue} queue]"));
+                        ended = true;
+                        break;
+                    }
+                    Event::Dial(number) => {
+                        out(&format!("[dialing {number}]"));
+                        ended = true;
+                        break;
+                    }
+                    Event::Hangup => {
+                        out("[the line hangs up]");
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            if ended {
+                break;
+            }
+            let Some((path, params)) = next else {
+                out("[the line hangs up]");
+                break;
+            };
+            let extra: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            (status, body) = self.post(&path, &extra).await?;
+        }
+        let (_, _) = self
+            .post("/ivr/twilio/status", &[("CallStatus", "completed")])
+            .await?;
+        Ok(())
+    }
+}

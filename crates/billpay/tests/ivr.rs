@@ -1,0 +1,264 @@
+//! The phone line end to end: signed webhooks into the real router, on SQLite and PostgreSQL,
+//! driven by the same simulated phone as `billpay phone`. Transcripts are golden (insta), with
+//! the confirmation number and today's date masked.
+
+mod common;
+
+use billpay::phone::Phone;
+use common::{Engine, TestApp, spawn_app_with};
+use serde_json::json;
+
+const TOKEN: &str = "test-twilio-token";
+const CALLER: &str = "+15555550101";
+
+async fn line(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |s| {
+        s.twilio_auth_token = Some(billpay::config::SecretSetting(TOKEN.into()));
+        // Representatives always answer in these tests (hours 0 to 24).
+        s.agent_hours_start = 0;
+        s.agent_hours_end = 24;
+    })
+    .await
+}
+
+/// An account with caller id CALLER, ZIP 10001, $84.10 due 2031-01-15.
+async fn account(t: &TestApp) -> String {
+    let (s, a) = t
+        .post(
+            "/api/v1/accounts",
+            json!({"name": "Pat Payer", "phone": CALLER, "postal_code": "10001"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let number = a["account_number"].as_str().expect("number").to_string();
+    let (s, b) = t
+        .post(
+            &format!("/api/v1/accounts/{number}/statements"),
+            json!({"statement_date": "2030-12-20", "due_date": "2031-01-15", "amount_due": 8410}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    number
+}
+
+async fn save_card(t: &TestApp, number: &str) {
+    let (s, b) = t
+        .post(
+            &format!("/api/v1/accounts/{number}/payment_methods"),
+            json!({"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2034}),
+        )
+        .await;
+    assert!(s == 201 || s == 200, "{b}");
+}
+
+/// Places a call with these keys and returns the transcript, masked.
+async fn dial(t: &TestApp, sid: &str, from: &str, account: &str, keys: &[&str]) -> String {
+    let phone = Phone::new(&t.base, TOKEN, from, sid);
+    let mut script: Vec<String> = keys
+        .iter()
+        .map(|k| k.replace("{account}", account))
+        .collect();
+    script.reverse();
+    let mut lines = Vec::new();
+    phone
+        .call(|| script.pop(), |l| lines.push(l.to_string()))
+        .await
+        .expect("call");
+    mask(t, &lines.join("\n"), account)
+}
+
+fn mask(t: &TestApp, text: &str, account: &str) -> String {
+    let today = t
+        .app
+        .clock
+        .now()
+        .to_zoned(jiff::tz::TimeZone::get("America/New_York").expect("tz"))
+        .date();
+    let mut out = text
+        .replace(
+            &billpay_ivr::spoken_date(today, billpay_domain::Language::En),
+            "<today>",
+        )
+        .replace(
+            &billpay_ivr::spoken_date(today, billpay_domain::Language::Es),
+            "<today>",
+        )
+        .replace(account, "<account>");
+    let last4 = &account[account.len() - 4..];
+    out = out.replace(&billpay_ivr::spoken_digits(last4), "<account last 4>");
+    for marker in ["confirmation number is ", "número de confirmación es "] {
+        let mut result = String::new();
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(marker) {
+            let (head, tail) = rest.split_at(i + marker.len());
+            result.push_str(head);
+            let end = tail.find('.').unwrap_or(tail.len());
+            result.push_str("<confirmation>");
+            rest = &tail[end..];
+        }
+        result.push_str(rest);
+        out = result;
+    }
+    out
+}
+
+macro_rules! on_both {
+    ($(async fn $name:ident($t:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn run($t: TestApp) $body
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() { run(line(Engine::Sqlite).await).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() { run(line(Engine::Postgres).await).await }
+            }
+        )*
+    };
+}
+
+on_both! {
+    async fn saved_card_in_english(t) {
+        let n = account(&t).await;
+        save_card(&t, &n).await;
+        let text = dial(&t, "CAsaved", CALLER, &n, &["1", "1", "10001", "1", "1", "1", "1", ""]).await;
+        insta::assert_snapshot!("saved_card_en", text);
+        assert_eq!(t.balance(&n).await, 0);
+        t.assert_verified().await;
+    }
+
+    async fn new_card_in_spanish(t) {
+        let n = account(&t).await;
+        let text = dial(
+            &t, "CAnewes", "+15550000000", &n,
+            &["2", "{account}", "10001", "2", "2500", "1", "1", "378282246310005", "1234", "1234", "10001", "1", "2", "0"],
+        ).await;
+        insta::assert_snapshot!("new_card_es", text);
+        assert_eq!(t.balance(&n).await, 8410 - 2500);
+    }
+
+    async fn ach_with_tel_authorization(t) {
+        let n = account(&t).await;
+        let text = dial(
+            &t, "CAach", CALLER, &n,
+            &["1", "1", "10001", "1", "2", "1", "110000000", "000123456789", "1"],
+        ).await;
+        insta::assert_snapshot!("ach_tel_en", text);
+        let (_, list) = t.get(&format!("/api/v1/accounts/{n}/payments")).await;
+        let id = list["data"][0]["id"].as_str().expect("payment").to_string();
+        let auth = t.app.tel_authorization(&id).await.expect("read").expect("stored");
+        assert_eq!(auth.call_sid, "CAach");
+        assert!(auth.text.contains("single ACH debit of 84 dollars and 10 cents"));
+        assert!(auth.text.contains("ending in 6, 7, 8, 9"));
+        assert!(!auth.text.contains("123456789"));
+    }
+
+    async fn decline_then_another_card(t) {
+        let n = account(&t).await;
+        let text = dial(
+            &t, "CAdecline", CALLER, &n,
+            &["2", "1", "10001", "1", "1", "4000000000009995", "1234", "123", "10001", "1",
+              "1", "1", "5555555555554444", "1234", "123", "10001", "1"],
+        ).await;
+        insta::assert_snapshot!("decline_then_retry_es", text);
+        assert_eq!(t.balance(&n).await, 0);
+    }
+
+    async fn mistyped_account_number(t) {
+        let n = account(&t).await;
+        // Swap two adjacent digits: the check digit catches it before any lookup.
+        let mut typo: Vec<char> = n.chars().collect();
+        let i = typo.iter().zip(typo.iter().skip(1)).position(|(a, b)| a != b).expect("two different digits");
+        typo.swap(i, i + 1);
+        let typo: String = typo.into_iter().collect();
+        let text = dial(&t, "CAtypo", "+15550000000", &n, &["1", &typo, "{account}", "10001", "0"])
+            .await
+            .replace(&typo, "<account with two digits swapped>");
+        insta::assert_snapshot!("mistyped_account_en", text);
+    }
+
+    async fn wrong_zip_three_times(t) {
+        let n = account(&t).await;
+        let text = dial(&t, "CAzip", CALLER, &n, &["1", "1", "11111", "22222", "33333"]).await;
+        insta::assert_snapshot!("wrong_zip_en", text);
+    }
+
+    async fn no_input(t) {
+        let n = account(&t).await;
+        let text = dial(&t, "CAsilent", CALLER, &n, &["", ""]).await;
+        insta::assert_snapshot!("no_input", text);
+    }
+
+    async fn transfer_to_an_agent_in_spanish(t) {
+        let n = account(&t).await;
+        let text = dial(&t, "CAagent", CALLER, &n, &["2", "1", "10001", "0"]).await;
+        insta::assert_snapshot!("agent_es", text);
+        let row = t.app.ivr_call("CAagent").await.expect("read").expect("row");
+        assert!(row.state.contains(&format!("\"verified_account\":\"{n}\"")));
+    }
+
+    async fn unsigned_or_wrongly_signed_webhooks_are_refused(t) {
+        let good = Phone::new(&t.base, TOKEN, CALLER, "CAsig");
+        let bad = Phone::new(&t.base, "not-the-token", CALLER, "CAsig");
+        let (s, body) = bad.post("/ivr/twilio/voice", &[]).await.expect("post");
+        assert_eq!((s, body.as_str()), (403, ""));
+        let r = t.client.post(format!("{}/ivr/twilio/voice", t.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("CallSid=CAsig&From=%2B15555550101").send().await.expect("post");
+        assert_eq!(r.status().as_u16(), 403);
+        assert_eq!(r.text().await.expect("body"), "");
+        assert!(t.app.ivr_call("CAsig").await.expect("read").is_none());
+        let (s, body) = good.post("/ivr/twilio/voice", &[]).await.expect("post");
+        assert_eq!(s, 200);
+        assert!(body.contains("Para español, oprima 2."));
+    }
+
+    async fn redelivered_webhook_never_pays_twice(t) {
+        let n = account(&t).await;
+        save_card(&t, &n).await;
+        let p = Phone::new(&t.base, TOKEN, CALLER, "CAredeliver");
+        let mut last = String::new();
+        let (s, _) = p.post("/ivr/twilio/voice", &[]).await.expect("voice");
+        assert_eq!(s, 200);
+        for (turn, d) in ["1", "1", "10001", "1", "1"].iter().enumerate() {
+            let (s, body) = p.post(&format!("/ivr/twilio/gather?turn={}", turn + 1), &[("Digits", d)]).await.expect("gather");
+            assert_eq!(s, 200);
+            last = body;
+        }
+        assert!(last.contains("To make this payment, press 1."), "{last}");
+        let (_, first) = p.post("/ivr/twilio/gather?turn=6", &[("Digits", "1")]).await.expect("pay");
+        let (_, again) = p.post("/ivr/twilio/gather?turn=6", &[("Digits", "1")]).await.expect("pay again");
+        assert!(first.contains("was approved"), "{first}");
+        assert_eq!(first, again);
+        assert_eq!(t.processor_charges().await, 1);
+        assert_eq!(t.balance(&n).await, 0);
+    }
+
+    async fn no_card_digits_in_stored_call_state(t) {
+        let n = account(&t).await;
+        let p = Phone::new(&t.base, TOKEN, CALLER, "CAleak");
+        p.post("/ivr/twilio/voice", &[]).await.expect("voice");
+        for (turn, d) in ["1", "1", "10001", "1", "1", "4242424242424242", "1234", "123"].iter().enumerate() {
+            p.post(&format!("/ivr/twilio/gather?turn={}", turn + 1), &[("Digits", d)]).await.expect("gather");
+        }
+        // Mid-capture: the digits wait sealed, never in the readable state.
+        let row = t.app.ivr_call("CAleak").await.expect("read").expect("row");
+        assert!(row.sealed_ciphertext.is_some());
+        let readable = format!("{} {}", row.state, row.last_twiml.clone().unwrap_or_default());
+        assert!(!readable.contains("4242424242424242"), "{readable}");
+        assert!(!readable.contains("\"123\""));
+        assert!(!row.sealed_ciphertext.clone().unwrap_or_default().contains("4242"));
+        p.post("/ivr/twilio/gather?turn=9", &[("Digits", "10001")]).await.expect("zip");
+        p.post("/ivr/twilio/gather?turn=10", &[("Digits", "1")]).await.expect("pay");
+        let row = t.app.ivr_call("CAleak").await.expect("read").expect("row");
+        assert!(row.sealed_ciphertext.is_none(), "digits must be gone once the payment is made");
+        assert!(!format!("{row:?}").contains("4242424242424242"));
+        let (_, list) = t.get(&format!("/api/v1/accounts/{n}/payments")).await;
+        assert!(!list.to_string().contains("4242424242424242"));
+        assert_eq!(list["data"][0]["channel"], "phone");
+        p.post("/ivr/twilio/status", &[("CallStatus", "completed")]).await.expect("status");
+        let row = t.app.ivr_call("CAleak").await.expect("read").expect("row");
+        assert_eq!(row.status, "completed");
+    }
+}
