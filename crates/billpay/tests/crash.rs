@@ -110,15 +110,7 @@ fn keyring_of(log: &Path) -> String {
 
 fn bin_command() -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(BIN);
-    for var in [
-        "BILLPAY_DATABASE_URL",
-        "BILLPAY_CONFIG",
-        "BILLPAY_LISTEN",
-        "BILLPAY_SANDBOX_LATENCY_MS",
-        "BILLPAY_LOG_JSON",
-        "BILLPAY_VAULT_KEYRING_FILE",
-        "BILLPAY_VAULT_KEYRING",
-    ] {
+    for var in common::BILLPAY_ENV_VARS {
         cmd.env_remove(var);
     }
     cmd.env("BILLPAY_LOG", "warn");

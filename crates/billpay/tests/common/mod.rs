@@ -300,6 +300,18 @@ macro_rules! both_engines {
     };
 }
 
+/// Settings a developer's shell may carry that would change a child `billpay` process; tests
+/// that run the binary clear them and pass their own.
+pub const BILLPAY_ENV_VARS: &[&str] = &[
+    "BILLPAY_DATABASE_URL",
+    "BILLPAY_CONFIG",
+    "BILLPAY_LISTEN",
+    "BILLPAY_SANDBOX_LATENCY_MS",
+    "BILLPAY_LOG_JSON",
+    "BILLPAY_VAULT_KEYRING_FILE",
+    "BILLPAY_VAULT_KEYRING",
+];
+
 /// A `billpay serve` child process, killed when dropped.
 pub struct ServerProcess {
     pub child: std::process::Child,
@@ -331,15 +343,7 @@ impl ServerProcess {
             .arg("--listen")
             .arg(addr.to_string())
             .args(args);
-        for var in [
-            "BILLPAY_DATABASE_URL",
-            "BILLPAY_CONFIG",
-            "BILLPAY_LISTEN",
-            "BILLPAY_SANDBOX_LATENCY_MS",
-            "BILLPAY_LOG_JSON",
-            "BILLPAY_VAULT_KEYRING_FILE",
-            "BILLPAY_VAULT_KEYRING",
-        ] {
+        for var in BILLPAY_ENV_VARS {
             cmd.env_remove(var);
         }
         for (k, v) in env {
