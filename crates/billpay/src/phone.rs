@@ -83,9 +83,14 @@ impl Phone {
             let mut next: Option<(String, Vec<(&str, String)>)> = None;
             let mut in_gather: Option<String> = None;
             let mut ended = false;
+            let mut secret_prompt = false;
             for ev in read(&body) {
                 match ev {
-                    Event::Say(text) => out(&format!("  \"{text}\"")),
+                    Event::Say(text) => {
+                        // The question is the last thing said before the caller keys.
+                        secret_prompt = asks_for_secret(&text);
+                        out(&format!("  \"{text}\""));
+                    }
                     Event::Gather { action } => in_gather = Some(action),
                     Event::GatherEnd => {
                         let Some(action) = in_gather.take() else {
@@ -99,11 +104,14 @@ impl Phone {
                             }
                             Some(k) if k.trim().is_empty() => out("# (silence)"),
                             Some(k) => {
-                                // The echo masks a card number, as every billpay output does.
-                                out(&format!(
-                                    "# {}",
-                                    billpay_domain::mask_card_numbers(k.trim())
-                                ));
+                                // The echo masks a card number, as every billpay output does,
+                                // and the whole answer to a security-code or bank-account prompt.
+                                let shown = if secret_prompt {
+                                    "*".repeat(k.trim().chars().count())
+                                } else {
+                                    billpay_domain::mask_card_numbers(k.trim()).into_owned()
+                                };
+                                out(&format!("# {shown}"));
                                 next = Some((action, vec![("Digits", k.trim().to_string())]));
                                 break;
                             }
@@ -145,4 +153,17 @@ impl Phone {
             .await?;
         Ok(())
     }
+}
+
+/// Whether a prompt asks for a security code or a bank account number (English or Spanish).
+fn asks_for_secret(prompt: &str) -> bool {
+    let p = prompt.to_lowercase();
+    [
+        "security code",
+        "código de seguridad",
+        "bank account number",
+        "cuenta bancaria",
+    ]
+    .iter()
+    .any(|w| p.contains(w))
 }
