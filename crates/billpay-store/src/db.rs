@@ -311,7 +311,7 @@ async fn sqlite_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn E
             write.finish(commit.clone());
         }
     }
-    tracing::info!("database writer stopped: queue closed");
+    tracing::debug!("database writer stopped: queue closed");
 }
 
 async fn run_batch(
