@@ -19,7 +19,12 @@ pub struct ReconcileReport {
     pub debits_settled: u64,
     pub debits_returned: u64,
     pub keys_pruned: u64,
+    /// Calls silent too long whose sealed card or bank digits were destroyed.
+    pub idle_call_digits_wiped: u64,
 }
+
+/// A call with no webhook for this long has been abandoned; its sealed digits are destroyed.
+pub const CALL_DIGITS_IDLE_MAX: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
 
 impl Billpay {
     /// One pass over everything that needs the processor's word. Safe to run on several
@@ -70,6 +75,18 @@ impl Billpay {
             .checked_sub(self.config.idempotency_retention)
             .map(|t| t.as_microsecond())
             .unwrap_or(i64::MIN);
+        let idle_before = self
+            .clock
+            .now()
+            .checked_sub(CALL_DIGITS_IDLE_MAX)
+            .map(|t| t.as_microsecond())
+            .unwrap_or(i64::MIN);
+        report.idle_call_digits_wiped = self
+            .store
+            .write(move |c| {
+                Box::pin(async move { queries::ivr_wipe_idle_digits(c, idle_before).await })
+            })
+            .await?;
         report.keys_pruned = self
             .store
             .write(move |c| {

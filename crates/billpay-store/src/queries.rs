@@ -1155,6 +1155,19 @@ pub async fn ivr_call_end(
     Ok(done == 1)
 }
 
+/// Destroys the sealed digits of calls that have been silent since `before`: a call whose
+/// provider never sent its final status must not keep card digits. Returns how many.
+pub async fn ivr_wipe_idle_digits(c: &mut AnyConnection, before: i64) -> R<u64> {
+    let done = sqlx::query(
+        "UPDATE ivr_calls SET sealed_kek_version = NULL, sealed_wrapped_key = NULL, \
+         sealed_ciphertext = NULL WHERE sealed_ciphertext IS NOT NULL AND updated_at < $1",
+    )
+    .bind(before)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn insert_tel_authorization(c: &mut AnyConnection, t: &TelAuthorizationRow) -> R<()> {
     sqlx::query(
         "INSERT INTO tel_authorizations (payment_id, call_sid, text, authorized_at) \

@@ -237,6 +237,19 @@ on_both! {
 
     async fn no_card_digits_in_stored_call_state(t) {
         let n = account(&t).await;
+        // A call that goes silent mid-capture (no status callback) loses its digits to the sweep.
+        let q = Phone::new(&t.base, TOKEN, CALLER, "CAabandoned");
+        q.post("/ivr/twilio/voice", &[]).await.expect("voice");
+        for (turn, d) in ["1", "1", "10001", "1", "1", "5555555555554444"].iter().enumerate() {
+            q.post(&format!("/ivr/twilio/gather?turn={}", turn + 1), &[("Digits", d)]).await.expect("gather");
+        }
+        assert!(t.app.ivr_call("CAabandoned").await.expect("read").expect("row").sealed_ciphertext.is_some());
+        let early = t.app.reconcile().await.expect("reconcile");
+        assert_eq!(early.idle_call_digits_wiped, 0, "live calls keep their digits");
+        t.clock.advance(jiff::SignedDuration::from_mins(16));
+        let swept = t.app.reconcile().await.expect("reconcile");
+        assert!(swept.idle_call_digits_wiped >= 1);
+        assert!(t.app.ivr_call("CAabandoned").await.expect("read").expect("row").sealed_ciphertext.is_none());
         let p = Phone::new(&t.base, TOKEN, CALLER, "CAleak");
         p.post("/ivr/twilio/voice", &[]).await.expect("voice");
         for (turn, d) in ["1", "1", "10001", "1", "1", "4242424242424242", "1234", "123"].iter().enumerate() {
@@ -245,6 +258,7 @@ on_both! {
         // Mid-capture: the digits wait sealed, never in the readable state.
         let row = t.app.ivr_call("CAleak").await.expect("read").expect("row");
         assert!(row.sealed_ciphertext.is_some());
+        let row = t.app.ivr_call("CAleak").await.expect("read").expect("row");
         let readable = format!("{} {}", row.state, row.last_twiml.clone().unwrap_or_default());
         assert!(!readable.contains("4242424242424242"), "{readable}");
         assert!(!readable.contains("\"123\""));
