@@ -615,6 +615,7 @@ impl CreatePayment {
             channel,
             method,
             confirm_duplicate: self.confirm_duplicate,
+            tel_authorization: None,
         })
     }
 }

@@ -4,7 +4,7 @@
 //! associated data) while they wait between webhooks, and destroyed once the payment is made
 //! or the call ends.
 
-use billpay_domain::{AccountNumber, Channel, Language, MethodKind};
+use billpay_domain::{AccountNumber, Channel, Language};
 use billpay_ivr::{
     AccountInfo, Backend, BackendError, Call, Input, LastPayment, PayMethod, PayOutcome,
     PayRequest, Reply, SavedMethodInfo, Secrets, Step,
@@ -13,7 +13,7 @@ use billpay_store::queries;
 use billpay_store::rows::{IvrCallRow, TelAuthorizationRow};
 use billpay_vault::Sealed;
 
-use crate::payments::{Idempotency, NewMethod, PaymentRequest, PaymentResult};
+use crate::payments::{Idempotency, NewMethod, PaymentRequest, PaymentResult, TelAuthorization};
 use crate::{Billpay, Payment, ServiceError};
 
 /// Longest CallSid accepted (Twilio's are 34 characters).
@@ -176,6 +176,10 @@ impl Backend for Line<'_> {
             channel: Channel::Phone,
             method,
             confirm_duplicate: false,
+            tel_authorization: req.tel_authorization.map(|text| TelAuthorization {
+                call_sid: self.call_sid.to_string(),
+                text,
+            }),
         };
         let result = match self.app.create_payment_result(idem, request).await {
             Ok(r) => r,
@@ -191,30 +195,9 @@ impl Backend for Line<'_> {
             Err(e) => return Err(backend_err(e)),
         };
         Ok(match result {
-            PaymentResult::Completed(p) => {
-                if let Some(text) = req.tel_authorization
-                    && p.method.kind == MethodKind::Ach
-                {
-                    let row = TelAuthorizationRow {
-                        payment_id: p.id.clone(),
-                        call_sid: self.call_sid.to_string(),
-                        text,
-                        authorized_at: self.app.clock.now().as_microsecond(),
-                    };
-                    self.app
-                        .store
-                        .write(move |c| {
-                            Box::pin(
-                                async move { queries::insert_tel_authorization(c, &row).await },
-                            )
-                        })
-                        .await
-                        .map_err(backend_err)?;
-                }
-                PayOutcome::Paid {
-                    confirmation: p.confirmation_number,
-                }
-            }
+            PaymentResult::Completed(p) => PayOutcome::Paid {
+                confirmation: p.confirmation_number,
+            },
             PaymentResult::Declined(_, code) => PayOutcome::Declined(code),
             PaymentResult::InDoubt(_) => PayOutcome::InDoubt,
         })

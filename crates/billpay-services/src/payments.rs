@@ -58,6 +58,16 @@ pub struct PaymentRequest {
     pub channel: Channel,
     pub method: NewMethod,
     pub confirm_duplicate: bool,
+    /// A bank debit authorized orally by phone (NACHA TEL): stored in the same transaction as
+    /// the payment, so a debit never exists without its authorization.
+    pub tel_authorization: Option<TelAuthorization>,
+}
+
+/// What the caller heard and agreed to, and on which call.
+#[derive(Clone, Debug)]
+pub struct TelAuthorization {
+    pub call_sid: String,
+    pub text: String,
 }
 
 #[derive(Clone, Debug)]
@@ -416,6 +426,7 @@ impl Billpay {
         let currency = req.amount.currency();
         let amount = req.amount;
         let confirm_duplicate = req.confirm_duplicate;
+        let tel_authorization = req.tel_authorization.clone();
         let audit_id = self.new_id("aud");
         let actor = crate::vault::Actor {
             id: idem.scope.clone(),
@@ -486,6 +497,20 @@ impl Billpay {
                         StoreError::Internal("no free confirmation number".into())
                     })?;
                     queries::insert_payment(c, &row).await?;
+                    if let Some(auth) = tel_authorization
+                        && row.method_type == MethodKind::Ach.as_str()
+                    {
+                        queries::insert_tel_authorization(
+                            c,
+                            &billpay_store::rows::TelAuthorizationRow {
+                                payment_id: row.id.clone(),
+                                call_sid: auth.call_sid,
+                                text: auth.text,
+                                authorized_at: now_us,
+                            },
+                        )
+                        .await?;
+                    }
                     if let Some(pm) = &row.payment_method_id {
                         crate::vault::audit(
                             c,
