@@ -102,23 +102,8 @@ fn mask(t: &TestApp, text: &str, account: &str) -> String {
     out
 }
 
-macro_rules! on_both {
-    ($(async fn $name:ident($t:ident) $body:block)*) => {
-        $(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-                async fn run($t: TestApp) $body
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() { run(line(Engine::Sqlite).await).await }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() { run(line(Engine::Postgres).await).await }
-            }
-        )*
-    };
-}
-
-on_both! {
+both_engines! {
+    with line;
     async fn saved_card_in_english(t) {
         let n = account(&t).await;
         save_card(&t, &n).await;

@@ -278,10 +278,11 @@ impl TestApp {
     }
 }
 
-/// Declares a test that runs once on SQLite and once on PostgreSQL.
+/// Declares a test that runs once on SQLite and once on PostgreSQL. `with BUILDER;` first
+/// starts each app with `BUILDER(engine)` instead of `spawn_app(engine)`.
 #[macro_export]
 macro_rules! both_engines {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
+    (with $builder:path; $(async fn $name:ident($app:ident) $body:block)*) => {
         $(
             mod $name {
                 #[allow(unused_imports)]
@@ -289,14 +290,17 @@ macro_rules! both_engines {
                 async fn run($app: $crate::common::TestApp) $body
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    run($crate::common::spawn_app($crate::common::Engine::Sqlite).await).await
+                    run($builder($crate::common::Engine::Sqlite).await).await
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    run($crate::common::spawn_app($crate::common::Engine::Postgres).await).await
+                    run($builder($crate::common::Engine::Postgres).await).await
                 }
             }
         )*
+    };
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $crate::both_engines! { with $crate::common::spawn_app; $(async fn $name($app) $body)* }
     };
 }
 
