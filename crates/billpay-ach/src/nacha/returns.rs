@@ -176,9 +176,10 @@ fn two_digits(s: &str) -> Option<u8> {
 }
 
 impl Correction {
-    /// Reads `corrected_data` per the NACHA layout of `change_code`. Layouts shifted by a bank
-    /// (fields separated by other amounts of space) are read by splitting on spaces, as
-    /// moov-io/ach does; anything else is [`Correction::Other`].
+    /// Reads `corrected_data` per the NACHA layout of `change_code`. For C03 and C06 two
+    /// space-separated parts are taken as the two fields wherever they stand (banks shift them,
+    /// and moov-io/ach reads them the same way); otherwise the NACHA columns are used. Data that
+    /// fits no layout, and other codes, are [`Correction::Other`].
     pub fn parse(change_code: &str, corrected_data: &str) -> Correction {
         let d = corrected_data;
         let split: Vec<&str> = d.split_whitespace().collect();
@@ -190,10 +191,9 @@ impl Correction {
                 .filter(|r| !r.is_empty())
                 .map(|r| Correction::RoutingNumber(r.to_owned())),
             "C03" => {
-                let (r, a) = (cols(d, 1, 9), cols(d, 13, 29));
                 let (r, a) = match split.as_slice() {
-                    [sr, sa] if r.is_empty() || a.is_empty() || r.contains(' ') => (*sr, *sa),
-                    _ => (r, a),
+                    [sr, sa] => (*sr, *sa),
+                    _ => (cols(d, 1, 9), cols(d, 13, 29)),
                 };
                 (!r.is_empty() && !a.is_empty() && !r.contains(' ') && !a.contains(' ')).then(
                     || Correction::RoutingAndAccount {
@@ -214,8 +214,8 @@ impl Correction {
                     [a, c] => two_digits(c).map(|c| (*a, c)),
                     _ => None,
                 };
-                positional
-                    .or(spaced)
+                spaced
+                    .or(positional)
                     .map(|(a, c)| Correction::AccountAndTransactionCode {
                         account: a.to_owned(),
                         code: c,
