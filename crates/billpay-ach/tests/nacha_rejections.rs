@@ -292,6 +292,10 @@ fn writer_refuses_bad_fields_naming_them() {
         "batch 1 entry 1: individual_name contains a character that is not printable ASCII",
     );
     check(
+        &|f| f.batches[1].entries[0].discretionary_data = String::new(),
+        "batch 2 entry 1: discretionary_data \"\" is not a TEL payment type: \"S\" single or \"R\" recurring",
+    );
+    check(
         &|f| f.batches[0].entries.clear(),
         "batch 1: entries is empty: a batch needs an entry",
     );

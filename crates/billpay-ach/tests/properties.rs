@@ -206,7 +206,12 @@ fn build(batches: Vec<BatchSpec>) -> AchFile {
                         amount: if tc.is_prenote() { 0 } else { amount },
                         individual_id: id,
                         individual_name: name,
-                        discretionary_data: disc,
+                        // WEB and TEL carry the payment type: single or recurring.
+                        discretionary_data: match sec {
+                            SecCode::Web | SecCode::Tel if amount % 2 == 0 => "S".into(),
+                            SecCode::Web | SecCode::Tel => "R".into(),
+                            _ => disc,
+                        },
                         trace_number: format!("02100002{seq:07}"),
                         addenda,
                     }

@@ -9,6 +9,52 @@
 //! Account numbers are secrets: `Debug` of [`Entry`], [`Addenda`], [`Outcome`],
 //! [`CorrectionItem`] and [`Correction`] shows only their last four characters, and no
 //! [`AchError`] or [`ParseError`](crate::ParseError) message contains one.
+//!
+//! ```
+//! use billpay_ach::nacha::{
+//!     AchFile, Batch, Entry, FileHeader, SecCode, TransactionCode, parse_file, write_file,
+//! };
+//! use jiff::civil::{date, datetime};
+//!
+//! let file = AchFile {
+//!     header: FileHeader {
+//!         immediate_destination: "021000021".into(),
+//!         immediate_origin: "1234567890".into(),
+//!         creation: datetime(2026, 12, 1, 9, 30, 0, 0),
+//!         file_id_modifier: 'A',
+//!         destination_name: "JPMORGAN CHASE".into(),
+//!         origin_name: "CITY UTILITIES".into(),
+//!         reference_code: String::new(),
+//!     },
+//!     batches: vec![Batch {
+//!         company_name: "CITY UTILITIES".into(),
+//!         company_discretionary_data: String::new(),
+//!         company_id: "1234567890".into(),
+//!         sec: SecCode::Web,
+//!         entry_description: "UTIL PYMT".into(),
+//!         descriptive_date: String::new(),
+//!         effective_date: date(2026, 12, 2),
+//!         odfi_id: "02100002".into(),
+//!         batch_number: 1,
+//!         entries: vec![Entry {
+//!             transaction_code: TransactionCode::debit(false, false),
+//!             rdfi_routing: "011000015".into(),
+//!             account_number: "000123456789".into(),
+//!             amount: 8410,
+//!             individual_id: "100042".into(),
+//!             individual_name: "JANE DOE".into(),
+//!             discretionary_data: "S".into(),
+//!             trace_number: "021000020000001".into(),
+//!             addenda: vec![],
+//!         }],
+//!     }],
+//! };
+//! let text = write_file(&file)?;
+//! assert_eq!(text.lines().count(), 10);
+//! assert_eq!(parse_file(&text)?, file);
+//! assert!(!format!("{file:?}").contains("000123456789"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod parse;
 mod returns;

@@ -22,8 +22,8 @@ const BATCH_NUMBER_MAX: u32 = 9_999_999;
 ///
 /// Everything is validated before anything is written — routing check digits, field lengths
 /// and characters, amount ranges, prenotes and NOCs at zero, trace numbers (15 digits, starting
-/// with the batch's ODFI id, unique in the file), at most one addenda per entry and of a kind
-/// the batch allows — and the first problem is returned as an [`AchError`] naming the record and
+/// with the batch's ODFI id, unique in the file), the WEB/TEL payment type ("S" or "R" in the
+/// discretionary data), at most one addenda per entry and of a kind the batch allows — and the first problem is returned as an [`AchError`] naming the record and
 /// field. Alphanumeric fields are upper-cased, left-justified and space-padded; numeric fields
 /// are right-justified and zero-padded.
 pub fn write_file(file: &AchFile) -> Result<String, AchError> {
@@ -507,6 +507,18 @@ fn validate_entry(rec: &str, b: &Batch, e: &Entry) -> Result<(), AchError> {
     check_text(rec, "individual_id", &e.individual_id, 0, 15)?;
     check_text(rec, "individual_name", &e.individual_name, 1, 22)?;
     check_text(rec, "discretionary_data", &e.discretionary_data, 0, 2)?;
+    if matches!(b.sec, SecCode::Web | SecCode::Tel)
+        && !matches!(e.discretionary_data.as_str(), "S" | "R" | "s" | "r")
+    {
+        return Err(field_err(
+            rec,
+            "discretionary_data",
+            format!(
+                "{:?} is not a {} payment type: \"S\" single or \"R\" recurring",
+                e.discretionary_data, b.sec
+            ),
+        ));
+    }
     check_digits(rec, "trace_number", &e.trace_number, 15)?;
     if !e.trace_number.starts_with(b.odfi_id.as_str()) {
         return Err(field_err(
