@@ -64,7 +64,7 @@ use std::fmt;
 
 use jiff::civil::{Date, DateTime};
 
-pub use parse::parse_file;
+pub use parse::{FILE_LINES_MAX, parse_file};
 pub use returns::{
     Correction, CorrectionItem, Outcome, ReturnItem, build_returns, build_returns_file,
 };
