@@ -15,6 +15,9 @@ pub const LEDGER_CARD_CLEARING: &str = "clearing:card";
 /// Bank debits collected but not yet settled to us.
 pub const LEDGER_ACH_CLEARING: &str = "clearing:ach";
 /// Revenue from fees charged to customers.
+/// Checks deposited by the bank's lockbox, not yet reconciled with the bank statement.
+pub const LEDGER_LOCKBOX_CLEARING: &str = "clearing:lockbox";
+/// Fees charged to customers (returned-payment fees and the like).
 pub const LEDGER_FEES: &str = "revenue:fees";
 /// Manual adjustments.
 pub const LEDGER_ADJUSTMENTS: &str = "adjustments";
@@ -29,6 +32,7 @@ pub fn clearing_account(method: MethodKind) -> &'static str {
     match method {
         MethodKind::Card => LEDGER_CARD_CLEARING,
         MethodKind::Ach => LEDGER_ACH_CLEARING,
+        MethodKind::Check => LEDGER_LOCKBOX_CLEARING,
     }
 }
 

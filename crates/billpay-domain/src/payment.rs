@@ -104,20 +104,23 @@ pub enum MethodKind {
     Card,
     /// A bank debit over ACH.
     Ach,
+    /// A paper check mailed to the biller's bank lockbox.
+    Check,
 }
 
 impl MethodKind {
-    /// "card" or "ach".
+    /// "card", "ach" or "check".
     pub fn as_str(&self) -> &'static str {
         match self {
             MethodKind::Card => "card",
             MethodKind::Ach => "ach",
+            MethodKind::Check => "check",
         }
     }
 
     /// Inverse of [`MethodKind::as_str`] (exact match).
     pub fn parse(s: &str) -> Option<Self> {
-        [MethodKind::Card, MethodKind::Ach]
+        [MethodKind::Card, MethodKind::Ach, MethodKind::Check]
             .into_iter()
             .find(|k| k.as_str() == s)
     }
@@ -372,10 +375,10 @@ mod tests {
             assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(PaymentStatus::parse("cancelled"), None);
-        for k in [MethodKind::Card, MethodKind::Ach] {
+        for k in [MethodKind::Card, MethodKind::Ach, MethodKind::Check] {
             assert_eq!(MethodKind::parse(k.as_str()), Some(k));
         }
-        assert_eq!(MethodKind::parse("check"), None);
+        assert_eq!(MethodKind::parse("cheque"), None);
         for c in Channel::ALL {
             assert_eq!(Channel::parse(c.as_str()), Some(c));
             assert_ne!(c.describe(Language::En), c.describe(Language::Es));

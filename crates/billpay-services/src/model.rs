@@ -42,6 +42,7 @@ impl MethodSummary {
                 self.bank_account_type.map(|t| t.as_str()).unwrap_or("bank"),
                 self.last4
             ),
+            (MethodKind::Check, _) => format!("check ending in {}", self.last4),
         }
     }
 }

@@ -1242,6 +1242,7 @@ pub fn payment_entry(
     let clearing = match kind {
         MethodKind::Card => billpay_domain::LEDGER_CARD_CLEARING,
         MethodKind::Ach => billpay_domain::LEDGER_ACH_CLEARING,
+        MethodKind::Check => billpay_domain::LEDGER_LOCKBOX_CLEARING,
     };
     let total = amount.checked_add(fee)?;
     JournalEntry::new(

@@ -596,6 +596,11 @@ impl Billpay {
                     .unwrap_or(BankAccountType::Checking),
                 holder_name: row.holder_name.clone().unwrap_or_default(),
             },
+            MethodKind::Check => {
+                return Err(vault_error(VaultError::Malformed(
+                    "a check is not a saved payment method".into(),
+                )));
+            }
         };
         Ok((saved, method))
     }

@@ -9,6 +9,7 @@
 //! types is the services' job. This crate must not depend on the services, HTTP or the clock:
 //! every instant is passed in as microseconds since the Unix epoch.
 
+pub mod ach;
 mod db;
 pub mod queries;
 pub mod rows;
