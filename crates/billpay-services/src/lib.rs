@@ -11,10 +11,12 @@
 //! payment it describes.
 
 pub mod accounts;
+pub mod ach;
 pub mod apikeys;
 pub mod clock;
 mod error;
 pub mod ivr;
+pub mod lockbox;
 pub mod model;
 pub mod payments;
 pub mod processor;
@@ -82,6 +84,8 @@ pub struct ServiceConfig {
     pub convenience_fee_minor: i64,
     pub biller: BillerProfile,
     pub ivr: IvrConfig,
+    /// Bank debits billpay originates itself in NACHA files.
+    pub ach: ach::AchConfig,
 }
 
 /// The phone line's settings.
@@ -126,6 +130,7 @@ impl Default for ServiceConfig {
             convenience_fee_minor: 0,
             biller: BillerProfile::default(),
             ivr: IvrConfig::default(),
+            ach: ach::AchConfig::default(),
         }
     }
 }

@@ -427,6 +427,7 @@ impl Billpay {
         let amount = req.amount;
         let confirm_duplicate = req.confirm_duplicate;
         let tel_authorization = req.tel_authorization.clone();
+        let authorization_text = req.tel_authorization.as_ref().map(|t| t.text.clone());
         let audit_id = self.new_id("aud");
         let actor = crate::vault::Actor {
             id: idem.scope.clone(),
@@ -550,6 +551,14 @@ impl Billpay {
                 "{} bill payment {}",
                 self.config.biller.name, payment.confirmation_number
             ),
+            context: crate::processor::ChargeContext {
+                payment_id: payment.id.clone(),
+                account_id: payment.account_id.clone(),
+                account_number: payment.account_number.as_str().to_string(),
+                channel: Some(payment.channel),
+                payment_method_id: saved_id,
+                authorization: authorization_text,
+            },
         };
         let answer = tokio::time::timeout(
             self.config.processor_timeout,

@@ -33,6 +33,21 @@ pub struct ChargeRequest {
     pub amount: Money,
     pub method: ChargeMethod,
     pub description: String,
+    pub context: ChargeContext,
+}
+
+/// Who is paying and how they agreed to it: what an originator of bank debits must keep with
+/// each entry (NACHA SEC code, authorization). Card processors ignore it.
+#[derive(Clone, Debug, Default)]
+pub struct ChargeContext {
+    pub payment_id: String,
+    pub account_id: String,
+    pub account_number: String,
+    pub channel: Option<billpay_domain::Channel>,
+    pub payment_method_id: Option<String>,
+    /// The authorization the customer heard and accepted (a TEL debit), when the channel
+    /// recorded one; otherwise the originator writes the standard text for the channel.
+    pub authorization: Option<String>,
 }
 
 /// What the processor did with a charge or bank debit.

@@ -1,8 +1,7 @@
 //! Background work that keeps billpay's records in step with the processor:
 //! resolving in-doubt payments and refunds by key, settling bank debits, pruning old keys.
 
-use billpay_domain::{EntryKind, JournalEntry, PaymentStatus, transition};
-use billpay_store::rows::{JournalRow, OutboxRow};
+use billpay_domain::{PaymentStatus, transition};
 use billpay_store::{StoreError, queries};
 
 use crate::processor::{Lookup, Settlement};
@@ -138,76 +137,11 @@ impl Billpay {
                     }
                 }
                 Ok(Settlement::Returned(code)) => {
-                    transition(p.status, PaymentStatus::Returned, p.method.kind)
-                        .map_err(|e| ServiceError::Store(StoreError::Internal(e.to_string())))?;
-                    let entry = JournalEntry::ach_return(&p.account_number, p.amount)
-                        .map_err(|e| ServiceError::Store(StoreError::Internal(e.to_string())))?;
-                    let postings: Vec<(String, i64)> = entry
-                        .postings()
-                        .iter()
-                        .map(|x| (x.ledger_account.clone(), x.amount.minor_units()))
-                        .collect();
-                    let j = JournalRow {
-                        id: self.new_id("je"),
-                        kind: EntryKind::Return.as_str().into(),
-                        source_type: "payment".into(),
-                        source_id: p.id.clone(),
-                        account_id: p.account_id.clone(),
-                        currency: p.amount.currency().code().into(),
-                        created_at: now,
-                    };
-                    let notice = serde_json::json!({
-                        "payment_id": p.id,
-                        "confirmation_number": p.confirmation_number.grouped(),
-                        "amount": p.amount.format(),
-                        "return_code": code.as_str(),
-                        "message": code.message(billpay_domain::Language::En),
-                        "next_step": code.next_step(billpay_domain::Language::En),
-                    })
-                    .to_string();
-                    let outbox_id = self.new_id("msg");
-                    let id = p.id.clone();
-                    let account_id = p.account_id.clone();
+                    let plan = self.plan_return(&p, code.as_str())?;
                     let moved = self
                         .store
                         .write(move |c| {
-                            Box::pin(async move {
-                                if !queries::update_payment_state(
-                                    c,
-                                    &id,
-                                    "processing",
-                                    "returned",
-                                    None,
-                                    Some(code.as_str()),
-                                    None,
-                                    now,
-                                )
-                                .await?
-                                {
-                                    return Ok(false);
-                                }
-                                queries::insert_journal(c, &j, &postings).await?;
-                                if let Some(email) = queries::account_by_id(c, &account_id)
-                                    .await?
-                                    .and_then(|a| a.email)
-                                {
-                                    queries::insert_outbox(
-                                        c,
-                                        &OutboxRow {
-                                            id: outbox_id,
-                                            kind: "email.payment_returned".into(),
-                                            dedupe_key: format!("returned:{id}"),
-                                            recipient: email,
-                                            payload_json: notice,
-                                            created_at: now,
-                                            sent_at: None,
-                                            attempts: 0,
-                                        },
-                                    )
-                                    .await?;
-                                }
-                                Ok::<_, ServiceError>(true)
-                            })
+                            Box::pin(async move { crate::ach::apply_return_in(c, plan, now).await })
                         })
                         .await?;
                     if moved {

@@ -248,7 +248,7 @@ pub(crate) async fn audit(
     .await
 }
 
-fn vault_error(e: VaultError) -> ServiceError {
+pub(crate) fn vault_error(e: VaultError) -> ServiceError {
     match e {
         VaultError::Tampered | VaultError::Malformed(_) | VaultError::UnknownKeyVersion(_) => {
             tracing::error!(error = %e, "a saved payment method could not be opened");
@@ -262,7 +262,7 @@ fn vault_error(e: VaultError) -> ServiceError {
 }
 
 impl Billpay {
-    fn vault(&self) -> Result<&Vault, ServiceError> {
+    pub(crate) fn vault(&self) -> Result<&Vault, ServiceError> {
         self.vault.as_deref().ok_or_else(|| {
             ServiceError::Store(StoreError::Config("no vault keyring is configured".into()))
         })

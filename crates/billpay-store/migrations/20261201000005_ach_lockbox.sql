@@ -121,3 +121,19 @@ CREATE TABLE lockbox_items (
 );
 CREATE INDEX lockbox_items_status ON lockbox_items(status, created_at);
 
+
+-- Charges to a customer's account other than statements: a returned-payment fee (and later
+-- late fees). One charge of a kind per source document, so a fee is never applied twice.
+CREATE TABLE charges (
+    id                  TEXT PRIMARY KEY,
+    account_id          TEXT NOT NULL REFERENCES accounts(id),
+    kind                TEXT NOT NULL,
+    source_id           TEXT NOT NULL,
+    amount              BIGINT NOT NULL,
+    currency            TEXT NOT NULL,
+    description         TEXT NOT NULL,
+    journal_id          TEXT NOT NULL,
+    created_at          BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX charges_kind_source ON charges(kind, source_id);
+CREATE INDEX charges_account ON charges(account_id, created_at);

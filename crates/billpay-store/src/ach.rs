@@ -605,3 +605,97 @@ pub async fn resolve_lockbox_item(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+// ---------------------------------------------------------------- charges and saved accounts
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChargeRow {
+    pub id: String,
+    pub account_id: String,
+    pub kind: String,
+    pub source_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub journal_id: String,
+    pub created_at: i64,
+}
+
+/// Inserts a charge unless one of its kind exists for its source; true when inserted.
+pub async fn insert_charge(c: &mut AnyConnection, g: &ChargeRow) -> R<bool> {
+    let done = sqlx::query(
+        "INSERT INTO charges (id, account_id, kind, source_id, amount, currency, description, \
+         journal_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (kind, source_id) DO NOTHING",
+    )
+    .bind(&g.id)
+    .bind(&g.account_id)
+    .bind(&g.kind)
+    .bind(&g.source_id)
+    .bind(g.amount)
+    .bind(&g.currency)
+    .bind(&g.description)
+    .bind(&g.journal_id)
+    .bind(g.created_at)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn charges_of_account(c: &mut AnyConnection, account_id: &str) -> R<Vec<ChargeRow>> {
+    Ok(sqlx::query_as::<_, ChargeRow>(
+        "SELECT * FROM charges WHERE account_id = $1 ORDER BY created_at, id",
+    )
+    .bind(account_id)
+    .fetch_all(c)
+    .await?)
+}
+
+/// Stops a saved method from being used (its bank says the account cannot be debited).
+pub async fn disable_method(c: &mut AnyConnection, id: &str, now: i64) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE payment_methods SET status = 'disabled', is_default = 0, updated_at = $2 \
+         WHERE id = $1 AND status = 'active'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Applies a bank's notice of change to a saved bank account.
+#[allow(clippy::too_many_arguments)]
+pub async fn correct_bank_method(
+    c: &mut AnyConnection,
+    id: &str,
+    routing_number: &str,
+    account_type: &str,
+    last4: &str,
+    fingerprint: &str,
+    sealed: Option<(i64, &str, &str)>,
+    now: i64,
+) -> R<bool> {
+    let (kek, wrapped, cipher) = match sealed {
+        Some((k, w, ct)) => (Some(k), Some(w), Some(ct)),
+        None => (None, None, None),
+    };
+    let done = sqlx::query(
+        "UPDATE payment_methods SET routing_number = $2, bank_account_type = $3, last4 = $4, \
+         fingerprint = $5, kek_version = COALESCE($6, kek_version), \
+         wrapped_key = COALESCE($7, wrapped_key), ciphertext = COALESCE($8, ciphertext), \
+         updated_at = $9 WHERE id = $1 AND status = 'active' AND kind = 'ach'",
+    )
+    .bind(id)
+    .bind(routing_number)
+    .bind(account_type)
+    .bind(last4)
+    .bind(fingerprint)
+    .bind(kek)
+    .bind(wrapped)
+    .bind(cipher)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -216,7 +216,8 @@ pub async fn orphan_journals(c: &mut AnyConnection) -> R<Vec<(String, String, St
          WHERE (j.source_type = 'statement' AND NOT EXISTS (SELECT 1 FROM statements s WHERE s.id = j.source_id)) \
             OR (j.source_type = 'payment' AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = j.source_id)) \
             OR (j.source_type = 'refund' AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.id = j.source_id)) \
-            OR (j.source_type NOT IN ('statement', 'payment', 'refund'))",
+            OR (j.source_type = 'charge' AND NOT EXISTS (SELECT 1 FROM charges g WHERE g.id = j.source_id)) \
+            OR (j.source_type NOT IN ('statement', 'payment', 'refund', 'charge'))",
     )
     .fetch_all(c)
     .await?)
@@ -820,12 +821,13 @@ pub async fn idempotency_release_resource(c: &mut AnyConnection, resource_id: &s
 }
 
 /// Per account: receivable from postings, and the same figure recomputed from the documents
-/// (statements, minus payments that posted and were not returned, plus succeeded refunds).
+/// (statements plus charges, minus payments that posted and were not returned, plus succeeded refunds).
 pub async fn account_balance_check(c: &mut AnyConnection) -> R<Vec<(String, i64, i64)>> {
     Ok(sqlx::query_as::<_, (String, i64, i64)>(
         "SELECT a.account_number, \
            COALESCE((SELECT CAST(SUM(p.amount) AS BIGINT) FROM postings p WHERE p.ledger_account = 'ar:' || a.account_number), 0), \
            COALESCE((SELECT CAST(SUM(s.amount_due) AS BIGINT) FROM statements s WHERE s.account_id = a.id), 0) \
+           + COALESCE((SELECT CAST(SUM(g.amount) AS BIGINT) FROM charges g WHERE g.account_id = a.id), 0) \
            - COALESCE((SELECT CAST(SUM(y.amount) AS BIGINT) FROM payments y WHERE y.account_id = a.id AND \
                (y.status IN ('succeeded', 'partially_refunded', 'refunded') \
                 OR (y.status = 'processing' AND y.method_type = 'ach' AND y.processor_ref IS NOT NULL))), 0) \
