@@ -17,6 +17,8 @@ pub struct ReconcileReport {
     pub refunds_resolved: u64,
     pub debits_settled: u64,
     pub debits_returned: u64,
+    /// Sealed bank account numbers of ACH entries past their return window, destroyed.
+    pub ach_account_numbers_destroyed: u64,
     pub keys_pruned: u64,
     /// Calls silent too long whose sealed card or bank digits were destroyed.
     pub idle_call_digits_wiped: u64,
@@ -92,6 +94,7 @@ impl Billpay {
                 Box::pin(async move { queries::idempotency_prune(c, prune_before).await })
             })
             .await?;
+        report.ach_account_numbers_destroyed = self.forget_old_ach_accounts().await?;
         Ok(report)
     }
 

@@ -86,6 +86,16 @@ enum Command {
         #[arg(long, env = "BILLPAY_TWILIO_AUTH_TOKEN")]
         auth_token: String,
     },
+    /// Bank debits in NACHA files: export, returns and notices of change, the sandbox bank.
+    Ach {
+        #[command(subcommand)]
+        action: AchAction,
+    },
+    /// Pay by mail: post checks from a bank lockbox file; the exceptions queue.
+    Lockbox {
+        #[command(subcommand)]
+        action: LockboxAction,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -110,6 +120,54 @@ struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, env = "BILLPAY_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum AchAction {
+    /// Write every bank debit ready to go into a NACHA file for your bank. Running it twice, or
+    /// again after a crash, never puts an entry in two files.
+    Export {
+        /// Directory the file is written to.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
+    /// Apply a returns / notification-of-change file from your bank (idempotent).
+    Returns { file: std::path::PathBuf },
+    /// List the NACHA files written.
+    Files,
+    /// Answer a NACHA file as the sandbox's test bank accounts would, writing the returns file.
+    SandboxBank {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LockboxAction {
+    /// Post the checks in a lockbox file (billpay CSV layout or BAI2); a malformed file posts
+    /// nothing, and a file imported twice posts nothing the second time.
+    Import {
+        file: std::path::PathBuf,
+        /// csv or bai2 (guessed from the content when omitted).
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Checks waiting for a person: no account, or more than one, matched the coupon.
+    Exceptions,
+    /// Post an exception to an account, or reject it.
+    Resolve {
+        id: String,
+        /// The account to post the check to.
+        #[arg(long, conflicts_with = "reject", required_unless_present = "reject")]
+        account: Option<String>,
+        /// Why the check is not posted.
+        #[arg(long)]
+        reject: Option<String>,
+        /// Who resolves it (recorded).
+        #[arg(long, default_value = "operator")]
+        by: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -214,7 +272,8 @@ pub async fn build_with_clock(
         processor: sandbox.clone(),
         render: Arc::new(billpay_http::JsonRender),
         config: Arc::new(settings.service_config()),
-    };
+    }
+    .with_ach_origination();
     Ok((app, sandbox))
 }
 
@@ -244,6 +303,11 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             if args.tls_cert.is_some() {
                 settings.tls_cert = args.tls_cert;
                 settings.tls_key = args.tls_key;
+            }
+            if args.demo {
+                // The demo biller originates its own bank debits, so a demo bank payment can be
+                // followed into a NACHA file, a returns file and back.
+                settings.ach.originate = true;
             }
             serve(settings, args.demo).await?;
         }
@@ -317,6 +381,8 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             app.store.close().await;
         }
         Command::Keys { action } => keys(action, &settings).await?,
+        Command::Ach { action } => return ach(action, &settings).await,
+        Command::Lockbox { action } => return lockbox(action, &settings).await,
         Command::Phone {
             url,
             from,
@@ -410,11 +476,12 @@ async fn keys(action: KeysAction, settings: &Settings) -> Result<()> {
             let mut total = 0;
             for _ in 0..10 {
                 let n = app.rewrap_payment_methods().await?;
-                total += n;
+                total += n + app.rewrap_ach_entries().await?;
                 let left: i64 = app
                     .methods_per_key_version()
                     .await?
                     .iter()
+                    .chain(app.ach_entries_per_key_version().await?.iter())
                     .filter(|(v, _)| *v != i64::from(version))
                     .map(|(_, n)| n)
                     .sum();
@@ -423,7 +490,9 @@ async fn keys(action: KeysAction, settings: &Settings) -> Result<()> {
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            println!("re-wrapped {total} saved payment methods under key version {version}");
+            println!(
+                "re-wrapped {total} saved payment methods and ACH entries under key version {version}"
+            );
             print_key_status(&app, &Keyring::load(&path)?).await?;
             app.store.close().await;
         }
@@ -435,12 +504,13 @@ async fn keys(action: KeysAction, settings: &Settings) -> Result<()> {
                 .methods_per_key_version()
                 .await?
                 .iter()
+                .chain(app.ach_entries_per_key_version().await?.iter())
                 .filter(|(v, _)| *v == i64::from(version))
                 .map(|(_, n)| n)
                 .sum();
             if still > 0 {
                 anyhow::bail!(
-                    "{still} saved payment methods still use key version {version}: run `billpay keys rotate` first"
+                    "{still} saved payment methods or ACH entries still use key version {version}: run `billpay keys rotate` first"
                 );
             }
             keyring.retire(version)?;
@@ -561,12 +631,22 @@ pub async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
     // Background reconciliation: in-doubt payments, settlements, key pruning.
     let bg = app.clone();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let export_dir = settings
+        .ach
+        .export_dir
+        .clone()
+        .filter(|_| settings.ach.originate);
+    let export_at = settings.ach.export_time()?;
     let reconciler = tokio::spawn(async move {
+        let mut exported_on: Option<jiff::civil::Date> = None;
         loop {
             match bg.reconcile().await {
                 Ok(r) if r != Default::default() => tracing::info!(?r, "reconciled"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "reconcile pass failed"),
+            }
+            if let Some(dir) = &export_dir {
+                daily_ach_export(&bg, dir, export_at, &mut exported_on).await;
             }
             tokio::select! {
                 _ = tokio::time::sleep(RECONCILE_EVERY) => {}
@@ -642,4 +722,177 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
         }
         tracing::info!("shutting down: finishing in-flight requests");
     }
+}
+
+/// The scheduled daily NACHA file: once a day, at `at` in the biller's time zone or at the
+/// first pass after it.
+async fn daily_ach_export(
+    app: &Billpay,
+    dir: &std::path::Path,
+    at: jiff::civil::Time,
+    exported_on: &mut Option<jiff::civil::Date>,
+) {
+    let tz = jiff::tz::TimeZone::get(&app.config.ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let now = app.clock.now().to_zoned(tz);
+    if now.time() < at || *exported_on == Some(now.date()) {
+        return;
+    }
+    match app.export_ach(dir).await {
+        Ok(files) => {
+            *exported_on = Some(now.date());
+            for f in files {
+                tracing::info!(path = %f.path.display(), entries = f.entries, "NACHA file written");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "the daily NACHA file could not be written; will retry"),
+    }
+}
+
+async fn ach(action: AchAction, settings: &Settings) -> Result<std::process::ExitCode> {
+    if let AchAction::SandboxBank { file, out } = &action {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let now = billpay_services::Clock::now(&billpay_services::SystemClock)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .datetime();
+        match billpay_services::ach::sandbox_bank_returns(&text, now)? {
+            Some(returns) => {
+                billpay_services::ach::write_durably(out, returns.as_bytes())
+                    .with_context(|| format!("writing {}", out.display()))?;
+                println!("the sandbox bank returned entries: wrote {}", out.display());
+            }
+            None => println!("the sandbox bank accepted every entry; no returns file"),
+        }
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let (app, _) = build_from_settings(settings, true).await?;
+    let result = async {
+        match action {
+            AchAction::Export { dir } => {
+                let files = app.export_ach(&dir).await?;
+                if files.is_empty() {
+                    println!("no bank debits are ready to send; no file written");
+                }
+                for f in files {
+                    println!(
+                        "{}{}: {} entries, debits {}, credits {}, sha256 {}",
+                        f.path.display(),
+                        if f.recovered { " (finished after an interrupted run)" } else { "" },
+                        f.entries,
+                        f.debit_total,
+                        f.credit_total,
+                        f.sha256
+                    );
+                }
+            }
+            AchAction::Returns { file } => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let r = app.import_ach_returns(&text).await?;
+                println!(
+                    "returns applied: {}\nnotices of change applied: {}\nalready applied before: {}",
+                    r.returns_applied, r.corrections_applied, r.already_applied
+                );
+                for (payment, code) in &r.payments_returned {
+                    println!("payment {payment} returned ({code})");
+                }
+                for u in &r.unmatched {
+                    println!("needs attention: {u}");
+                }
+            }
+            AchAction::Files => {
+                for f in app.ach_files(100).await? {
+                    println!(
+                        "{}\t{}\t{}\t{} entries\tdebits {}\tcredits {}\t{}",
+                        f.id,
+                        f.file_name,
+                        f.status,
+                        f.entry_count,
+                        billpay_domain::Money::new(f.debit_total, billpay_domain::Currency::USD),
+                        billpay_domain::Money::new(f.credit_total, billpay_domain::Currency::USD),
+                        f.sha256.unwrap_or_default()
+                    );
+                }
+            }
+            AchAction::SandboxBank { .. } => {}
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.store.close().await;
+    result.map(|_| std::process::ExitCode::SUCCESS)
+}
+
+async fn lockbox(action: LockboxAction, settings: &Settings) -> Result<std::process::ExitCode> {
+    use billpay_services::lockbox::{LockboxFormat, Resolution};
+    let (app, _) = build_from_settings(settings, true).await?;
+    let result = async {
+        match action {
+            LockboxAction::Import { file, format } => {
+                let bytes =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                let text = String::from_utf8(bytes).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{} is not UTF-8 text (byte {}); nothing was posted",
+                        file.display(),
+                        e.utf8_error().valid_up_to()
+                    )
+                })?;
+                let format = LockboxFormat::detect(format.as_deref(), &text)?;
+                let r = app.import_lockbox(&text, format).await?;
+                println!(
+                    "items: {}\nposted: {}\nexceptions: {}\nalready imported: {}",
+                    r.items,
+                    r.posted.len(),
+                    r.exceptions.len(),
+                    r.already_imported
+                );
+                for (key, account, confirmation, amount) in &r.posted {
+                    println!("posted {key}: {amount} to account {account}, confirmation {confirmation}");
+                }
+                for (key, reason) in &r.exceptions {
+                    println!("exception {key}: {reason}");
+                }
+            }
+            LockboxAction::Exceptions => {
+                for i in app.lockbox_exceptions().await? {
+                    println!(
+                        "{}\t{}\tcheck {}\t{}\tcoupon \"{}\"\t{}\t{}",
+                        i.id,
+                        i.deposit_date,
+                        i.check_number,
+                        billpay_domain::Money::new(i.amount, billpay_domain::Currency::USD),
+                        i.account_reference,
+                        i.remitter,
+                        i.reason.unwrap_or_default()
+                    );
+                }
+            }
+            LockboxAction::Resolve {
+                id,
+                account,
+                reject,
+                by,
+            } => {
+                let resolution = match (account, reject) {
+                    (Some(account_number), _) => Resolution::Post { account_number },
+                    (None, Some(reason)) => Resolution::Reject { reason },
+                    (None, None) => anyhow::bail!("give --account or --reject"),
+                };
+                match app.resolve_lockbox_exception(&id, resolution, &by).await? {
+                    Some(p) => println!(
+                        "posted {} to account {}, confirmation {}",
+                        p.amount,
+                        p.account_number.as_str(),
+                        p.confirmation_number.grouped()
+                    ),
+                    None => println!("rejected {id}"),
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.store.close().await;
+    result.map(|_| std::process::ExitCode::SUCCESS)
 }

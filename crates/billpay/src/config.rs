@@ -51,6 +51,104 @@ pub struct Settings {
     pub agent_hours_start: u8,
     pub agent_hours_end: u8,
     pub ivr_timezone: String,
+    /// `[ach]`: bank debits billpay originates itself in NACHA files.
+    pub ach: AchSettings,
+}
+
+/// The `[ach]` table of the configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AchSettings {
+    /// Originate bank debits in NACHA files sent to your bank (instead of the processor).
+    pub originate: bool,
+    pub odfi_routing: String,
+    pub odfi_name: String,
+    pub origin_id: String,
+    pub origin_name: String,
+    pub company_name: String,
+    pub company_id: String,
+    pub entry_description: String,
+    /// "hold" (default), "send" or "off".
+    pub prenote: String,
+    pub prenote_hold_days: i64,
+    pub settlement_days: i64,
+    pub returned_payment_fee_cents: i64,
+    /// Where `serve` writes the daily NACHA file (no daily file when unset).
+    pub export_dir: Option<std::path::PathBuf>,
+    /// Local time of the daily file, "HH:MM" in `ivr_timezone`.
+    pub export_at: String,
+}
+
+impl Default for AchSettings {
+    fn default() -> Self {
+        let d = billpay_services::ach::AchConfig::default();
+        AchSettings {
+            originate: d.originate,
+            odfi_routing: d.odfi_routing,
+            odfi_name: d.odfi_name,
+            origin_id: d.origin_id,
+            origin_name: d.origin_name,
+            company_name: d.company_name,
+            company_id: d.company_id,
+            entry_description: d.entry_description,
+            prenote: "hold".into(),
+            prenote_hold_days: d.prenote_hold_days,
+            settlement_days: d.settlement_days,
+            returned_payment_fee_cents: d.returned_payment_fee_minor,
+            export_dir: None,
+            export_at: "17:00".into(),
+        }
+    }
+}
+
+impl AchSettings {
+    fn check(&self) -> Result<()> {
+        billpay_domain::RoutingNumber::parse(&self.odfi_routing)
+            .map_err(|e| anyhow::anyhow!("[ach] odfi_routing: {e}"))?;
+        if self.origin_id.len() != 10 || !self.origin_id.is_ascii() {
+            anyhow::bail!("[ach] origin_id must be 10 characters (\"1\" and your 9-digit tax id)");
+        }
+        if self.company_id.len() != 10 || !self.company_id.is_ascii() {
+            anyhow::bail!("[ach] company_id must be 10 characters");
+        }
+        if billpay_services::ach::PrenotePolicy::parse(&self.prenote).is_none() {
+            anyhow::bail!("[ach] prenote must be \"hold\", \"send\" or \"off\"");
+        }
+        if !(0..=30).contains(&self.prenote_hold_days) || !(0..=10).contains(&self.settlement_days)
+        {
+            anyhow::bail!("[ach] prenote_hold_days must be 0 to 30 and settlement_days 0 to 10");
+        }
+        if self.returned_payment_fee_cents < 0 {
+            anyhow::bail!("[ach] returned_payment_fee_cents must not be negative");
+        }
+        self.export_time()?;
+        Ok(())
+    }
+
+    /// `export_at` as a time of day.
+    pub fn export_time(&self) -> Result<jiff::civil::Time> {
+        jiff::civil::Time::strptime("%H:%M", &self.export_at)
+            .map_err(|_| anyhow::anyhow!("[ach] export_at must be a time like \"17:00\""))
+    }
+
+    pub fn config(&self) -> billpay_services::ach::AchConfig {
+        billpay_services::ach::AchConfig {
+            originate: self.originate,
+            odfi_routing: self.odfi_routing.clone(),
+            odfi_name: self.odfi_name.clone(),
+            origin_id: self.origin_id.clone(),
+            origin_name: self.origin_name.clone(),
+            company_name: self.company_name.clone(),
+            company_id: self.company_id.clone(),
+            entry_description: self.entry_description.clone(),
+            prenote: billpay_services::ach::PrenotePolicy::parse(&self.prenote)
+                .unwrap_or(billpay_services::ach::PrenotePolicy::Hold),
+            prenote_hold_days: self.prenote_hold_days,
+            settlement_days: self.settlement_days,
+            returned_payment_fee_minor: self.returned_payment_fee_cents,
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for Settings {
@@ -74,6 +172,7 @@ impl Default for Settings {
             agent_hours_start: 8,
             agent_hours_end: 20,
             ivr_timezone: "America/New_York".into(),
+            ach: AchSettings::default(),
         }
     }
 }
@@ -111,6 +210,7 @@ impl Settings {
         if s.agent_hours_start > 24 || s.agent_hours_end > 24 {
             anyhow::bail!("agent_hours_start and agent_hours_end are hours, 0 to 24");
         }
+        s.ach.check()?;
         if s.convenience_fee_cents < 0 {
             anyhow::bail!("convenience_fee_cents must not be negative");
         }
@@ -148,6 +248,7 @@ impl Settings {
                     .map(|t| billpay_domain::SecretString::new(t.0.clone())),
                 public_url: self.public_url.clone(),
             },
+            ach: self.ach.config(),
             ..Default::default()
         }
     }
