@@ -21,8 +21,8 @@ use billpay_ach::nacha::{
     self, AchFile, Batch, Correction, Entry, FileHeader, Outcome, SecCode, TransactionCode,
 };
 use billpay_domain::{
-    BankAccountNumber, BankAccountType, Channel, DeclineCode, EntryKind,
-    JournalEntry, Language, Money, PaymentStatus, RoutingNumber, transition,
+    BankAccountNumber, BankAccountType, Channel, DeclineCode, EntryKind, JournalEntry, Language,
+    Money, PaymentStatus, RoutingNumber, transition,
 };
 use billpay_store::ach::{self as q, AchEntryRow, AchFileRow, AchReturnItemRow, AchValidationRow};
 use billpay_store::rows::{JournalRow, OutboxRow, PaymentView};
@@ -31,8 +31,8 @@ use billpay_vault::Sealed;
 use sha2::{Digest, Sha256};
 
 use crate::processor::{
-    ChargeMethod, ChargeOutcome, ChargeRequest, Lookup, Processor, ProcessorError,
-    RefundOutcome, Settlement,
+    ChargeMethod, ChargeOutcome, ChargeRequest, Lookup, Processor, ProcessorError, RefundOutcome,
+    Settlement,
 };
 use crate::vault::Vault;
 use crate::{Billpay, Clock, Payment, Random, ServiceError};
@@ -169,7 +169,10 @@ pub fn add_business_days(date: jiff::civil::Date, n: i64) -> jiff::civil::Date {
     let mut left = n;
     while left > 0 {
         d = d.tomorrow().unwrap_or(d);
-        if !matches!(d.weekday(), jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday) {
+        if !matches!(
+            d.weekday(),
+            jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+        ) {
             left -= 1;
         }
     }
@@ -214,7 +217,11 @@ impl NachaRail {
             "On {}, {} authorized {} to make {} of {} from the {} account ending in {}. \
              To revoke this authorization before the debit is sent, call {}.",
             self.today(),
-            if holder.is_empty() { "the account holder" } else { holder },
+            if holder.is_empty() {
+                "the account holder"
+            } else {
+                holder
+            },
             self.biller.name,
             how,
             amount,
@@ -262,7 +269,13 @@ impl NachaRail {
         let savings = *account_type == BankAccountType::Savings;
         let holder = nacha_text(holder_name, 22);
         let authorization = ctx.authorization.clone().unwrap_or_else(|| {
-            self.authorization_text(sec, req.amount, *account_type, &account.last4(), holder_name)
+            self.authorization_text(
+                sec,
+                req.amount,
+                *account_type,
+                &account.last4(),
+                holder_name,
+            )
         });
         let entry_id = self.new_id("ach");
         let sealed = keyring
@@ -423,9 +436,8 @@ impl NachaRail {
         if let Some(e) = existing {
             return Ok(RefundOutcome::Refunded { reference: e.id });
         }
-        let debit = debit.ok_or_else(|| {
-            ProcessorError::Rejected("no ACH entry with this reference".into())
-        })?;
+        let debit = debit
+            .ok_or_else(|| ProcessorError::Rejected("no ACH entry with this reference".into()))?;
         let amount = amount.map(|a| a.minor_units()).unwrap_or(debit.amount);
         let now = self.clock.now_micros();
         let id = self.new_id("ach");
@@ -573,7 +585,9 @@ impl Processor for NachaRail {
             q::entry_by_id(&mut c, reference)
                 .await
                 .map_err(store_err)?
-                .ok_or_else(|| ProcessorError::Rejected("no ACH entry with this reference".into()))?
+                .ok_or_else(|| {
+                    ProcessorError::Rejected("no ACH entry with this reference".into())
+                })?
         };
         match e.status.as_str() {
             "returned" => Ok(Settlement::Returned(return_decline(
@@ -642,8 +656,8 @@ impl Billpay {
     }
 
     fn biller_today(&self) -> (jiff::civil::DateTime, jiff::civil::Date) {
-        let tz = jiff::tz::TimeZone::get(&self.config.ivr.timezone)
-            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let tz =
+            jiff::tz::TimeZone::get(&self.config.ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let z = self.clock.now().to_zoned(tz);
         (z.datetime(), z.date())
     }
@@ -717,11 +731,7 @@ impl Billpay {
                         })?;
                     let file = AchFileRow {
                         id: file_id.clone(),
-                        file_name: format!(
-                            "ach-{}-{}.ach",
-                            date_prefix.replace('-', ""),
-                            modifier
-                        ),
+                        file_name: format!("ach-{}-{}.ach", date_prefix.replace('-', ""), modifier),
                         file_id_modifier: modifier.to_string(),
                         created_at: now,
                         creation_local,
@@ -733,8 +743,8 @@ impl Billpay {
                         written_at: None,
                     };
                     q::insert_file(c, &file).await?;
-                    let first = q::next_sequence(c, &format!("trace:{odfi8}"), ready.len() as i64)
-                        .await?;
+                    let first =
+                        q::next_sequence(c, &format!("trace:{odfi8}"), ready.len() as i64).await?;
                     let (mut count, mut debits, mut credits) = (0i64, 0i64, 0i64);
                     for (i, e) in ready.iter().enumerate() {
                         let seq = (first + i as i64) % 10_000_000;
@@ -777,7 +787,9 @@ impl Billpay {
             let sealed = sealed_of(e).ok_or_else(|| {
                 StoreError::Corrupt(format!("ACH entry {} has no sealed account number", e.id))
             })?;
-            let plain = vault.open(&e.id, &sealed).map_err(crate::vault::vault_error)?;
+            let plain = vault
+                .open(&e.id, &sealed)
+                .map_err(crate::vault::vault_error)?;
             let account = String::from_utf8(plain.to_vec())
                 .map_err(|_| StoreError::Corrupt(format!("ACH entry {} account", e.id)))?;
             let code = u8::try_from(e.transaction_code)
@@ -850,10 +862,7 @@ impl Billpay {
         let sha = sha256_hex(text.as_bytes());
         let path = dir.join(&f.file_name);
         write_durably(&path, text.as_bytes()).map_err(|e| {
-            ServiceError::invalid(
-                "dir",
-                format!("could not write {}: {e}", path.display()),
-            )
+            ServiceError::invalid("dir", format!("could not write {}: {e}", path.display()))
         })?;
         drop(text);
         let now = self.clock.now_micros();
@@ -929,7 +938,12 @@ impl Billpay {
             original_trace: trace.into(),
             entry_id: entry.as_ref().map(|e| e.id.clone()),
             file_sha256: sha.into(),
-            outcome: if entry.is_some() { "applied" } else { "unmatched" }.into(),
+            outcome: if entry.is_some() {
+                "applied"
+            } else {
+                "unmatched"
+            }
+            .into(),
             applied_at: now,
         };
         let Some(entry) = entry else {
@@ -938,9 +952,9 @@ impl Billpay {
                 .write(move |c| Box::pin(async move { q::claim_return_item(c, &claim).await }))
                 .await?;
             if first {
-                report
-                    .unmatched
-                    .push(format!("return {code} for trace {trace}: no entry with this trace"));
+                report.unmatched.push(format!(
+                    "return {code} for trace {trace}: no entry with this trace"
+                ));
             } else {
                 report.already_applied += 1;
             }
@@ -1040,11 +1054,7 @@ impl Billpay {
     }
 
     /// Everything a returned payment changes, prepared outside the write transaction.
-    pub(crate) fn plan_return(
-        &self,
-        p: &Payment,
-        code: &str,
-    ) -> Result<ReturnPlan, ServiceError> {
+    pub(crate) fn plan_return(&self, p: &Payment, code: &str) -> Result<ReturnPlan, ServiceError> {
         let decline = return_decline(code);
         let internal = |e: billpay_domain::LedgerError| {
             ServiceError::Store(StoreError::Internal(e.to_string()))
@@ -1158,21 +1168,38 @@ impl Billpay {
                 wrapped_key: m.wrapped_key.clone(),
                 ciphertext: m.ciphertext.clone(),
             };
-            let old_plain = vault.open(&m.id, &current).map_err(crate::vault::vault_error)?;
+            let old_plain = vault
+                .open(&m.id, &current)
+                .map_err(crate::vault::vault_error)?;
             let old_account = String::from_utf8(old_plain.to_vec()).unwrap_or_default();
             let mut routing = m.routing_number.clone().unwrap_or_default();
             let mut account = old_account.clone();
-            let mut account_type = m.bank_account_type.clone().unwrap_or_else(|| "checking".into());
-            let type_of = |code: u8| if code / 10 == 3 { "savings" } else { "checking" };
+            let mut account_type = m
+                .bank_account_type
+                .clone()
+                .unwrap_or_else(|| "checking".into());
+            let type_of = |code: u8| {
+                if code / 10 == 3 {
+                    "savings"
+                } else {
+                    "checking"
+                }
+            };
             match correction {
                 Correction::AccountNumber(a) => account = a.trim().to_string(),
                 Correction::RoutingNumber(r) => routing = r.trim().to_string(),
-                Correction::RoutingAndAccount { routing: r, account: a } => {
+                Correction::RoutingAndAccount {
+                    routing: r,
+                    account: a,
+                } => {
                     routing = r.trim().to_string();
                     account = a.trim().to_string();
                 }
                 Correction::TransactionCode(t) => account_type = type_of(*t).into(),
-                Correction::AccountAndTransactionCode { account: a, code: t } => {
+                Correction::AccountAndTransactionCode {
+                    account: a,
+                    code: t,
+                } => {
                     account = a.trim().to_string();
                     account_type = type_of(*t).into();
                 }
@@ -1193,7 +1220,9 @@ impl Billpay {
             let account_ok = BankAccountNumber::parse(&account).map_err(|_| {
                 ServiceError::invalid(
                     "file",
-                    format!("NOC {code} for trace {trace}: the corrected account number is not valid"),
+                    format!(
+                        "NOC {code} for trace {trace}: the corrected account number is not valid"
+                    ),
                 )
             })?;
             let sealed = if account != old_account {
@@ -1245,8 +1274,7 @@ impl Billpay {
                     if !q::claim_return_item(c, &claim).await? {
                         return Ok(false);
                     }
-                    if let Some((id, account_id, routing, account_type, last4, fp, sealed)) =
-                        update
+                    if let Some((id, account_id, routing, account_type, last4, fp, sealed)) = update
                     {
                         let sealed_ref = sealed.as_ref().map(|s| {
                             (
@@ -1290,9 +1318,9 @@ impl Billpay {
         if !first {
             report.already_applied += 1;
         } else if unmatched {
-            report
-                .unmatched
-                .push(format!("notice of change {code} for trace {trace}: no entry with this trace"));
+            report.unmatched.push(format!(
+                "notice of change {code} for trace {trace}: no entry with this trace"
+            ));
         } else {
             report.corrections_applied += 1;
         }
@@ -1521,7 +1549,7 @@ pub fn sandbox_bank_returns(
     }
     let header = FileHeader {
         immediate_destination: file.header.immediate_destination.clone(),
-        immediate_origin: format!(" {}", crate::sandbox::TEST_ROUTING),
+        immediate_origin: crate::sandbox::TEST_ROUTING.to_string(),
         creation: now.round(jiff::Unit::Minute).unwrap_or(now),
         file_id_modifier: 'A',
         destination_name: file.header.origin_name.clone(),

@@ -212,7 +212,9 @@ impl Billpay {
             LockboxFormat::Csv => lockbox::parse_csv(text),
             LockboxFormat::Bai2 => lockbox::parse_bai2(text),
         }
-        .map_err(|e| ServiceError::invalid("file", format!("lockbox file refused, nothing posted: {e}")))?;
+        .map_err(|e| {
+            ServiceError::invalid("file", format!("lockbox file refused, nothing posted: {e}"))
+        })?;
         let sha = hex::encode(Sha256::digest(text.as_bytes()));
         let mut report = LockboxReport {
             items: items.len(),
@@ -485,7 +487,10 @@ mod tests {
         let good = AccountNumber::from_body("12345678").unwrap();
         let other = AccountNumber::from_body("87654321").unwrap();
         assert_eq!(coupon_accounts(good.as_str()), vec![good.clone()]);
-        assert_eq!(coupon_accounts(&format!("Acct {}", good.as_str())), vec![good.clone()]);
+        assert_eq!(
+            coupon_accounts(&format!("Acct {}", good.as_str())),
+            vec![good.clone()]
+        );
         assert!(coupon_accounts("").is_empty());
         assert_eq!(
             coupon_accounts(&format!("{} / {}", good.as_str(), other.as_str())).len(),

@@ -267,12 +267,7 @@ pub async fn set_entry_status(
 }
 
 /// Records a return on an entry that has not been returned yet.
-pub async fn mark_entry_returned(
-    c: &mut AnyConnection,
-    id: &str,
-    code: &str,
-    now: i64,
-) -> R<bool> {
+pub async fn mark_entry_returned(c: &mut AnyConnection, id: &str, code: &str, now: i64) -> R<bool> {
     let done = sqlx::query(
         "UPDATE ach_entries SET status = 'returned', return_code = $2, returned_at = $3, \
          updated_at = $3 WHERE id = $1 AND status <> 'returned' AND status <> 'canceled'",
@@ -370,10 +365,12 @@ pub async fn entries_per_key_version(c: &mut AnyConnection) -> R<Vec<(i64, i64)>
 
 /// The next value of a named sequence, in the caller's write transaction.
 pub async fn next_sequence(c: &mut AnyConnection, name: &str, count: i64) -> R<i64> {
-    sqlx::query("INSERT INTO ach_sequences (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .execute(&mut *c)
-        .await?;
+    sqlx::query(
+        "INSERT INTO ach_sequences (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .execute(&mut *c)
+    .await?;
     sqlx::query("UPDATE ach_sequences SET value = value + $2 WHERE name = $1")
         .bind(name)
         .bind(count)
@@ -470,10 +467,7 @@ pub async fn files_on(c: &mut AnyConnection, local_date_prefix: &str) -> R<i64> 
 
 // ---------------------------------------------------------------- validations
 
-pub async fn validation(
-    c: &mut AnyConnection,
-    fingerprint: &str,
-) -> R<Option<AchValidationRow>> {
+pub async fn validation(c: &mut AnyConnection, fingerprint: &str) -> R<Option<AchValidationRow>> {
     Ok(sqlx::query_as::<_, AchValidationRow>(
         "SELECT * FROM ach_validations WHERE account_fingerprint = $1",
     )

@@ -744,14 +744,16 @@ async fn daily_ach_export(
                 tracing::info!(path = %f.path.display(), entries = f.entries, "NACHA file written");
             }
         }
-        Err(e) => tracing::error!(error = %e, "the daily NACHA file could not be written; will retry"),
+        Err(e) => {
+            tracing::error!(error = %e, "the daily NACHA file could not be written; will retry")
+        }
     }
 }
 
 async fn ach(action: AchAction, settings: &Settings) -> Result<std::process::ExitCode> {
     if let AchAction::SandboxBank { file, out } = &action {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("reading {}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         let now = billpay_services::Clock::now(&billpay_services::SystemClock)
             .to_zoned(jiff::tz::TimeZone::UTC)
             .datetime();
@@ -848,7 +850,9 @@ async fn lockbox(action: LockboxAction, settings: &Settings) -> Result<std::proc
                     r.already_imported
                 );
                 for (key, account, confirmation, amount) in &r.posted {
-                    println!("posted {key}: {amount} to account {account}, confirmation {confirmation}");
+                    println!(
+                        "posted {key}: {amount} to account {account}, confirmation {confirmation}"
+                    );
                 }
                 for (key, reason) in &r.exceptions {
                     println!("exception {key}: {reason}");
