@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod error;
+pub mod files;
 pub mod render;
 pub mod twilio;
 pub mod wire;
@@ -47,7 +48,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
         license(name = "Apache-2.0")
     ),
     modifiers(&SecurityAddon),
-    tags((name = "accounts"), (name = "payments"), (name = "payment methods"))
+    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"))
 )]
 struct ApiDoc;
 
@@ -87,7 +88,12 @@ fn api_router() -> OpenApiRouter<Billpay> {
                 api::get_payment_method,
                 api::update_payment_method,
                 api::delete_payment_method
-            )),
+            ))
+            .routes(routes!(files::import_lockbox))
+            .routes(routes!(files::list_lockbox_exceptions))
+            .routes(routes!(files::resolve_lockbox_exception))
+            .routes(routes!(files::import_ach_returns))
+            .routes(routes!(files::list_ach_files)),
     )
 }
 
