@@ -49,7 +49,12 @@ const PANS: &[&str] = &[
     "4000000000000002",
 ];
 const CVCS: &[&str] = &["739", "615", "8142", "924"];
-const BANK_ACCOUNTS: &[&str] = &["987650123456", "000123456789"];
+const BANK_ACCOUNTS: &[&str] = &[
+    "987650123456",
+    "000123456789",
+    "000777777771",
+    "000111111116",
+];
 
 /// Part of a word: letters, digits, and the `.` and `-` inside decimals, dates and UUIDs.
 fn wordy(b: u8) -> bool {
@@ -173,6 +178,56 @@ async fn exercise(app: &TestApp) -> Vec<u8> {
         )
         .await;
     bodies.extend_from_slice(r.to_string().as_bytes());
+    // Bank debits originated in NACHA files: one returned, one corrected by a notice of change.
+    let (_, noc) = app.post(&format!("/api/v1/accounts/{acct}/payment_methods"),
+        json!({"type": "ach", "routing_number": "110000000", "account_number": "000777777771", "account_type": "checking", "holder_name": "Pat Payer"})).await;
+    bodies.extend_from_slice(noc.to_string().as_bytes());
+    let (s, resp) = app.pay("leak-noc", json!({"account_number": acct, "amount": 1030, "channel": "phone", "payment_method": {"type": "token", "token": noc["id"].as_str().unwrap()}})).await;
+    assert_eq!(s, 201, "{resp}");
+    bodies.extend_from_slice(resp.to_string().as_bytes());
+    let (s, resp) = app.pay("leak-r03", json!({"account_number": acct, "amount": 1031, "channel": "phone", "payment_method": {"type": "ach", "routing_number": "110000000", "account_number": "000111111116", "account_type": "checking", "holder_name": "Pat Payer"}})).await;
+    assert_eq!(s, 201, "{resp}");
+    bodies.extend_from_slice(resp.to_string().as_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let files = app.app.export_ach(dir.path()).await.unwrap();
+    assert_eq!(files.len(), 1);
+    let nacha_file = std::fs::read_to_string(&files[0].path).unwrap();
+    assert!(
+        nacha_file.contains("000777777771"),
+        "the bank's file carries the account number"
+    );
+    let returns = billpay_services::ach::sandbox_bank_returns(
+        &nacha_file,
+        "2026-12-02T09:00".parse().unwrap(),
+    )
+    .unwrap()
+    .unwrap();
+    let report = app.app.import_ach_returns(&returns).await.unwrap();
+    assert_eq!(
+        (report.returns_applied, report.corrections_applied),
+        (1, 1),
+        "{report:?}"
+    );
+    let (s, resp) = app
+        .post("/api/v1/ach/returns", json!({"content": returns}))
+        .await;
+    assert_eq!(s, 200, "{resp}");
+    bodies.extend_from_slice(resp.to_string().as_bytes());
+    let (s, resp) = app
+        .post(
+            "/api/v1/ach/returns",
+            json!({"content": returns.replace("000111111116", "0001111111160")}),
+        )
+        .await;
+    assert_eq!(s, 400, "{resp}");
+    bodies.extend_from_slice(resp.to_string().as_bytes());
+    let (_, resp) = app.get("/api/v1/ach/files").await;
+    bodies.extend_from_slice(resp.to_string().as_bytes());
+    let (_, methods) = app
+        .get(&format!("/api/v1/accounts/{acct}/payment_methods"))
+        .await;
+    bodies.extend_from_slice(methods.to_string().as_bytes());
+
     app.clock.advance(jiff::SignedDuration::from_hours(72));
     app.app.reconcile().await.unwrap();
     app.assert_verified().await;
@@ -236,7 +291,7 @@ async fn dump_rows(app: &TestApp) -> Vec<u8> {
 
 async fn scan(engine: Engine) {
     let logs = captured();
-    let app = spawn_app(engine).await;
+    let app = spawn_app_with(engine, |s| s.ach.originate = true).await;
     let bodies = exercise(&app).await;
     assert_clean("HTTP responses", &bodies, &app.key);
     let rows = dump_rows(&app).await;

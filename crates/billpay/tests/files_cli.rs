@@ -1,0 +1,127 @@
+//! The bank-file commands run as real processes against a live billpay's database: bank
+//! payments taken over HTTP go out in a NACHA file (`billpay ach export`), the sandbox bank
+//! answers it (`billpay ach sandbox-bank`), the returns are applied (`billpay ach returns`),
+//! and mailed checks are posted (`billpay lockbox import|exceptions|resolve`). `billpay
+//! verify` holds at the end. On SQLite and PostgreSQL.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use serde_json::json;
+
+fn ok(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "stdout: {out}\nstderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+async fn cli(app: &TestApp, args: &[&str]) -> Output {
+    let app_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let db = app.db.url.clone();
+    let keyring = app.db.dir.path().join("vault-keyring.toml");
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_billpay"));
+        for v in BILLPAY_ENV_VARS {
+            cmd.env_remove(v);
+        }
+        cmd.arg("--keyring")
+            .arg(keyring)
+            .args(&app_args)
+            .env("BILLPAY_DATABASE_URL", db)
+            .env("BILLPAY_LOG", "warn");
+        cmd.output().expect("run billpay")
+    })
+    .await
+    .unwrap()
+}
+
+fn only_file(dir: &Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ach"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+async fn originating(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |s| s.ach.originate = true).await
+}
+
+both_engines! {
+    with originating;
+
+    async fn bank_payments_go_out_in_a_file_and_come_back_through_the_commands(app) {
+        let acct = app.account_with_bill(20_000).await;
+        let bank = |n: &str| json!({"type": "ach", "routing_number": "110000000", "account_number": n, "account_type": "checking", "holder_name": "Pat Payer"});
+        let mut ids = Vec::new();
+        for (cents, account) in [(8_410, "000123456789"), (5_000, "000111111116")] {
+            let (s, p) = app.pay(&new_key(), json!({"account_number": acct, "amount": cents, "channel": "phone", "payment_method": bank(account)})).await;
+            assert_eq!(s, 201, "{p}");
+            ids.push(p["id"].as_str().unwrap().to_string());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out_dir = dir.path().join("outgoing");
+        let out = ok(&cli(&app, &["ach", "export", "--dir", out_dir.to_str().unwrap()]).await);
+        assert!(out.contains("2 entries") && out.contains("debits $134.10"), "{out}");
+        let out = ok(&cli(&app, &["ach", "export", "--dir", out_dir.to_str().unwrap()]).await);
+        assert!(out.contains("no bank debits are ready"), "{out}");
+        let file = only_file(&out_dir);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.lines().all(|l| l.len() == 94), "{text}");
+        let listed = ok(&cli(&app, &["ach", "files"]).await);
+        assert!(listed.contains("written") && listed.contains("2 entries"), "{listed}");
+
+        let returns = dir.path().join("returns.ach");
+        let out = ok(&cli(&app, &["ach", "sandbox-bank", file.to_str().unwrap(), "--out", returns.to_str().unwrap()]).await);
+        assert!(out.contains("returned entries"), "{out}");
+        let out = ok(&cli(&app, &["ach", "returns", returns.to_str().unwrap()]).await);
+        assert!(out.contains("returns applied: 1"), "{out}");
+        assert!(out.contains(&format!("payment {} returned (R03)", ids[1])), "{out}");
+        let out = ok(&cli(&app, &["ach", "returns", returns.to_str().unwrap()]).await);
+        assert!(out.contains("returns applied: 0") && out.contains("already applied before: 1"), "{out}");
+        let (_, p) = app.get(&format!("/api/v1/payments/{}", ids[1])).await;
+        assert_eq!(p["status"], "returned", "{p}");
+        assert_eq!(app.balance(&acct).await, 20_000 - 8_410);
+
+        // A file that is not NACHA is refused with the line at fault.
+        std::fs::write(dir.path().join("junk.ach"), "hello\n").unwrap();
+        let o = cli(&app, &["ach", "returns", dir.path().join("junk.ach").to_str().unwrap()]).await;
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("line 1"), "{:?}", o);
+
+        // Pay by mail.
+        let csv = dir.path().join("lockbox.csv");
+        std::fs::write(&csv, format!(
+            "deposit_date,lockbox,batch,sequence,check_number,amount,account_number,remitter\n\
+             2026-12-01,4417,001,0001,10452,20.00,{acct},Pat Payer\n\
+             2026-12-01,4417,001,0002,10453,15.00,,No Coupon\n")).unwrap();
+        let out = ok(&cli(&app, &["lockbox", "import", csv.to_str().unwrap()]).await);
+        assert!(out.contains("posted: 1") && out.contains("exceptions: 1"), "{out}");
+        let out = ok(&cli(&app, &["lockbox", "import", csv.to_str().unwrap()]).await);
+        assert!(out.contains("posted: 0") && out.contains("already imported: 2"), "{out}");
+        let queue = ok(&cli(&app, &["lockbox", "exceptions"]).await);
+        assert!(queue.contains("No Coupon") && queue.contains("$15.00"), "{queue}");
+        let id = queue.split_whitespace().next().unwrap().to_string();
+        let out = ok(&cli(&app, &["lockbox", "resolve", &id, "--account", &acct, "--by", "clerk 7"]).await);
+        assert!(out.contains("posted $15.00"), "{out}");
+        assert_eq!(app.balance(&acct).await, 20_000 - 8_410 - 2_000 - 1_500);
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, "deposit_date,lockbox,batch,sequence,check_number,amount,account_number,remitter\n2026-12-01,4417,001,0009,1,12.3,,X\n").unwrap();
+        let o = cli(&app, &["lockbox", "import", bad.to_str().unwrap()]).await;
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("line 2") && err.contains("nothing posted"), "{err}");
+
+        let out = ok(&cli(&app, &["verify"]).await);
+        assert!(out.contains("ledger verified"), "{out}");
+    }
+}
