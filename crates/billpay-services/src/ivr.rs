@@ -163,12 +163,22 @@ impl Backend for Line<'_> {
                 routing,
                 account,
                 account_type,
-            } => NewMethod::Ach {
-                routing,
-                account,
-                account_type,
-                holder_name: "Phone payer".into(),
-            },
+            } => {
+                // The caller verified this account; its name is the one on the debit.
+                let mut c = self.app.store.read_conn().await.map_err(backend_err)?;
+                let holder_name =
+                    billpay_store::queries::account_by_number(&mut c, req.account.as_str())
+                        .await
+                        .map_err(backend_err)?
+                        .map(|a| a.name)
+                        .unwrap_or_default();
+                NewMethod::Ach {
+                    routing,
+                    account,
+                    account_type,
+                    holder_name,
+                }
+            }
         };
         let request = PaymentRequest {
             account_number: req.account,
