@@ -1126,7 +1126,11 @@ impl Billpay {
                 created_at: 0,
             },
             postings: postings(&entry),
-            fee: fee.map(|(g, j, po, _)| (g, j, po)),
+            fee: fee.map(|(charge, journal, postings, _)| FeePlan {
+                charge,
+                journal,
+                postings,
+            }),
             disable_method: p.saved_method.clone().filter(|_| stops_account(code)),
             outbox_id: self.new_id("msg"),
             notice: notice.to_string(),
@@ -1403,6 +1407,13 @@ fn postings(entry: &JournalEntry) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// A returned-payment fee: the charge and its ledger entry.
+pub(crate) struct FeePlan {
+    pub charge: q::ChargeRow,
+    pub journal: JournalRow,
+    pub postings: Vec<(String, i64)>,
+}
+
 /// A returned payment's changes, ready to be written.
 pub(crate) struct ReturnPlan {
     pub payment_id: String,
@@ -1412,7 +1423,7 @@ pub(crate) struct ReturnPlan {
     pub code: String,
     pub journal: JournalRow,
     pub postings: Vec<(String, i64)>,
-    pub fee: Option<(q::ChargeRow, JournalRow, Vec<(String, i64)>)>,
+    pub fee: Option<FeePlan>,
     pub disable_method: Option<String>,
     pub outbox_id: String,
     pub notice: String,
@@ -1448,7 +1459,12 @@ pub(crate) async fn apply_return_in(
         ..plan.journal
     };
     queries::insert_journal(c, &journal, &plan.postings).await?;
-    if let Some((charge, fee_journal, fee_postings)) = plan.fee {
+    if let Some(FeePlan {
+        charge,
+        journal: fee_journal,
+        postings: fee_postings,
+    }) = plan.fee
+    {
         let charge = q::ChargeRow {
             journal_id: fee_journal.id.clone(),
             created_at: now,
