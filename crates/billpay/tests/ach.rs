@@ -299,3 +299,150 @@ both_engines! {
         app.assert_verified().await;
     }
 }
+
+/// A bank-account validation service for the test: answers from a table, like a real one
+/// answers from the banks' data.
+struct TableValidator;
+
+#[async_trait::async_trait]
+impl billpay_services::ach::AccountValidator for TableValidator {
+    async fn validate(
+        &self,
+        _routing: &billpay_domain::RoutingNumber,
+        account: &billpay_domain::BankAccountNumber,
+        _account_type: billpay_domain::BankAccountType,
+    ) -> billpay_services::ach::AccountValidation {
+        use billpay_services::ach::AccountValidation::*;
+        match account.expose_secret() {
+            "000123456789" => Valid,
+            "000111111116" => Invalid { code: "R03".into() },
+            _ => Unknown,
+        }
+    }
+}
+
+async fn plain(engine: Engine) -> TestApp {
+    spawn_app(engine).await
+}
+
+both_engines! {
+    with plain;
+
+    async fn a_validation_service_answers_instead_of_a_prenote(app) {
+        use billpay_services::payments::{Idempotency, NewMethod, PaymentRequest};
+        use billpay_services::PaymentResult;
+        let acct = app.account_with_bill(9_000).await;
+        let mut b = app.app.clone();
+        let mut cfg = (*b.config).clone();
+        cfg.ach.originate = true;
+        b.config = std::sync::Arc::new(cfg);
+        let b = b.with_ach_origination_using(Some(std::sync::Arc::new(TableValidator)));
+        let pay = |account: &'static str, cents: i64| {
+            let b = b.clone();
+            let acct = acct.clone();
+            async move {
+                b.create_payment_result(
+                    Idempotency::new("test", new_key()).unwrap(),
+                    PaymentRequest {
+                        account_number: billpay_domain::AccountNumber::parse(&acct).unwrap(),
+                        amount: billpay_domain::Money::new(cents, billpay_domain::Currency::USD),
+                        channel: billpay_domain::Channel::Web,
+                        method: NewMethod::Ach {
+                            routing: billpay_domain::RoutingNumber::parse("110000000").unwrap(),
+                            account: billpay_domain::BankAccountNumber::parse(account).unwrap(),
+                            account_type: billpay_domain::BankAccountType::Checking,
+                            holder_name: "Pat Payer".into(),
+                        },
+                        confirm_duplicate: false,
+                        tel_authorization: None,
+                    },
+                )
+                .await
+                .unwrap()
+            }
+        };
+        // Valid: no prenote, the debit goes in the next file.
+        let ok = pay("000123456789", 2_000).await;
+        assert!(matches!(ok, PaymentResult::Completed(_)), "{ok:?}");
+        // Invalid: declined at once with the service's reason.
+        let bad = pay("000111111116", 2_001).await;
+        match &bad {
+            PaymentResult::Declined(_, code) => assert_eq!(code.as_str(), "R03"),
+            other => panic!("{other:?}"),
+        }
+        // Unknown: the prenote goes out and the debit waits.
+        let unknown = pay("000222222227", 2_002).await;
+        assert!(matches!(unknown, PaymentResult::Completed(_)), "{unknown:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let files = b.export_ach(dir.path()).await.unwrap();
+        let text = std::fs::read_to_string(&files[0].path).unwrap();
+        let file = nacha::parse_file(&text).unwrap();
+        let mut got: Vec<(u8, i64)> = entries(&file).iter().map(|(_, e)| (e.transaction_code.code(), e.amount)).collect();
+        got.sort();
+        assert_eq!(got, vec![(27, 2_000), (28, 0)], "the valid debit and the unknown account's prenote");
+        app.assert_verified().await;
+    }
+}
+
+both_engines! {
+    with originating;
+
+    async fn every_return_family_reverses_the_payment_and_says_why(app) {
+        // Insufficient funds, account problems, unauthorized, administrative.
+        let codes = ["R01", "R09", "R02", "R03", "R04", "R16", "R20", "R05", "R07", "R10", "R11", "R29", "R06", "R08", "R24"];
+        let acct = app.account_with_bill(100_000).await;
+        let mut methods = Vec::new();
+        let mut payments = Vec::new();
+        for (i, _) in codes.iter().enumerate() {
+            let (s, m) = app.post(&format!("/api/v1/accounts/{acct}/payment_methods"), bank(&format!("0009{i:08}"))).await;
+            assert_eq!(s, 201, "{m}");
+            let p = pay_by(&app, &acct, 1_000 + i as i64, "phone", json!({"type": "token", "token": m["id"]})).await;
+            methods.push(m["id"].as_str().unwrap().to_string());
+            payments.push(p["id"].as_str().unwrap().to_string());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let files = export(&app, dir.path()).await;
+        let (_, file) = &files[0];
+        let es = entries(file);
+        assert_eq!(es.len(), codes.len());
+        let outcomes: Vec<(String, nacha::Outcome)> = es
+            .iter()
+            .map(|(_, e)| {
+                let i = (e.amount - 1_000) as usize;
+                (e.trace_number.clone(), nacha::Outcome::Return { code: codes[i].to_string() })
+            })
+            .collect();
+        let header = nacha::FileHeader {
+            immediate_destination: file.header.immediate_destination.clone(),
+            immediate_origin: "110000000".into(),
+            creation: "2026-12-03T08:00".parse().unwrap(),
+            file_id_modifier: 'A',
+            destination_name: "RIVERBEND".into(),
+            origin_name: "TEST RDFI".into(),
+            reference_code: String::new(),
+        };
+        let returns = nacha::build_returns_file(file, header, &outcomes, "11000000").unwrap();
+        let r = app.app.import_ach_returns(&returns).await.unwrap();
+        assert_eq!(r.returns_applied as usize, codes.len(), "{r:?}");
+        assert_eq!(app.balance(&acct).await, 100_000 + 15 * 2500, "every debit reversed, one fee each");
+
+        let (_, listed) = app.get(&format!("/api/v1/accounts/{acct}/payment_methods")).await;
+        let active: Vec<String> = listed["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let notices: Vec<String> = sqlx::query_scalar("SELECT payload_json FROM outbox WHERE kind = 'email.payment_returned'")
+            .fetch_all(&mut *c).await.unwrap();
+        drop(c);
+        for (i, code) in codes.iter().enumerate() {
+            let p = payment(&app, &payments[i]).await;
+            assert_eq!(p["status"], "returned", "{code}: {p}");
+            assert_eq!(p["failure"]["code"], *code, "{p}");
+            let expected = billpay_domain::DeclineCode::parse(code).unwrap().message(billpay_domain::Language::En);
+            assert_eq!(p["failure"]["message"], expected, "{p}");
+            let notice = notices.iter().find(|n| n.contains(&payments[i])).unwrap_or_else(|| panic!("no notice for {code}"));
+            assert!(notice.contains(expected), "{notice}");
+            let stopped = billpay_services::ach::stops_account(code);
+            assert_eq!(!active.contains(&methods[i]), stopped, "{code}: saved account stopped = {stopped}");
+        }
+        app.assert_verified().await;
+    }
+}
