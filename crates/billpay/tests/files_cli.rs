@@ -125,3 +125,48 @@ both_engines! {
         assert!(out.contains("ledger verified"), "{out}");
     }
 }
+
+both_engines! {
+    with originating;
+
+    async fn serve_writes_the_daily_file_at_its_time(app) {
+        let acct = app.account_with_bill(5_000).await;
+        let (s, p) = app.pay(&new_key(), json!({"account_number": acct, "amount": 5_000, "channel": "phone",
+            "payment_method": {"type": "ach", "routing_number": "110000000", "account_number": "000123456789", "account_type": "checking", "holder_name": "Pat Payer"}})).await;
+        assert_eq!(s, 201, "{p}");
+        let dir = tempfile::tempdir().unwrap();
+        let out_dir = dir.path().join("daily");
+        let config = dir.path().join("billpay.toml");
+        // 00:00: the time has passed whenever the test runs, so the first pass writes the file.
+        std::fs::write(&config, format!(
+            "database_url = \"{}\"\n[ach]\noriginate = true\nexport_dir = \"{}\"\nexport_at = \"00:00\"\n",
+            app.db.url, out_dir.display())).unwrap();
+        let keyring = app.db.dir.path().join("vault-keyring.toml");
+        let server = ServerProcess::start(
+            &[],
+            &[("BILLPAY_CONFIG", config.to_str().unwrap()), ("BILLPAY_VAULT_KEYRING_FILE", keyring.to_str().unwrap())],
+            dir.path().join("serve.log"),
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let file = loop {
+            let found = std::fs::read_dir(&out_dir).ok().and_then(|mut d| d.find_map(|e| {
+                let p = e.ok()?.path();
+                p.extension().is_some_and(|x| x == "ach").then_some(p)
+            }));
+            if let Some(f) = found {
+                break f;
+            }
+            assert!(std::time::Instant::now() < deadline, "no daily file: {}", server.logs());
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("000123456789"), "the entry is in the daily file");
+        // Once a day: later passes of the same day write nothing more.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1);
+        assert!(server.stop().success());
+        let listed = ok(&cli(&app, &["ach", "files"]).await);
+        assert!(listed.contains("1 entries") && listed.contains("written"), "{listed}");
+    }
+}
