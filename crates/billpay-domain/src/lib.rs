@@ -12,6 +12,9 @@
 //! * [`decline`]: the decline / ACH return taxonomy with retry policy and
 //!   plain-language English and Spanish texts;
 //! * [`ledger`]: double-entry posting rules and balanced journal entries;
+//! * [`calendar`]: month-end clamping, business days and one instant per local
+//!   date and time across daylight-saving changes;
+//! * [`recurrence`]: the dates of one-time and recurring scheduled payments;
 //! * [`secret`]: masked secret types that never print their contents and are
 //!   zeroized on drop.
 //!
@@ -26,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod bank;
+pub mod calendar;
 pub mod card;
 pub mod check_digit;
 pub mod decline;
@@ -33,10 +37,12 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod payment;
+pub mod recurrence;
 pub mod redact;
 pub mod secret;
 
 pub use bank::*;
+pub use calendar::*;
 pub use card::*;
 pub use check_digit::*;
 pub use decline::*;
@@ -44,6 +50,7 @@ pub use ids::*;
 pub use ledger::*;
 pub use money::*;
 pub use payment::*;
+pub use recurrence::*;
 pub use redact::*;
 pub use secret::*;
 
