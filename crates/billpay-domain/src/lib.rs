@@ -14,6 +14,8 @@
 //! * [`ledger`]: double-entry posting rules and balanced journal entries;
 //! * [`calendar`]: month-end clamping, business days and one instant per local
 //!   date and time across daylight-saving changes;
+//! * [`autopay`]: when AutoPay charges a statement, the pre-debit notice, and
+//!   how much it charges (net of payments since the statement);
 //! * [`recurrence`]: the dates of one-time and recurring scheduled payments;
 //! * [`secret`]: masked secret types that never print their contents and are
 //!   zeroized on drop.
@@ -28,6 +30,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod autopay;
 pub mod bank;
 pub mod calendar;
 pub mod card;
@@ -41,6 +44,7 @@ pub mod recurrence;
 pub mod redact;
 pub mod secret;
 
+pub use autopay::*;
 pub use bank::*;
 pub use calendar::*;
 pub use card::*;
