@@ -17,6 +17,8 @@
 //! * [`autopay`]: when AutoPay charges a statement, the pre-debit notice, and
 //!   how much it charges (net of payments since the statement);
 //! * [`recurrence`]: the dates of one-time and recurring scheduled payments;
+//! * [`retry`]: when a declined card payment is tried again, and whether a
+//!   returned bank debit may be presented again;
 //! * [`secret`]: masked secret types that never print their contents and are
 //!   zeroized on drop.
 //!
@@ -42,6 +44,7 @@ pub mod money;
 pub mod payment;
 pub mod recurrence;
 pub mod redact;
+pub mod retry;
 pub mod secret;
 
 pub use autopay::*;
@@ -56,6 +59,7 @@ pub use money::*;
 pub use payment::*;
 pub use recurrence::*;
 pub use redact::*;
+pub use retry::*;
 pub use secret::*;
 
 /// Removes the separators customers commonly type inside numbers (spaces, tabs
