@@ -12,6 +12,13 @@
 //! * [`decline`]: the decline / ACH return taxonomy with retry policy and
 //!   plain-language English and Spanish texts;
 //! * [`ledger`]: double-entry posting rules and balanced journal entries;
+//! * [`calendar`]: month-end clamping, business days and one instant per local
+//!   date and time across daylight-saving changes;
+//! * [`autopay`]: when AutoPay charges a statement, the pre-debit notice, and
+//!   how much it charges (net of payments since the statement);
+//! * [`recurrence`]: the dates of one-time and recurring scheduled payments;
+//! * [`retry`]: when a declined card payment is tried again, and whether a
+//!   returned bank debit may be presented again;
 //! * [`secret`]: masked secret types that never print their contents and are
 //!   zeroized on drop.
 //!
@@ -25,7 +32,9 @@
 )]
 #![warn(missing_docs)]
 
+pub mod autopay;
 pub mod bank;
+pub mod calendar;
 pub mod card;
 pub mod check_digit;
 pub mod decline;
@@ -33,10 +42,14 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod payment;
+pub mod recurrence;
 pub mod redact;
+pub mod retry;
 pub mod secret;
 
+pub use autopay::*;
 pub use bank::*;
+pub use calendar::*;
 pub use card::*;
 pub use check_digit::*;
 pub use decline::*;
@@ -44,7 +57,9 @@ pub use ids::*;
 pub use ledger::*;
 pub use money::*;
 pub use payment::*;
+pub use recurrence::*;
 pub use redact::*;
+pub use retry::*;
 pub use secret::*;
 
 /// Removes the separators customers commonly type inside numbers (spaces, tabs
