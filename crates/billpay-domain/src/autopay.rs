@@ -97,10 +97,11 @@ pub enum AutopayAmount {
 
 /// How much AutoPay charges for a statement.
 ///
-/// `due = min(statement_amount − paid_since_statement, current_balance)`:
+/// `due = min(statement_amount − max(paid_since_statement, 0), current_balance)`:
 /// the statement net of payments made since it was issued, and never more than
 /// the account currently owes (a credit or refund since the statement lowers
-/// the balance). A `due` of zero or less is [`AutopayAmount::NothingDue`]; a
+/// the balance). A negative `paid_since_statement` (payments reversed since)
+/// counts as zero: AutoPay never charges more than the statement amount. A `due` of zero or less is [`AutopayAmount::NothingDue`]; a
 /// `due` over the enrolled `maximum` is [`AutopayAmount::OverMaximum`] (a
 /// maximum charges nothing rather than part: a partial charge would leave the
 /// customer late without knowing it).
@@ -121,9 +122,12 @@ pub fn autopay_amount(
     {
         ensure_currency(currency, other)?;
     }
-    let net =
-        i128::from(statement_amount.minor_units()) - i128::from(paid_since_statement.minor_units());
-    let due = net.min(i128::from(current_balance.minor_units()));
+    let statement = i128::from(statement_amount.minor_units());
+    // Payments reversed since the statement (a returned bank debit) can make
+    // the net paid negative: that counts as nothing paid, so AutoPay never
+    // charges more than the statement asked for.
+    let paid = i128::from(paid_since_statement.minor_units()).max(0);
+    let due = (statement - paid).min(i128::from(current_balance.minor_units()));
     if due <= 0 {
         return Ok(AutopayAmount::NothingDue);
     }
@@ -260,6 +264,11 @@ mod tests {
             a(i64::MAX, i64::MIN, 5, None),
             AutopayAmount::Charge(usd(5))
         );
+        // A payment returned since the statement: the statement, not more.
+        assert_eq!(
+            a(8410, -2000, 10_410, None),
+            AutopayAmount::Charge(usd(8410))
+        );
         assert!(autopay_amount(usd(1), Money::new(0, Currency::CAD), usd(1), None).is_err());
         assert!(
             autopay_amount(usd(1), usd(0), usd(1), Some(Money::new(5, Currency::EUR))).is_err()
@@ -280,17 +289,17 @@ mod tests {
                     prop_assert!(m.is_positive());
                     prop_assert!(m.minor_units() <= balance);
                     prop_assert!(m.minor_units() <= statement);
-                    prop_assert!(m.minor_units() <= statement - paid);
+                    prop_assert!(m.minor_units() <= statement - paid.max(0));
                     if let Some(max) = maximum {
                         prop_assert!(m.minor_units() <= max);
                     }
                 }
                 AutopayAmount::NothingDue => {
-                    prop_assert!(statement - paid <= 0 || balance <= 0);
+                    prop_assert!(statement - paid.max(0) <= 0 || balance <= 0);
                 }
                 AutopayAmount::OverMaximum { due, maximum: max } => {
                     prop_assert!(due.minor_units() > max.minor_units());
-                    prop_assert!(due.minor_units() <= balance.min(statement - paid));
+                    prop_assert!(due.minor_units() <= balance.min(statement - paid.max(0)));
                 }
             }
         }

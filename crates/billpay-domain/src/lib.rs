@@ -16,6 +16,8 @@
 //!   date and time across daylight-saving changes;
 //! * [`autopay`]: when AutoPay charges a statement, the pre-debit notice, and
 //!   how much it charges (net of payments since the statement);
+//! * [`collections`]: late fees, suspension of service and payment
+//!   arrangements;
 //! * [`recurrence`]: the dates of one-time and recurring scheduled payments;
 //! * [`retry`]: when a declined card payment is tried again, and whether a
 //!   returned bank debit may be presented again;
@@ -37,6 +39,7 @@ pub mod bank;
 pub mod calendar;
 pub mod card;
 pub mod check_digit;
+pub mod collections;
 pub mod decline;
 pub mod ids;
 pub mod ledger;
@@ -52,6 +55,7 @@ pub use bank::*;
 pub use calendar::*;
 pub use card::*;
 pub use check_digit::*;
+pub use collections::*;
 pub use decline::*;
 pub use ids::*;
 pub use ledger::*;
