@@ -9,6 +9,7 @@ pub mod api;
 pub mod error;
 pub mod files;
 pub mod render;
+pub mod schedules;
 pub mod twilio;
 pub mod wire;
 
@@ -48,7 +49,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
         license(name = "Apache-2.0")
     ),
     modifiers(&SecurityAddon),
-    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"))
+    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"))
 )]
 struct ApiDoc;
 
@@ -93,7 +94,20 @@ fn api_router() -> OpenApiRouter<Billpay> {
             .routes(routes!(files::list_lockbox_exceptions))
             .routes(routes!(files::resolve_lockbox_exception))
             .routes(routes!(files::import_ach_returns))
-            .routes(routes!(files::list_ach_files)),
+            .routes(routes!(files::list_ach_files))
+            .routes(routes!(
+                schedules::enroll_autopay,
+                schedules::get_autopay,
+                schedules::cancel_autopay
+            ))
+            .routes(routes!(
+                schedules::create_scheduled,
+                schedules::list_scheduled
+            ))
+            .routes(routes!(
+                schedules::update_scheduled,
+                schedules::cancel_scheduled
+            )),
     )
 }
 

@@ -616,6 +616,7 @@ impl CreatePayment {
             method,
             confirm_duplicate: self.confirm_duplicate,
             tel_authorization: None,
+            limit_to_balance: false,
         })
     }
 }

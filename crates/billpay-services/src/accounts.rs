@@ -266,6 +266,7 @@ impl Billpay {
             .map(|p| (p.ledger_account.clone(), p.amount.minor_units()))
             .collect();
         let amount_due = new.amount_due;
+        let this = self.clone();
         let row = self
             .store
             .write(move |c| {
@@ -279,6 +280,7 @@ impl Billpay {
                             format!("this account is billed in {}", account.currency),
                         ));
                     }
+                    let account_row = account.clone();
                     let row = StatementRow {
                         id: statement_id.clone(),
                         account_id: account.id.clone(),
@@ -312,6 +314,14 @@ impl Billpay {
                         created_at: now,
                     };
                     queries::insert_journal(c, &j, &postings).await?;
+                    // AutoPay's jobs for this bill, in the same transaction as the bill.
+                    if let Some(enrollment) = billpay_store::jobs::autopay(c, &row.account_id)
+                        .await?
+                        .filter(|e| e.status == "active")
+                    {
+                        let jobs = this.autopay_jobs_for(&account_row, &enrollment, &row);
+                        crate::autopay::schedule_statement_in(c, jobs).await?;
+                    }
                     Ok(row)
                 })
             })

@@ -186,6 +186,7 @@ impl Backend for Line<'_> {
             channel: Channel::Phone,
             method,
             confirm_duplicate: false,
+            limit_to_balance: false,
             tel_authorization: req.tel_authorization.map(|text| TelAuthorization {
                 call_sid: self.call_sid.to_string(),
                 text,

@@ -13,9 +13,11 @@
 pub mod accounts;
 pub mod ach;
 pub mod apikeys;
+pub mod autopay;
 pub mod clock;
 mod error;
 pub mod ivr;
+pub mod jobs;
 pub mod lockbox;
 pub mod model;
 pub mod payments;
@@ -86,6 +88,10 @@ pub struct ServiceConfig {
     pub ivr: IvrConfig,
     /// Bank debits billpay originates itself in NACHA files.
     pub ach: ach::AchConfig,
+    /// AutoPay and scheduled payments.
+    pub autopay: autopay::AutopayConfig,
+    /// How long a worker holds a job before another worker may take it over.
+    pub job_lease: jiff::SignedDuration,
 }
 
 /// The phone line's settings.
@@ -131,6 +137,8 @@ impl Default for ServiceConfig {
             biller: BillerProfile::default(),
             ivr: IvrConfig::default(),
             ach: ach::AchConfig::default(),
+            autopay: autopay::AutopayConfig::default(),
+            job_lease: jobs::LEASE,
         }
     }
 }

@@ -61,6 +61,10 @@ pub struct PaymentRequest {
     /// A bank debit authorized orally by phone (NACHA TEL): stored in the same transaction as
     /// the payment, so a debit never exists without its authorization.
     pub tel_authorization: Option<TelAuthorization>,
+    /// Refuse the payment if it is more than the account owes (balance less payments still in
+    /// flight), checked under the account lock: automatic payments never overpay, even when a
+    /// manual payment races them.
+    pub limit_to_balance: bool,
 }
 
 /// What the caller heard and agreed to, and on which call.
@@ -426,6 +430,7 @@ impl Billpay {
         let currency = req.amount.currency();
         let amount = req.amount;
         let confirm_duplicate = req.confirm_duplicate;
+        let limit_to_balance = req.limit_to_balance;
         let tel_authorization = req.tel_authorization.clone();
         let authorization_text = req.tel_authorization.as_ref().map(|t| t.text.clone());
         let audit_id = self.new_id("aud");
@@ -464,6 +469,24 @@ impl Billpay {
                         ));
                     }
                     queries::lock_account(c, &account.id, now_us).await?;
+                    if limit_to_balance {
+                        let owed = billpay_store::jobs::payable_balance(
+                            c,
+                            &account.id,
+                            &format!("ar:{}", account.account_number),
+                        )
+                        .await?;
+                        if amount.minor_units() > owed {
+                            return Err(ServiceError::Conflict {
+                                code: "amount_over_balance",
+                                message: format!(
+                                    "the account owes {} now, less than this automatic payment of {}",
+                                    Money::new(owed.max(0), currency),
+                                    amount
+                                ),
+                            });
+                        }
+                    }
                     if !confirm_duplicate
                         && let Some(prev) = queries::recent_same_amount_payment(
                             c,

@@ -11,6 +11,7 @@
 
 pub mod ach;
 mod db;
+pub mod jobs;
 pub mod queries;
 pub mod rows;
 

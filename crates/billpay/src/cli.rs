@@ -91,6 +91,13 @@ enum Command {
         #[command(subcommand)]
         action: AchAction,
     },
+    /// Run the job runner only (AutoPay, scheduled payments), for scale-out beside `serve`.
+    Worker,
+    /// Scheduled work: what ran, what will run today, what failed.
+    Jobs {
+        #[command(subcommand)]
+        action: Option<JobsAction>,
+    },
     /// Pay by mail: post checks from a bank lockbox file; the exceptions queue.
     Lockbox {
         #[command(subcommand)]
@@ -120,6 +127,14 @@ struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, env = "BILLPAY_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum JobsAction {
+    /// Counts per job type and status, today's upcoming jobs and every failed job (default).
+    Status,
+    /// Run every due job now, then exit.
+    Run,
 }
 
 #[derive(Subcommand, Debug)]
@@ -382,6 +397,19 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Keys { action } => keys(action, &settings).await?,
         Command::Ach { action } => return ach(action, &settings).await,
+        Command::Worker => {
+            let (app, _) = build_from_settings(&settings, true).await?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let worker = tokio::spawn(run_worker(app.clone(), stop_rx));
+            println!("billpay worker running; Ctrl-C to stop");
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = stop_tx.send(true);
+            let _ = worker.await;
+            app.store.close().await;
+        }
+        Command::Jobs { action } => {
+            return jobs(action.unwrap_or(JobsAction::Status), &settings).await;
+        }
         Command::Lockbox { action } => return lockbox(action, &settings).await,
         Command::Phone {
             url,
@@ -631,6 +659,8 @@ pub async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
     // Background reconciliation: in-doubt payments, settlements, key pruning.
     let bg = app.clone();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // The job runner: AutoPay, scheduled payments (several instances share the queue).
+    let worker = tokio::spawn(run_worker(app.clone(), stop_rx.clone()));
     let export_dir = settings
         .ach
         .export_dir
@@ -688,6 +718,7 @@ pub async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
     // In-flight requests have finished (the server waited for them); stop the background work.
     let _ = stop_tx.send(true);
     let _ = reconciler.await;
+    let _ = worker.await;
     app.store.close().await;
     tracing::info!("billpay stopped");
     Ok(())
@@ -722,6 +753,78 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
         }
         tracing::info!("shutting down: finishing in-flight requests");
     }
+}
+
+/// Leases and runs due jobs until told to stop; waits a moment when there are none.
+async fn run_worker(app: Billpay, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let owner = billpay_services::jobs::worker_name(&app);
+    loop {
+        let idle = match app.run_due_jobs(&owner).await {
+            Ok(r) => r.leased == 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "job runner pass failed");
+                true
+            }
+        };
+        if *stop.borrow() {
+            break;
+        }
+        if idle {
+            tokio::select! {
+                _ = tokio::time::sleep(billpay_services::jobs::IDLE_WAIT) => {}
+                _ = stop.changed() => break,
+            }
+        }
+    }
+}
+
+async fn jobs(action: JobsAction, settings: &Settings) -> Result<std::process::ExitCode> {
+    let (app, _) = build_from_settings(settings, true).await?;
+    let result = async {
+        match action {
+            JobsAction::Run => {
+                let owner = billpay_services::jobs::worker_name(&app);
+                let r = app.drain_jobs(&owner).await?;
+                println!(
+                    "jobs run: {}\ndone: {}\nretrying: {}\nfailed: {}",
+                    r.leased, r.done, r.retried, r.failed
+                );
+            }
+            JobsAction::Status => {
+                println!("kind\tstatus\tcount");
+                for (kind, status, n) in app.job_counts().await? {
+                    println!("{kind}\t{status}\t{n}");
+                }
+                let now = app.clock.now();
+                let day = now.as_microsecond();
+                let end = day + 86_400_000_000;
+                println!("\nto run in the next 24 hours:");
+                for j in app.jobs_in("queued", i64::MIN, end).await? {
+                    println!(
+                        "  {}\t{}\t{}",
+                        billpay_services::clock::from_micros(j.run_at),
+                        j.kind,
+                        j.business_key
+                    );
+                }
+                println!("\nfailed:");
+                for j in app.jobs_in("failed", i64::MIN, i64::MAX).await? {
+                    println!(
+                        "  {}\t{}\t{}\tafter {} attempts: {}",
+                        billpay_services::clock::from_micros(j.run_at),
+                        j.kind,
+                        j.business_key,
+                        j.attempts,
+                        j.last_error.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.store.close().await;
+    result.map(|_| std::process::ExitCode::SUCCESS)
 }
 
 /// The scheduled daily NACHA file: once a day, at `at` in the biller's time zone or at the

@@ -53,6 +53,48 @@ pub struct Settings {
     pub ivr_timezone: String,
     /// `[ach]`: bank debits billpay originates itself in NACHA files.
     pub ach: AchSettings,
+    /// `[autopay]`: AutoPay and scheduled payments.
+    pub autopay: AutopaySettings,
+    /// Seconds a job worker holds a job before another worker may take it over.
+    pub job_lease_secs: u64,
+}
+
+/// The `[autopay]` table of the configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutopaySettings {
+    /// Local time of day (the account's time zone) automatic payments run, "HH:MM".
+    pub run_time: String,
+    /// Days before an AutoPay charge the customer is told of it.
+    pub notice_days: u8,
+    /// The page customers are sent to when an automatic payment fails.
+    pub fix_url: String,
+}
+
+impl Default for AutopaySettings {
+    fn default() -> Self {
+        AutopaySettings {
+            run_time: "06:00".into(),
+            notice_days: 3,
+            fix_url: "/pay".into(),
+        }
+    }
+}
+
+impl AutopaySettings {
+    fn config(&self) -> Result<billpay_services::autopay::AutopayConfig> {
+        let run_time = jiff::civil::Time::strptime("%H:%M", &self.run_time)
+            .map_err(|_| anyhow::anyhow!("[autopay] run_time must be a time like \"06:00\""))?;
+        if self.notice_days > 30 {
+            anyhow::bail!("[autopay] notice_days must be 0 to 30");
+        }
+        Ok(billpay_services::autopay::AutopayConfig {
+            run_time,
+            notice_days: self.notice_days,
+            fix_url: self.fix_url.clone(),
+            ..Default::default()
+        })
+    }
 }
 
 /// The `[ach]` table of the configuration file.
@@ -173,6 +215,8 @@ impl Default for Settings {
             agent_hours_end: 20,
             ivr_timezone: "America/New_York".into(),
             ach: AchSettings::default(),
+            autopay: AutopaySettings::default(),
+            job_lease_secs: 300,
         }
     }
 }
@@ -211,6 +255,10 @@ impl Settings {
             anyhow::bail!("agent_hours_start and agent_hours_end are hours, 0 to 24");
         }
         s.ach.check()?;
+        s.autopay.config()?;
+        if s.job_lease_secs < 1 || s.job_lease_secs > 3600 {
+            anyhow::bail!("job_lease_secs must be 1 to 3600");
+        }
         if s.convenience_fee_cents < 0 {
             anyhow::bail!("convenience_fee_cents must not be negative");
         }
@@ -249,6 +297,8 @@ impl Settings {
                 public_url: self.public_url.clone(),
             },
             ach: self.ach.config(),
+            autopay: self.autopay.config().unwrap_or_default(),
+            job_lease: jiff::SignedDuration::from_secs(self.job_lease_secs as i64),
             ..Default::default()
         }
     }

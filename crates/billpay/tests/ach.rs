@@ -355,6 +355,7 @@ both_engines! {
                         },
                         confirm_duplicate: false,
                         tel_authorization: None,
+                        limit_to_balance: false,
                     },
                 )
                 .await

@@ -1,0 +1,1002 @@
+//! AutoPay and scheduled (one-time and recurring) payments, run by the job runner.
+//!
+//! AutoPay: when a statement arrives for an enrolled account (or an account enrolls with a bill
+//! still to pay), one charge job and one pre-debit notice job are scheduled for it, in the same
+//! transaction, under the keys `autopay:<account>:<statement>:<attempt>` and
+//! `autopay-notice:<account>:<statement>`. The charge job computes what is still owed on that
+//! statement at the moment it runs (a manual payment the day before leaves only the rest, or
+//! nothing), pays with the enrolled saved method under an idempotency key equal to its business
+//! key, and never pays more than the account owes (checked under the account lock, so a manual
+//! payment racing it cannot make it overpay). A soft card decline schedules the next attempt by
+//! the retry rules; a hard decline never retries. The customer hears of every outcome.
+//!
+//! Times: each job runs at `run_time` (06:00 by default) on its local date in the account's
+//! time zone, converted by [`billpay_domain::local_instant`]: exactly one instant per local
+//! date, so a DST change never fires a job twice or skips it.
+
+use billpay_domain::{
+    AccountNumber, AutopayAmount, BusinessCalendar, Channel, End, Frequency, Language, Money,
+    Recurrence, RetryRules, Timing, autopay_amount, charge_date, local_date, local_instant,
+    next_attempt, pre_debit_notice_date,
+};
+use billpay_store::jobs::{self as q, AutopayRow, JobRow, ScheduledPaymentRow};
+use billpay_store::rows::{AccountRow, OutboxRow, StatementRow};
+use billpay_store::{AnyConnection, StoreError, queries};
+use jiff::civil::{Date, Time};
+
+use crate::jobs::{JobError, job};
+use crate::payments::{Idempotency, NewMethod, PaymentRequest};
+use crate::{Billpay, PaymentResult, ServiceError};
+
+pub const JOB_CHARGE: &str = "autopay.charge";
+pub const JOB_NOTICE: &str = "autopay.notice";
+pub const JOB_SCHEDULED: &str = "scheduled.charge";
+
+/// AutoPay and schedule settings.
+#[derive(Clone, Debug)]
+pub struct AutopayConfig {
+    /// Local time of day automatic payments run.
+    pub run_time: Time,
+    /// Days before the charge the pre-debit notice is sent.
+    pub notice_days: u8,
+    pub retry: RetryRules,
+    /// Business days: AutoPay "N days before" moves back over weekends and holidays.
+    pub calendar: BusinessCalendar,
+    /// The customer's page for fixing a failed payment (linked in notices).
+    pub fix_url: String,
+}
+
+impl Default for AutopayConfig {
+    fn default() -> Self {
+        AutopayConfig {
+            run_time: Time::constant(6, 0, 0, 0),
+            notice_days: 3,
+            retry: RetryRules::default(),
+            calendar: BusinessCalendar::us_federal(2024..=2045),
+            fix_url: "/pay".into(),
+        }
+    }
+}
+
+/// An account's AutoPay enrollment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Autopay {
+    pub account_number: String,
+    pub payment_method_id: String,
+    pub timing: Timing,
+    pub maximum: Option<Money>,
+    /// active or canceled
+    pub status: String,
+    pub authorization_text: String,
+    pub enrolled_at: jiff::Timestamp,
+}
+
+fn timing_of(row: &AutopayRow) -> Timing {
+    match row.timing.as_str() {
+        "days_before" => Timing::DaysBefore(u8::try_from(row.days_before).unwrap_or(1))
+            .validate()
+            .unwrap_or(Timing::OnDueDate),
+        _ => Timing::OnDueDate,
+    }
+}
+
+fn tz_of(account: &AccountRow) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(&account.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+fn autopay_out(row: &AutopayRow, account: &AccountRow) -> Autopay {
+    Autopay {
+        account_number: account.account_number.clone(),
+        payment_method_id: row.payment_method_id.clone(),
+        timing: timing_of(row),
+        maximum: row.maximum.map(|m| {
+            Money::new(
+                m,
+                billpay_domain::Currency::parse(&account.currency)
+                    .unwrap_or(billpay_domain::Currency::USD),
+            )
+        }),
+        status: row.status.clone(),
+        authorization_text: row.authorization_text.clone(),
+        enrolled_at: crate::clock::from_micros(row.enrolled_at),
+    }
+}
+
+/// The charge and notice jobs of one statement under an enrollment.
+fn statement_jobs(
+    b: &Billpay,
+    cfg: &AutopayConfig,
+    account: &AccountRow,
+    enrollment: &AutopayRow,
+    statement: &StatementRow,
+) -> Option<(JobRow, JobRow)> {
+    let due: Date = statement.due_date.parse().ok()?;
+    let tz = tz_of(account);
+    let charge = charge_date(due, timing_of(enrollment), &cfg.calendar);
+    let notice = pre_debit_notice_date(charge, cfg.notice_days);
+    let at = |d: Date| local_instant(d, cfg.run_time, &tz).as_microsecond();
+    let payload = serde_json::json!({
+        "account_id": account.id,
+        "statement_id": statement.id,
+        "attempt": 1,
+        "first_attempt": charge.to_string(),
+    });
+    Some((
+        job(
+            b,
+            JOB_CHARGE,
+            format!("autopay:{}:{}:1", account.id, statement.id),
+            payload.clone(),
+            at(charge),
+        ),
+        job(
+            b,
+            JOB_NOTICE,
+            format!("autopay-notice:{}:{}", account.id, statement.id),
+            payload,
+            at(notice),
+        ),
+    ))
+}
+
+/// Queues (or moves) the AutoPay jobs of a statement, in the caller's transaction. Statements
+/// already past their charge date get their charge job at once (a late enrollment still pays).
+pub(crate) async fn schedule_statement_in(
+    c: &mut AnyConnection,
+    jobs: Option<(JobRow, JobRow)>,
+) -> Result<(), StoreError> {
+    if let Some((charge, notice)) = jobs {
+        q::schedule(c, &charge).await?;
+        q::schedule(c, &notice).await?;
+    }
+    Ok(())
+}
+
+async fn notify(
+    c: &mut AnyConnection,
+    b_id: String,
+    account_id: &str,
+    kind: &str,
+    dedupe_key: String,
+    payload: serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some(email) = queries::account_by_id(c, account_id)
+        .await?
+        .and_then(|a| a.email)
+    {
+        queries::insert_outbox(
+            c,
+            &OutboxRow {
+                id: b_id,
+                kind: kind.into(),
+                dedupe_key,
+                recipient: email,
+                payload_json: payload.to_string(),
+                created_at: now,
+                sent_at: None,
+                attempts: 0,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+impl Billpay {
+    fn autopay_cfg(&self) -> &AutopayConfig {
+        &self.config.autopay
+    }
+
+    async fn account_row(&self, number: &AccountNumber) -> Result<AccountRow, ServiceError> {
+        let mut c = self.store.read_conn().await?;
+        queries::account_by_number(&mut c, number.as_str())
+            .await?
+            .ok_or(ServiceError::NotFound { what: "account" })
+    }
+
+    /// A saved method of this account that can pay.
+    async fn usable_method(
+        &self,
+        account: &AccountRow,
+        token: &str,
+    ) -> Result<billpay_store::rows::PaymentMethodRow, ServiceError> {
+        let mut c = self.store.read_conn().await?;
+        queries::payment_method_by_id(&mut c, token)
+            .await?
+            .filter(|m| m.account_id == account.id && m.status == "active")
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "payment_method",
+                    "No such saved payment method on this account.",
+                )
+            })
+    }
+
+    /// Enrolls (or re-enrolls, with new settings) an account in AutoPay and schedules its
+    /// current bill if one is still to be paid.
+    pub async fn enroll_autopay(
+        &self,
+        number: &AccountNumber,
+        token: &str,
+        timing: Timing,
+        maximum: Option<Money>,
+        channel: Channel,
+    ) -> Result<Autopay, ServiceError> {
+        let timing = timing
+            .validate()
+            .map_err(|e| ServiceError::invalid("timing", e.to_string()))?;
+        if maximum.is_some_and(|m| !m.is_positive()) {
+            return Err(ServiceError::invalid(
+                "maximum",
+                "the maximum must be greater than zero",
+            ));
+        }
+        let account = self.account_row(number).await?;
+        let method = self.usable_method(&account, token).await?;
+        let now = self.clock.now_micros();
+        let when = match timing {
+            Timing::OnDueDate => "on each due date".to_string(),
+            Timing::DaysBefore(n) => format!("{n} days before each due date"),
+        };
+        let what = if method.kind == "ach" {
+            format!(
+                "a recurring ACH debit from the bank account ending in {}",
+                method.last4
+            )
+        } else {
+            format!("a recurring charge to the card ending in {}", method.last4)
+        };
+        let cap = maximum
+            .map(|m| format!(", up to {m} each month"))
+            .unwrap_or_default();
+        let authorization_text = format!(
+            "You authorize {} to make {what} for the amount of each bill{cap}, {when}, until you cancel AutoPay. \
+             You will be notified {} days before each payment. To cancel, turn AutoPay off or call {} at least 3 days before a payment.",
+            self.config.biller.name,
+            self.autopay_cfg().notice_days,
+            self.config.biller.support_phone
+        );
+        let (kind, days) = match timing {
+            Timing::OnDueDate => ("due_date", 0),
+            Timing::DaysBefore(n) => ("days_before", i64::from(n)),
+        };
+        let row = AutopayRow {
+            account_id: account.id.clone(),
+            payment_method_id: method.id.clone(),
+            timing: kind.into(),
+            days_before: days,
+            maximum: maximum.map(|m| m.minor_units()),
+            status: "active".into(),
+            channel: channel.as_str().into(),
+            authorization_text,
+            enrolled_at: now,
+            updated_at: now,
+        };
+        let statement = {
+            let mut c = self.store.read_conn().await?;
+            queries::latest_statement(&mut c, &account.id).await?
+        };
+        let today = local_date(self.clock.now(), &tz_of(&account));
+        let jobs = statement
+            .filter(|s| s.due_date.parse::<Date>().is_ok_and(|d| d >= today))
+            .and_then(|s| statement_jobs(self, self.autopay_cfg(), &account, &row, &s));
+        let row_w = row.clone();
+        self.store
+            .write(move |c| {
+                Box::pin(async move {
+                    q::upsert_autopay(c, &row_w).await?;
+                    schedule_statement_in(c, jobs).await
+                })
+            })
+            .await?;
+        Ok(autopay_out(&row, &account))
+    }
+
+    pub async fn autopay(&self, number: &AccountNumber) -> Result<Option<Autopay>, ServiceError> {
+        let account = self.account_row(number).await?;
+        let mut c = self.store.read_conn().await?;
+        Ok(q::autopay(&mut c, &account.id)
+            .await?
+            .map(|r| autopay_out(&r, &account)))
+    }
+
+    /// Turns AutoPay off; charges not yet started are canceled.
+    pub async fn cancel_autopay(&self, number: &AccountNumber) -> Result<Autopay, ServiceError> {
+        let account = self.account_row(number).await?;
+        let now = self.clock.now_micros();
+        let id = account.id.clone();
+        let row = self
+            .store
+            .write(move |c| {
+                Box::pin(async move {
+                    if !q::set_autopay_status(c, &id, "canceled", now).await? {
+                        return Err(ServiceError::NotFound {
+                            what: "AutoPay enrollment",
+                        });
+                    }
+                    q::cancel_queued(c, &format!("autopay:{id}:"), now).await?;
+                    q::cancel_queued(c, &format!("autopay-notice:{id}:"), now).await?;
+                    q::autopay(c, &id).await?.ok_or(ServiceError::NotFound {
+                        what: "AutoPay enrollment",
+                    })
+                })
+            })
+            .await?;
+        Ok(autopay_out(&row, &account))
+    }
+
+    /// The AutoPay jobs a new statement needs, for [`Billpay::create_statement`]'s transaction.
+    pub(crate) fn autopay_jobs_for(
+        &self,
+        account: &AccountRow,
+        enrollment: &AutopayRow,
+        statement: &StatementRow,
+    ) -> Option<(JobRow, JobRow)> {
+        statement_jobs(self, self.autopay_cfg(), account, enrollment, statement)
+    }
+
+    pub(crate) async fn run_autopay_notice(
+        &self,
+        j: &JobRow,
+        payload: &serde_json::Value,
+    ) -> Result<(), JobError> {
+        let Some((account, enrollment, statement)) = self.autopay_context(payload).await? else {
+            return Ok(());
+        };
+        let amount = self.autopay_due(&account, &enrollment, &statement).await?;
+        let AutopayAmount::Charge(m) = amount else {
+            return Ok(());
+        };
+        let first = payload["first_attempt"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let now = self.clock.now_micros();
+        let msg_id = self.new_id("msg");
+        let key = format!("{}:{}", j.kind, j.business_key);
+        let account_id = account.id.clone();
+        self.store
+            .write(move |c| {
+                Box::pin(async move {
+                    notify(
+                        c,
+                        msg_id,
+                        &account_id,
+                        "email.autopay_upcoming",
+                        key,
+                        serde_json::json!({"amount": m.format(), "date": first}),
+                        now,
+                    )
+                    .await
+                })
+            })
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(())
+    }
+
+    /// The enrollment, account and statement of an AutoPay job; None when AutoPay is off.
+    async fn autopay_context(
+        &self,
+        payload: &serde_json::Value,
+    ) -> Result<Option<(AccountRow, AutopayRow, StatementRow)>, JobError> {
+        let account_id = payload["account_id"].as_str().unwrap_or_default();
+        let statement_id = payload["statement_id"].as_str().unwrap_or_default();
+        let mut c = self.store.read_conn().await.map_err(ServiceError::from)?;
+        let account = queries::account_by_id(&mut c, account_id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| JobError::Fatal(format!("no account {account_id}")))?;
+        let statement = q::statement_by_id(&mut c, statement_id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| JobError::Fatal(format!("no statement {statement_id}")))?;
+        let enrollment = q::autopay(&mut c, account_id)
+            .await
+            .map_err(ServiceError::from)?
+            .filter(|e| e.status == "active");
+        Ok(enrollment.map(|e| (account, e, statement)))
+    }
+
+    /// What AutoPay would charge for `statement` right now.
+    async fn autopay_due(
+        &self,
+        account: &AccountRow,
+        enrollment: &AutopayRow,
+        statement: &StatementRow,
+    ) -> Result<AutopayAmount, JobError> {
+        let currency = billpay_domain::Currency::parse(&account.currency)
+            .map_err(|e| JobError::Fatal(e.to_string()))?;
+        let mut c = self.store.read_conn().await.map_err(ServiceError::from)?;
+        let paid = q::paid_since(&mut c, &account.id, statement.created_at)
+            .await
+            .map_err(ServiceError::from)?;
+        let owed = q::payable_balance(
+            &mut c,
+            &account.id,
+            &format!("ar:{}", account.account_number),
+        )
+        .await
+        .map_err(ServiceError::from)?;
+        autopay_amount(
+            Money::new(statement.amount_due, currency),
+            Money::new(paid, currency),
+            Money::new(owed, currency),
+            enrollment.maximum.map(|m| Money::new(m, currency)),
+        )
+        .map_err(|e| JobError::Fatal(e.to_string()))
+    }
+
+    pub(crate) async fn run_autopay_charge(
+        &self,
+        j: &JobRow,
+        payload: &serde_json::Value,
+    ) -> Result<(), JobError> {
+        let Some((account, enrollment, statement)) = self.autopay_context(payload).await? else {
+            return Ok(());
+        };
+        let attempt = payload["attempt"].as_u64().unwrap_or(1) as u32;
+        let first: Date = payload["first_attempt"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(|| JobError::Fatal("the job has no first attempt date".into()))?;
+        let now = self.clock.now_micros();
+        let amount = match self.autopay_due(&account, &enrollment, &statement).await? {
+            AutopayAmount::NothingDue => return Ok(()),
+            AutopayAmount::OverMaximum { due, maximum } => {
+                let msg_id = self.new_id("msg");
+                let account_id = account.id.clone();
+                let key = format!("autopay-over-max:{}", j.business_key);
+                self.store
+                    .write(move |c| {
+                        Box::pin(async move {
+                            notify(c, msg_id, &account_id, "email.autopay_over_maximum", key,
+                                serde_json::json!({"due": due.format(), "maximum": maximum.format(),
+                                    "message": "Your bill is more than your AutoPay maximum, so AutoPay did not pay it. Please pay it another way before the due date."}), now).await
+                        })
+                    })
+                    .await
+                    .map_err(ServiceError::from)?;
+                return Ok(());
+            }
+            AutopayAmount::Charge(m) => m,
+        };
+        let idem = Idempotency::new("autopay", j.business_key.clone())?;
+        let number = AccountNumber::parse(&account.account_number)
+            .map_err(|e| JobError::Fatal(e.to_string()))?;
+        let result = self
+            .create_payment_result(
+                idem,
+                PaymentRequest {
+                    account_number: number,
+                    amount,
+                    channel: Channel::Autopay,
+                    method: NewMethod::Saved {
+                        token: enrollment.payment_method_id.clone(),
+                    },
+                    // AutoPay means to pay; the balance guard stops it paying twice.
+                    confirm_duplicate: true,
+                    tel_authorization: None,
+                    limit_to_balance: true,
+                },
+            )
+            .await;
+        let account_id = account.id.clone();
+        let msg_id = self.new_id("msg");
+        match result {
+            Ok(PaymentResult::Completed(p)) => {
+                let key = format!("autopay-paid:{}", p.id);
+                self.store
+                    .write(move |c| {
+                        Box::pin(async move {
+                            notify(
+                                c,
+                                msg_id,
+                                &account_id,
+                                "email.autopay_paid",
+                                key,
+                                serde_json::json!({"payment_id": p.id, "amount": p.amount.format(),
+                                    "confirmation_number": p.confirmation_number.grouped()}),
+                                now,
+                            )
+                            .await
+                        })
+                    })
+                    .await
+                    .map_err(ServiceError::from)?;
+                Ok(())
+            }
+            Ok(PaymentResult::Declined(p, code)) => {
+                let next = (!p.method.kind.posts_on_acceptance())
+                    .then(|| next_attempt(code, attempt, first, &self.autopay_cfg().retry))
+                    .flatten();
+                let retry_job = next.map(|d| {
+                    let mut next_payload = payload.clone();
+                    next_payload["attempt"] = serde_json::json!(attempt + 1);
+                    job(
+                        self,
+                        JOB_CHARGE,
+                        format!("autopay:{}:{}:{}", account.id, statement.id, attempt + 1),
+                        next_payload,
+                        local_instant(d, self.autopay_cfg().run_time, &tz_of(&account))
+                            .as_microsecond(),
+                    )
+                });
+                let fix = self.autopay_cfg().fix_url.clone();
+                let key = format!("autopay-failed:{}", p.id);
+                let notice = serde_json::json!({
+                    "payment_id": p.id, "amount": p.amount.format(), "reason": code.message(Language::En),
+                    "next_step": code.next_step(Language::En), "fix_url": fix,
+                    "next_attempt": next.map(|d| d.to_string()),
+                });
+                self.store
+                    .write(move |c| {
+                        Box::pin(async move {
+                            if let Some(r) = &retry_job {
+                                q::enqueue(c, r).await?;
+                            }
+                            notify(
+                                c,
+                                msg_id,
+                                &account_id,
+                                "email.autopay_failed",
+                                key,
+                                notice,
+                                now,
+                            )
+                            .await
+                        })
+                    })
+                    .await
+                    .map_err(ServiceError::from)?;
+                Ok(())
+            }
+            Ok(PaymentResult::InDoubt(_)) => Err(JobError::Retry(
+                "the processor did not answer; the payment is resolved by its key".into(),
+            )),
+            Err(ServiceError::Conflict {
+                code: "amount_over_balance",
+                message,
+            }) => {
+                // A payment made meanwhile: work out again what is left.
+                Err(JobError::Retry(message))
+            }
+            Err(e @ ServiceError::Invalid { .. }) => {
+                // The saved method is gone or can no longer pay: tell the customer.
+                let key = format!("autopay-failed:{}", j.business_key);
+                let fix = self.autopay_cfg().fix_url.clone();
+                let message = e.to_string();
+                self.store
+                    .write(move |c| {
+                        Box::pin(async move {
+                            notify(c, msg_id, &account_id, "email.autopay_failed", key,
+                                serde_json::json!({"amount": amount.format(), "reason": message,
+                                    "next_step": "Update your AutoPay payment method, or pay this bill another way.", "fix_url": fix}), now).await
+                        })
+                    })
+                    .await
+                    .map_err(ServiceError::from)?;
+                Ok(())
+            }
+            Err(e) => Err(JobError::Retry(e.to_string())),
+        }
+    }
+
+    // ------------------------------------------------------------ scheduled payments
+
+    /// Schedules a payment on a later date, once or repeating.
+    pub async fn schedule_payment(
+        &self,
+        number: &AccountNumber,
+        new: NewScheduledPayment,
+        channel: Channel,
+    ) -> Result<ScheduledPayment, ServiceError> {
+        let account = self.account_row(number).await?;
+        let method = self.usable_method(&account, &new.payment_method).await?;
+        if !new.amount.is_positive()
+            || new.amount.minor_units() > crate::payments::PAYMENT_AMOUNT_MAX_MINOR
+        {
+            return Err(ServiceError::invalid(
+                "amount",
+                "the amount must be greater than zero and at most $1,000,000.00",
+            ));
+        }
+        if new.amount.currency().code() != account.currency {
+            return Err(ServiceError::invalid(
+                "currency",
+                format!("this account is billed in {}", account.currency),
+            ));
+        }
+        let tz = tz_of(&account);
+        let today = local_date(self.clock.now(), &tz);
+        if new.start < today {
+            return Err(ServiceError::invalid(
+                "start_date",
+                "the first payment date is in the past",
+            ));
+        }
+        if new.start
+            > today
+                .checked_add(jiff::Span::new().days(366))
+                .unwrap_or(today)
+        {
+            return Err(ServiceError::invalid(
+                "start_date",
+                "the first payment date is more than a year away",
+            ));
+        }
+        let (frequency, end) = match new.frequency {
+            None => (Frequency::Monthly, End::Count(1)),
+            Some(f) => (f, new.end),
+        };
+        Recurrence::new(new.start, frequency, end)
+            .map_err(|e| ServiceError::invalid("end", e.to_string()))?;
+        let now = self.clock.now_micros();
+        let id = self.new_id("sch");
+        let row = ScheduledPaymentRow {
+            id: id.clone(),
+            account_id: account.id.clone(),
+            payment_method_id: method.id,
+            amount: new.amount.minor_units(),
+            currency: account.currency.clone(),
+            channel: channel.as_str().into(),
+            frequency: match new.frequency {
+                None => "once",
+                Some(Frequency::Weekly) => "weekly",
+                Some(Frequency::Biweekly) => "biweekly",
+                Some(Frequency::Monthly) => "monthly",
+            }
+            .into(),
+            start_date: new.start.to_string(),
+            end_date: match end {
+                End::Until(d) => Some(d.to_string()),
+                _ => None,
+            },
+            max_count: match end {
+                End::Count(n) => Some(i64::from(n)),
+                _ => None,
+            },
+            made_count: 0,
+            next_date: Some(new.start.to_string()),
+            status: "active".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let first = self.occurrence_job(&row, &account, 0, new.start);
+        let row_w = row.clone();
+        self.store
+            .write(move |c| {
+                Box::pin(async move {
+                    q::insert_scheduled(c, &row_w).await?;
+                    q::enqueue(c, &first).await?;
+                    Ok::<_, ServiceError>(())
+                })
+            })
+            .await?;
+        scheduled_out(&row, &account)
+    }
+
+    fn occurrence_job(
+        &self,
+        row: &ScheduledPaymentRow,
+        account: &AccountRow,
+        n: u32,
+        date: Date,
+    ) -> JobRow {
+        job(
+            self,
+            JOB_SCHEDULED,
+            format!("scheduled:{}:{n}", row.id),
+            serde_json::json!({"scheduled_id": row.id, "n": n, "date": date.to_string()}),
+            local_instant(date, self.autopay_cfg().run_time, &tz_of(account)).as_microsecond(),
+        )
+    }
+
+    pub async fn scheduled_payments(
+        &self,
+        number: &AccountNumber,
+    ) -> Result<Vec<ScheduledPayment>, ServiceError> {
+        let account = self.account_row(number).await?;
+        let mut c = self.store.read_conn().await?;
+        q::scheduled_of_account(&mut c, &account.id)
+            .await?
+            .iter()
+            .map(|r| scheduled_out(r, &account))
+            .collect()
+    }
+
+    async fn scheduled_with_account(
+        &self,
+        id: &str,
+    ) -> Result<(ScheduledPaymentRow, AccountRow), ServiceError> {
+        let mut c = self.store.read_conn().await?;
+        let row = q::scheduled(&mut c, id)
+            .await?
+            .ok_or(ServiceError::NotFound {
+                what: "scheduled payment",
+            })?;
+        let account = queries::account_by_id(&mut c, &row.account_id)
+            .await?
+            .ok_or(ServiceError::NotFound { what: "account" })?;
+        Ok((row, account))
+    }
+
+    /// Changes the amount or method of a scheduled payment's next occurrences.
+    pub async fn update_scheduled_payment(
+        &self,
+        id: &str,
+        amount: Option<Money>,
+        payment_method: Option<String>,
+    ) -> Result<ScheduledPayment, ServiceError> {
+        let (row, account) = self.scheduled_with_account(id).await?;
+        if row.status != "active" {
+            return Err(ServiceError::Conflict {
+                code: "schedule_not_active",
+                message: format!("this scheduled payment is {}", row.status),
+            });
+        }
+        let method = match &payment_method {
+            Some(t) => self.usable_method(&account, t).await?.id,
+            None => row.payment_method_id.clone(),
+        };
+        let amount = match amount {
+            Some(a)
+                if !a.is_positive()
+                    || a.minor_units() > crate::payments::PAYMENT_AMOUNT_MAX_MINOR =>
+            {
+                return Err(ServiceError::invalid(
+                    "amount",
+                    "the amount must be greater than zero and at most $1,000,000.00",
+                ));
+            }
+            Some(a) => a.minor_units(),
+            None => row.amount,
+        };
+        let now = self.clock.now_micros();
+        let (idw, made, next) = (row.id.clone(), row.made_count, row.next_date.clone());
+        let methodw = method.clone();
+        let moved = self
+            .store
+            .write(move |c| {
+                Box::pin(async move {
+                    q::update_scheduled(
+                        c,
+                        &idw,
+                        made,
+                        made,
+                        next.as_deref(),
+                        "active",
+                        amount,
+                        &methodw,
+                        now,
+                    )
+                    .await
+                })
+            })
+            .await?;
+        if !moved {
+            return Err(ServiceError::Conflict {
+                code: "schedule_changed",
+                message: "the payment started or changed meanwhile; look again".into(),
+            });
+        }
+        let (row, account) = self.scheduled_with_account(id).await?;
+        scheduled_out(&row, &account)
+    }
+
+    /// Cancels a scheduled payment's occurrences not yet started.
+    pub async fn cancel_scheduled_payment(
+        &self,
+        id: &str,
+    ) -> Result<ScheduledPayment, ServiceError> {
+        let (row, _) = self.scheduled_with_account(id).await?;
+        if row.status != "active" {
+            return Err(ServiceError::Conflict {
+                code: "schedule_not_active",
+                message: format!("this scheduled payment is already {}", row.status),
+            });
+        }
+        let now = self.clock.now_micros();
+        let r = row.clone();
+        let moved = self
+            .store
+            .write(move |c| {
+                Box::pin(async move {
+                    let ok = q::update_scheduled(
+                        c,
+                        &r.id,
+                        r.made_count,
+                        r.made_count,
+                        None,
+                        "canceled",
+                        r.amount,
+                        &r.payment_method_id,
+                        now,
+                    )
+                    .await?;
+                    if ok {
+                        q::cancel_queued(c, &format!("scheduled:{}:", r.id), now).await?;
+                    }
+                    Ok::<_, StoreError>(ok)
+                })
+            })
+            .await?;
+        if !moved {
+            return Err(ServiceError::Conflict {
+                code: "schedule_changed",
+                message: "the payment started meanwhile; look again".into(),
+            });
+        }
+        let (row, account) = self.scheduled_with_account(id).await?;
+        scheduled_out(&row, &account)
+    }
+
+    pub(crate) async fn run_scheduled_payment(
+        &self,
+        j: &JobRow,
+        payload: &serde_json::Value,
+    ) -> Result<(), JobError> {
+        let id = payload["scheduled_id"].as_str().unwrap_or_default();
+        let n = payload["n"].as_u64().unwrap_or(0) as u32;
+        let (row, account) = self.scheduled_with_account(id).await?;
+        if row.status != "active" || row.made_count != i64::from(n) {
+            return Ok(()); // canceled, or this occurrence was already recorded
+        }
+        let currency = billpay_domain::Currency::parse(&row.currency)
+            .map_err(|e| JobError::Fatal(e.to_string()))?;
+        let number = AccountNumber::parse(&account.account_number)
+            .map_err(|e| JobError::Fatal(e.to_string()))?;
+        let channel = Channel::parse(&row.channel).unwrap_or(Channel::Web);
+        let result = self
+            .create_payment_result(
+                Idempotency::new("scheduled", j.business_key.clone())?,
+                PaymentRequest {
+                    account_number: number,
+                    amount: Money::new(row.amount, currency),
+                    channel,
+                    method: NewMethod::Saved {
+                        token: row.payment_method_id.clone(),
+                    },
+                    confirm_duplicate: true,
+                    tel_authorization: None,
+                    limit_to_balance: false,
+                },
+            )
+            .await;
+        let now = self.clock.now_micros();
+        let msg_id = self.new_id("msg");
+        let notice = match &result {
+            Ok(PaymentResult::Completed(p)) => (
+                "email.scheduled_paid",
+                serde_json::json!({"payment_id": p.id, "amount": p.amount.format(), "confirmation_number": p.confirmation_number.grouped()}),
+            ),
+            Ok(PaymentResult::Declined(p, code)) => (
+                "email.scheduled_failed",
+                serde_json::json!({"payment_id": p.id, "amount": p.amount.format(), "reason": code.message(Language::En), "next_step": code.next_step(Language::En), "fix_url": self.autopay_cfg().fix_url}),
+            ),
+            Ok(PaymentResult::InDoubt(_)) => {
+                return Err(JobError::Retry(
+                    "the processor did not answer; the payment is resolved by its key".into(),
+                ));
+            }
+            Err(e @ ServiceError::Invalid { .. }) => (
+                "email.scheduled_failed",
+                serde_json::json!({"amount": Money::new(row.amount, currency).format(), "reason": e.to_string(), "next_step": "Update the payment method of your scheduled payment, or pay another way.", "fix_url": self.autopay_cfg().fix_url}),
+            ),
+            Err(e) => return Err(JobError::Retry(e.to_string())),
+        };
+        // Record the occurrence and queue the next one.
+        let (frequency, end) = schedule_shape(&row)?;
+        let start: Date = row
+            .start_date
+            .parse()
+            .map_err(|_| JobError::Fatal("bad start date".into()))?;
+        let rec =
+            Recurrence::new(start, frequency, end).map_err(|e| JobError::Fatal(e.to_string()))?;
+        let next = rec.occurrence(n + 1);
+        let next_job = next.map(|d| self.occurrence_job(&row, &account, n + 1, d));
+        let status = if next.is_some() {
+            "active"
+        } else {
+            "completed"
+        };
+        let key = format!("{}:{}", notice.0, j.business_key);
+        let account_id = account.id.clone();
+        self.store
+            .write(move |c| {
+                Box::pin(async move {
+                    if q::update_scheduled(
+                        c,
+                        &row.id,
+                        i64::from(n),
+                        i64::from(n) + 1,
+                        next.map(|d| d.to_string()).as_deref(),
+                        status,
+                        row.amount,
+                        &row.payment_method_id,
+                        now,
+                    )
+                    .await?
+                    {
+                        if let Some(nj) = &next_job {
+                            q::enqueue(c, nj).await?;
+                        }
+                        notify(c, msg_id, &account_id, notice.0, key, notice.1, now).await?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(())
+    }
+}
+
+fn schedule_shape(row: &ScheduledPaymentRow) -> Result<(Frequency, End), JobError> {
+    let frequency = match row.frequency.as_str() {
+        "weekly" => Frequency::Weekly,
+        "biweekly" => Frequency::Biweekly,
+        _ => Frequency::Monthly,
+    };
+    let end = match (row.frequency.as_str(), &row.end_date, row.max_count) {
+        ("once", _, _) => End::Count(1),
+        (_, Some(d), _) => End::Until(
+            d.parse()
+                .map_err(|_| JobError::Fatal("bad end date".into()))?,
+        ),
+        (_, None, Some(n)) => End::Count(u32::try_from(n).unwrap_or(1)),
+        _ => End::Never,
+    };
+    Ok((frequency, end))
+}
+
+/// A payment to make later.
+#[derive(Clone, Debug)]
+pub struct NewScheduledPayment {
+    pub payment_method: String,
+    pub amount: Money,
+    pub start: Date,
+    /// None: once, on `start`.
+    pub frequency: Option<Frequency>,
+    pub end: End,
+}
+
+/// A scheduled payment as shown to the customer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledPayment {
+    pub id: String,
+    pub account_number: String,
+    pub payment_method_id: String,
+    pub amount: Money,
+    /// once, weekly, biweekly or monthly
+    pub frequency: String,
+    pub start_date: String,
+    pub end_date: Option<String>,
+    pub count: Option<i64>,
+    pub payments_made: i64,
+    pub next_date: Option<String>,
+    /// active, completed or canceled
+    pub status: String,
+}
+
+fn scheduled_out(
+    r: &ScheduledPaymentRow,
+    account: &AccountRow,
+) -> Result<ScheduledPayment, ServiceError> {
+    let currency = billpay_domain::Currency::parse(&r.currency)
+        .map_err(|e| ServiceError::Store(StoreError::Corrupt(e.to_string())))?;
+    Ok(ScheduledPayment {
+        id: r.id.clone(),
+        account_number: account.account_number.clone(),
+        payment_method_id: r.payment_method_id.clone(),
+        amount: Money::new(r.amount, currency),
+        frequency: r.frequency.clone(),
+        start_date: r.start_date.clone(),
+        end_date: r.end_date.clone(),
+        count: r.max_count,
+        payments_made: r.made_count,
+        next_date: r.next_date.clone(),
+        status: r.status.clone(),
+    })
+}
