@@ -207,6 +207,35 @@ impl TestApp {
         .await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(
+            self.client
+                .put(format!("{}{path}", self.base))
+                .bearer_auth(&self.key)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn send_patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(
+            self.client
+                .patch(format!("{}{path}", self.base))
+                .bearer_auth(&self.key)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn send_delete(&self, path: &str) -> (u16, Value) {
+        self.send(
+            self.client
+                .delete(format!("{}{path}", self.base))
+                .bearer_auth(&self.key),
+        )
+        .await
+    }
+
     pub async fn post_idem(&self, path: &str, idem: &str, body: Value) -> (u16, Value) {
         self.send(
             self.client
