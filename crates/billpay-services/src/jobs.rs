@@ -24,6 +24,15 @@ pub const BATCH: i64 = 50;
 /// First retry delay; doubles each attempt, capped at [`BACKOFF_MAX`].
 pub const BACKOFF_BASE: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
 pub const BACKOFF_MAX: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+/// Jobs of one batch run at once.
+pub const CONCURRENCY: usize = 32;
+
+enum Outcome {
+    Done,
+    Retried,
+    Failed,
+}
+
 /// Default attempts before a job fails for good.
 pub const MAX_ATTEMPTS: i64 = 6;
 
@@ -114,50 +123,63 @@ impl Billpay {
             leased: batch.len() as u64,
             ..Default::default()
         };
-        for j in batch {
-            let outcome = self.run_job(&j).await;
-            let now = self.clock.now_micros();
-            let id = j.id.clone();
-            let owner_w = owner.to_string();
-            match outcome {
-                Ok(()) => {
-                    self.store
-                        .write(move |c| {
-                            Box::pin(async move { q::finish(c, &id, &owner_w, now).await })
-                        })
-                        .await?;
-                    report.done += 1;
-                    metrics::counter!("billpay_jobs_total", "kind" => j.kind.clone(), "outcome" => "done").increment(1);
-                }
-                Err(e) => {
-                    let (message, retry_at) = match e {
-                        JobError::Retry(m) if j.attempts < j.max_attempts => {
-                            let at = now + backoff(j.attempts).as_micros() as i64;
-                            (m, Some(at))
-                        }
-                        JobError::Retry(m) | JobError::Fatal(m) => (m, None),
-                    };
-                    tracing::warn!(job = %j.id, kind = %j.kind, attempts = j.attempts, error = %message, "job failed");
-                    let retried = retry_at.is_some();
-                    self.store
-                        .write(move |c| {
-                            Box::pin(async move {
-                                q::fail(c, &id, &owner_w, &message, retry_at, now).await
-                            })
-                        })
-                        .await?;
-                    let outcome = if retried {
-                        report.retried += 1;
-                        "retry"
-                    } else {
-                        report.failed += 1;
-                        "failed"
-                    };
-                    metrics::counter!("billpay_jobs_total", "kind" => j.kind.clone(), "outcome" => outcome).increment(1);
-                }
+        // The batch runs concurrently: each job's writes wait for a durable commit, and the
+        // store's group commit makes one fsync serve many of them.
+        use futures::StreamExt;
+        let outcomes: Vec<Result<Outcome, ServiceError>> = futures::stream::iter(batch)
+            .map(|j| async move { self.run_and_record(j, owner).await })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for o in outcomes {
+            match o? {
+                Outcome::Done => report.done += 1,
+                Outcome::Retried => report.retried += 1,
+                Outcome::Failed => report.failed += 1,
             }
         }
         Ok(report)
+    }
+
+    /// Runs one leased job and records how it went.
+    async fn run_and_record(&self, j: JobRow, owner: &str) -> Result<Outcome, ServiceError> {
+        let outcome = self.run_job(&j).await;
+        let now = self.clock.now_micros();
+        let id = j.id.clone();
+        let owner_w = owner.to_string();
+        match outcome {
+            Ok(()) => {
+                self.store
+                    .write(move |c| Box::pin(async move { q::finish(c, &id, &owner_w, now).await }))
+                    .await?;
+                metrics::counter!("billpay_jobs_total", "kind" => j.kind.clone(), "outcome" => "done").increment(1);
+                Ok(Outcome::Done)
+            }
+            Err(e) => {
+                let (message, retry_at) = match e {
+                    JobError::Retry(m) if j.attempts < j.max_attempts => {
+                        (m, Some(now + backoff(j.attempts).as_micros() as i64))
+                    }
+                    JobError::Retry(m) | JobError::Fatal(m) => (m, None),
+                };
+                tracing::warn!(job = %j.id, kind = %j.kind, attempts = j.attempts, error = %message, "job failed");
+                let retried = retry_at.is_some();
+                self.store
+                    .write(move |c| {
+                        Box::pin(
+                            async move { q::fail(c, &id, &owner_w, &message, retry_at, now).await },
+                        )
+                    })
+                    .await?;
+                let (outcome, label) = if retried {
+                    (Outcome::Retried, "retry")
+                } else {
+                    (Outcome::Failed, "failed")
+                };
+                metrics::counter!("billpay_jobs_total", "kind" => j.kind.clone(), "outcome" => label).increment(1);
+                Ok(outcome)
+            }
+        }
     }
 
     /// Runs jobs until none is due. For tests and `billpay jobs run`.
