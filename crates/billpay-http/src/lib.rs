@@ -6,6 +6,7 @@
 //! rules.
 
 pub mod api;
+pub mod collections;
 pub mod error;
 pub mod files;
 pub mod render;
@@ -49,7 +50,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
         license(name = "Apache-2.0")
     ),
     modifiers(&SecurityAddon),
-    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"))
+    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"), (name = "collections"))
 )]
 struct ApiDoc;
 
@@ -107,7 +108,13 @@ fn api_router() -> OpenApiRouter<Billpay> {
             .routes(routes!(
                 schedules::update_scheduled,
                 schedules::cancel_scheduled
-            )),
+            ))
+            .routes(routes!(collections::list_charges))
+            .routes(routes!(collections::waive_charge))
+            .routes(routes!(collections::place_hold))
+            .routes(routes!(collections::create_arrangement))
+            .routes(routes!(collections::list_events))
+            .routes(routes!(collections::add_webhook_endpoint)),
     )
 }
 

@@ -322,6 +322,9 @@ impl Billpay {
                         let jobs = this.autopay_jobs_for(&account_row, &enrollment, &row);
                         crate::autopay::schedule_statement_in(c, jobs).await?;
                     }
+                    for j in this.collections_jobs_for(&account_row, &row) {
+                        billpay_store::jobs::enqueue(c, &j).await?;
+                    }
                     Ok(row)
                 })
             })

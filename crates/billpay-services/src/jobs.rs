@@ -205,6 +205,12 @@ impl Billpay {
             crate::autopay::JOB_CHARGE => self.run_autopay_charge(j, &payload).await,
             crate::autopay::JOB_NOTICE => self.run_autopay_notice(j, &payload).await,
             crate::autopay::JOB_SCHEDULED => self.run_scheduled_payment(j, &payload).await,
+            crate::collections::JOB_LATE_FEE => self.run_late_fee(&payload).await,
+            crate::collections::JOB_DISCONNECT_NOTICE => self.run_disconnect_notice(&payload).await,
+            crate::collections::JOB_SUSPEND => self.run_suspend(j, &payload).await,
+            crate::collections::JOB_RESTORE => self.run_restore(&payload).await,
+            crate::collections::JOB_INSTALLMENT => self.run_installment_check(&payload).await,
+            crate::collections::JOB_WEBHOOK => self.deliver_webhook(&payload).await,
             other => Err(JobError::Fatal(format!("no job kind \"{other}\""))),
         }
     }

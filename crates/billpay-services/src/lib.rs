@@ -15,6 +15,7 @@ pub mod ach;
 pub mod apikeys;
 pub mod autopay;
 pub mod clock;
+pub mod collections;
 mod error;
 pub mod ivr;
 pub mod jobs;
@@ -27,6 +28,7 @@ pub mod reconcile;
 pub mod sandbox;
 pub mod vault;
 pub mod verify;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +94,8 @@ pub struct ServiceConfig {
     pub autopay: autopay::AutopayConfig,
     /// How long a worker holds a job before another worker may take it over.
     pub job_lease: jiff::SignedDuration,
+    /// Late fees, suspension and restoration, arrangements.
+    pub collections: collections::CollectionsConfig,
 }
 
 /// The phone line's settings.
@@ -139,6 +143,7 @@ impl Default for ServiceConfig {
             ach: ach::AchConfig::default(),
             autopay: autopay::AutopayConfig::default(),
             job_lease: jobs::LEASE,
+            collections: collections::CollectionsConfig::default(),
         }
     }
 }

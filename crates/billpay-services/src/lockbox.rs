@@ -124,6 +124,8 @@ struct MailedPayment {
     postings: Vec<(String, i64)>,
     candidates: Vec<String>,
     outbox_id: String,
+    /// Queued with the payment if the account is suspended.
+    restore: billpay_store::jobs::JobRow,
 }
 
 impl Billpay {
@@ -137,6 +139,7 @@ impl Billpay {
     ) -> Result<MailedPayment, ServiceError> {
         let now = self.clock.now_micros();
         let id = self.new_id("pay");
+        let id_for_restore = id.clone();
         let money = Money::new(amount, Currency::USD);
         let digits: String = check_number.chars().filter(char::is_ascii_digit).collect();
         let last4 = format!("{:0>4}", &digits[digits.len().saturating_sub(4)..]);
@@ -198,6 +201,7 @@ impl Billpay {
                 })
                 .collect(),
             outbox_id: self.new_id("msg"),
+            restore: crate::collections::restore_job(self, "", &id_for_restore, now),
         })
     }
 
@@ -453,6 +457,14 @@ async fn post_mailed(
         ..mp.journal
     };
     queries::insert_journal(c, &journal, &mp.postings).await?;
+    if account.service_status == "suspended" {
+        let mut restore = mp.restore;
+        restore.business_key = format!("restore:{}:{}", account.id, journal.source_id);
+        restore.payload =
+            serde_json::json!({"account_id": account.id, "payment_id": journal.source_id})
+                .to_string();
+        billpay_store::jobs::enqueue(c, &restore).await?;
+    }
     let payment = Payment::from_view(&PaymentView {
         payment: row,
         account_number: account.account_number.clone(),

@@ -831,6 +831,9 @@ impl Billpay {
             None
         };
         let receipt = posts.then(|| Receipt::for_payment(&updated, &self.config.biller));
+        // A payment on a suspended account queues its restoration with it.
+        let restore = posts
+            .then(|| crate::collections::restore_job(self, &payment.account_id, &payment.id, now));
         let outbox_id = self.new_id("msg");
         let from = payment.status.as_str();
         let wrote = self
@@ -853,6 +856,13 @@ impl Billpay {
                     }
                     if let Some((j, postings)) = &journal {
                         queries::insert_journal(c, j, postings).await?;
+                    }
+                    if let Some(r) = &restore
+                        && queries::account_by_id(c, &payment.account_id)
+                            .await?
+                            .is_some_and(|a| a.service_status == "suspended")
+                    {
+                        billpay_store::jobs::enqueue(c, r).await?;
                     }
                     if let Some(receipt) = receipt
                         && let Some(email) = queries::account_by_id(c, &payment.account_id)

@@ -259,6 +259,8 @@ pub async fn build_with_clock(
     migrate: bool,
     clock: Arc<dyn billpay_services::Clock>,
 ) -> Result<(Billpay, Arc<SandboxProcessor>)> {
+    // One TLS crypto provider for the process (webhook deliveries, native TLS).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut opts = StoreOptions::new(&settings.database_url);
     opts.migrate = migrate;
     opts.max_connections = settings.max_connections;

@@ -57,6 +57,126 @@ pub struct Settings {
     pub autopay: AutopaySettings,
     /// Seconds a job worker holds a job before another worker may take it over.
     pub job_lease_secs: u64,
+    /// `[collections]`: late fees, suspension and restoration, payment arrangements.
+    pub collections: CollectionsSettings,
+}
+
+/// The `[collections]` table of the configuration file. Every step is off until configured.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectionsSettings {
+    /// Days after the due date before a late fee.
+    pub grace_days: u32,
+    /// A flat late fee (0 = none)...
+    pub late_fee_cents: i64,
+    /// ...or a percentage of the past-due amount, in basis points (150 = 1.5%), with a floor
+    /// and a cap.
+    pub late_fee_percent_bps: u32,
+    pub late_fee_min_cents: i64,
+    pub late_fee_max_cents: i64,
+    /// No late fee or suspension for less than this past due.
+    pub minimum_past_due_cents: i64,
+    /// Days past due before service is suspended (0 = never suspend).
+    pub suspend_after_days: u32,
+    /// Days before the suspension the disconnection notice is sent.
+    pub disconnect_notice_days: u32,
+    /// Days with no suspension besides weekends and US federal holidays.
+    pub no_suspension_dates: Vec<String>,
+    pub arrangement_max_installments: u32,
+    pub arrangement_max_extension_days: u32,
+    pub arrangement_max_broken_per_year: u32,
+    pub arrangement_grace_days: u32,
+    pub arrangement_minimum_past_due_cents: i64,
+}
+
+impl Default for CollectionsSettings {
+    fn default() -> Self {
+        CollectionsSettings {
+            grace_days: 5,
+            late_fee_cents: 0,
+            late_fee_percent_bps: 0,
+            late_fee_min_cents: 0,
+            late_fee_max_cents: 0,
+            minimum_past_due_cents: 1_000,
+            suspend_after_days: 0,
+            disconnect_notice_days: 10,
+            no_suspension_dates: Vec::new(),
+            arrangement_max_installments: 6,
+            arrangement_max_extension_days: 30,
+            arrangement_max_broken_per_year: 1,
+            arrangement_grace_days: 3,
+            arrangement_minimum_past_due_cents: 1_000,
+        }
+    }
+}
+
+impl CollectionsSettings {
+    pub fn config(&self) -> Result<billpay_services::collections::CollectionsConfig> {
+        use billpay_domain::{Currency, LateFee, LateFeePolicy, Money, SuspensionPolicy};
+        let usd = |c: i64| Money::new(c, Currency::USD);
+        if [
+            self.late_fee_cents,
+            self.late_fee_min_cents,
+            self.late_fee_max_cents,
+            self.minimum_past_due_cents,
+        ]
+        .iter()
+        .any(|c| *c < 0)
+        {
+            anyhow::bail!("[collections] amounts must not be negative");
+        }
+        if self.late_fee_cents > 0 && self.late_fee_percent_bps > 0 {
+            anyhow::bail!("[collections] give late_fee_cents or late_fee_percent_bps, not both");
+        }
+        let fee = if self.late_fee_cents > 0 {
+            Some(LateFee::Flat(usd(self.late_fee_cents)))
+        } else if self.late_fee_percent_bps > 0 {
+            if self.late_fee_max_cents < self.late_fee_min_cents {
+                anyhow::bail!("[collections] late_fee_max_cents is below late_fee_min_cents");
+            }
+            Some(LateFee::Percent {
+                basis_points: self.late_fee_percent_bps,
+                minimum: usd(self.late_fee_min_cents),
+                maximum: usd(if self.late_fee_max_cents == 0 {
+                    i64::MAX / 4
+                } else {
+                    self.late_fee_max_cents
+                }),
+            })
+        } else {
+            None
+        };
+        let mut extra = Vec::new();
+        for d in &self.no_suspension_dates {
+            extra.push(d.parse::<jiff::civil::Date>().map_err(|_| {
+                anyhow::anyhow!(
+                    "[collections] no_suspension_dates: \"{d}\" is not a date like 2027-12-26"
+                )
+            })?);
+        }
+        let federal = billpay_domain::BusinessCalendar::us_federal(2024..=2045);
+        let calendar = billpay_domain::BusinessCalendar::new(federal.holidays().chain(extra));
+        Ok(billpay_services::collections::CollectionsConfig {
+            late_fee: fee.map(|fee| LateFeePolicy {
+                grace_days: self.grace_days,
+                fee,
+                minimum_past_due: usd(self.minimum_past_due_cents),
+            }),
+            suspension: (self.suspend_after_days > 0).then(|| SuspensionPolicy {
+                days_past_due: self.suspend_after_days,
+                notice_lead_days: self.disconnect_notice_days,
+                minimum_past_due: usd(self.minimum_past_due_cents),
+            }),
+            arrangements: billpay_domain::ArrangementRules {
+                minimum_past_due: usd(self.arrangement_minimum_past_due_cents),
+                max_installments: self.arrangement_max_installments,
+                max_extension_days: self.arrangement_max_extension_days,
+                max_broken_last_12_months: self.arrangement_max_broken_per_year,
+                grace_days: self.arrangement_grace_days,
+            },
+            calendar,
+        })
+    }
 }
 
 /// The `[autopay]` table of the configuration file.
@@ -217,6 +337,7 @@ impl Default for Settings {
             ach: AchSettings::default(),
             autopay: AutopaySettings::default(),
             job_lease_secs: 300,
+            collections: CollectionsSettings::default(),
         }
     }
 }
@@ -256,6 +377,7 @@ impl Settings {
         }
         s.ach.check()?;
         s.autopay.config()?;
+        s.collections.config()?;
         if s.job_lease_secs < 1 || s.job_lease_secs > 3600 {
             anyhow::bail!("job_lease_secs must be 1 to 3600");
         }
@@ -299,6 +421,7 @@ impl Settings {
             ach: self.ach.config(),
             autopay: self.autopay.config().unwrap_or_default(),
             job_lease: jiff::SignedDuration::from_secs(self.job_lease_secs as i64),
+            collections: self.collections.config().unwrap_or_default(),
             ..Default::default()
         }
     }
