@@ -325,3 +325,38 @@ both_engines! {
         app.assert_verified().await;
     }
 }
+
+async fn originating(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |s| s.ach.originate = true).await
+}
+
+both_engines! {
+    with originating;
+
+    async fn autopay_from_a_closed_bank_account_stops_on_its_return(app) {
+        let tz = "America/New_York";
+        set_clock(&app, local("2027-08-01", "09:00", tz));
+        let acct = account_in(&app, tz).await;
+        let pm = save(&app, &acct, json!({"type": "ach", "routing_number": "110000000", "account_number": "000111111113", "account_type": "checking", "holder_name": "Pat Payer"})).await;
+        let enrolled = enroll(&app, &acct, json!({"payment_method": pm})).await;
+        assert!(enrolled["authorization_text"].as_str().unwrap().contains("recurring ACH debit"), "{enrolled}");
+        bill(&app, &acct, "2027-08-01".parse().unwrap(), "2027-08-10".parse().unwrap(), 4_000).await;
+        set_clock(&app, local("2027-08-10", "12:00", tz));
+        drain(&app).await;
+        let dir = tempfile::tempdir().unwrap();
+        let files = app.app.export_ach(dir.path()).await.unwrap();
+        let text = std::fs::read_to_string(&files[0].path).unwrap();
+        let parsed = billpay_ach::nacha::parse_file(&text).unwrap();
+        assert_eq!(parsed.batches[0].sec, billpay_ach::nacha::SecCode::Ppd, "AutoPay debits are PPD");
+        let returns = billpay_services::ach::sandbox_bank_returns(&text, "2027-08-12T09:00".parse().unwrap()).unwrap().unwrap();
+        app.app.import_ach_returns(&returns).await.unwrap();
+        let (_, a) = app.get(&format!("/api/v1/accounts/{acct}/autopay")).await;
+        assert_eq!(a["status"], "stopped", "R02: AutoPay from the closed account stops: {a}");
+        // The next bill is not charged.
+        bill(&app, &acct, "2027-09-01".parse().unwrap(), "2027-09-10".parse().unwrap(), 4_000).await;
+        set_clock(&app, local("2027-09-11", "12:00", tz));
+        drain(&app).await;
+        assert_eq!(payments(&app, &acct).await.iter().filter(|p| p["channel"] == "autopay").count(), 1);
+        app.assert_verified().await;
+    }
+}

@@ -364,6 +364,12 @@ pub(crate) async fn apply_return_in(
     }
     if let Some(pm) = &plan.disable_method {
         q::disable_method(c, pm, now).await?;
+        // AutoPay from a stopped account stops too; the customer re-enrolls with another.
+        for e in billpay_store::jobs::autopay_with_method(c, pm).await? {
+            billpay_store::jobs::set_autopay_status(c, &e.account_id, "stopped", now).await?;
+            billpay_store::jobs::cancel_queued(c, &format!("autopay:{}:", e.account_id), now)
+                .await?;
+        }
     }
     if let Some(email) = queries::account_by_id(c, &plan.account_id)
         .await?

@@ -212,6 +212,7 @@ impl Billpay {
         }
         if stops_account(code) && p.saved_method.is_some() {
             notice["saved_method_disabled"] = serde_json::json!(true);
+            notice["autopay_stopped_if_enrolled"] = serde_json::json!(true);
         }
         Ok(ReturnPlan {
             payment_id: p.id.clone(),
