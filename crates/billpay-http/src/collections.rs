@@ -318,3 +318,44 @@ pub async fn add_webhook_endpoint(
         }),
     ))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentIn {
+    /// true: the customer agrees to reminders over this channel; false: withdraws.
+    pub granted: bool,
+    /// Where the customer said so: web, phone, agent, paper...
+    pub source: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentOut {
+    pub channel: String,
+    /// granted or revoked
+    pub status: String,
+    pub source: String,
+    /// What the customer agreed to.
+    pub consent_text: String,
+}
+
+#[utoipa::path(put, path = "/accounts/{account_number}/consents/{channel}", tag = "collections",
+    params(("account_number" = String, Path), ("channel" = String, Path, description = "email or sms")),
+    request_body = ConsentIn,
+    responses((status = 200, body = ConsentOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn set_consent(
+    State(app): State<Billpay>,
+    Path((number, channel)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ConsentIn>,
+) -> Result<Json<ConsentOut>, ApiError> {
+    let number = parse_account_number("account_number", &number)?;
+    let c = app
+        .set_consent(&number, &channel, body.granted, &body.source)
+        .await?;
+    Ok(Json(ConsentOut {
+        channel: c.channel,
+        status: c.status,
+        source: c.source,
+        consent_text: c.consent_text,
+    }))
+}

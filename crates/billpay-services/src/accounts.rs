@@ -322,7 +322,11 @@ impl Billpay {
                         let jobs = this.autopay_jobs_for(&account_row, &enrollment, &row);
                         crate::autopay::schedule_statement_in(c, jobs).await?;
                     }
-                    for j in this.collections_jobs_for(&account_row, &row) {
+                    for j in this
+                        .collections_jobs_for(&account_row, &row)
+                        .into_iter()
+                        .chain(this.reminder_jobs_for(&account_row, &row))
+                    {
                         billpay_store::jobs::enqueue(c, &j).await?;
                     }
                     Ok(row)

@@ -25,6 +25,7 @@ pub mod payments;
 pub mod processor;
 pub mod receipts;
 pub mod reconcile;
+pub mod reminders;
 pub mod sandbox;
 pub mod vault;
 pub mod verify;

@@ -292,3 +292,39 @@ pub async fn charge(c: &mut AnyConnection, id: &str) -> R<Option<crate::ach::Cha
             .await?,
     )
 }
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConsentRow {
+    pub account_id: String,
+    pub channel: String,
+    pub status: String,
+    pub source: String,
+    pub consent_text: String,
+    pub updated_at: i64,
+}
+
+pub async fn upsert_consent(c: &mut AnyConnection, r: &ConsentRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO contact_consents (account_id, channel, status, source, consent_text, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, channel) DO UPDATE \
+         SET status = $3, source = $4, consent_text = $5, updated_at = $6",
+    )
+    .bind(&r.account_id)
+    .bind(&r.channel)
+    .bind(&r.status)
+    .bind(&r.source)
+    .bind(&r.consent_text)
+    .bind(r.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn consents_of(c: &mut AnyConnection, account_id: &str) -> R<Vec<ConsentRow>> {
+    Ok(sqlx::query_as::<_, ConsentRow>(
+        "SELECT * FROM contact_consents WHERE account_id = $1 ORDER BY channel",
+    )
+    .bind(account_id)
+    .fetch_all(c)
+    .await?)
+}

@@ -239,3 +239,66 @@ both_engines! {
         assert!(outbox(&app, "email.arrangement_broken").await.is_empty());
     }
 }
+
+both_engines! {
+    async fn reminders_need_consent_and_wait_out_quiet_hours(app) {
+        let ny = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        let at = |d: &str, t: &str| billpay_domain::local_instant(d.parse().unwrap(), t.parse().unwrap(), &ny);
+        set_clock(&app, at("2027-09-01", "02:00"));
+        let (s, a) = app
+            .post("/api/v1/accounts", json!({"name": "Pat Payer", "email": "pat@example.com", "phone": "+15555550123", "postal_code": "10001", "timezone": "America/New_York"}))
+            .await;
+        assert_eq!(s, 201, "{a}");
+        let acct = a["account_number"].as_str().unwrap().to_string();
+        let silent = account(&app).await;
+        let (s, c) = app.put(&format!("/api/v1/accounts/{acct}/consents/email"), json!({"granted": true, "source": "web"})).await;
+        assert_eq!(s, 200, "{c}");
+        assert!(c["consent_text"].as_str().unwrap().contains("emails"), "{c}");
+        let (s, bad) = app.put(&format!("/api/v1/accounts/{silent}/consents/sms"), json!({"granted": true, "source": "web"})).await;
+        assert_eq!(s, 400, "no phone number: {bad}");
+        // Bills arrive at 02:00 local: the "bill ready" reminder waits for 08:00.
+        bill(&app, &acct, "2027-09-01", "2027-09-15", 7_500).await;
+        bill(&app, &silent, "2027-09-01", "2027-09-15", 7_500).await;
+        app.app.drain_jobs("test").await.unwrap();
+        assert!(outbox(&app, "email.reminder").await.is_empty(), "nothing in quiet hours");
+        set_clock(&app, at("2027-09-01", "08:05"));
+        app.app.drain_jobs("test").await.unwrap();
+        let sent = outbox(&app, "email.reminder").await;
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].contains("is ready"), "{sent:?}");
+        // Text messages too, once the customer agrees to them.
+        let (s, _) = app.put(&format!("/api/v1/accounts/{acct}/consents/sms"), json!({"granted": true, "source": "phone"})).await;
+        assert_eq!(s, 200);
+        let mut day: Date = "2027-09-02".parse().unwrap();
+        while day < "2027-09-20".parse::<Date>().unwrap() {
+            set_clock(&app, at(&day.to_string(), "12:00"));
+            app.app.drain_jobs("test").await.unwrap();
+            day = day.tomorrow().unwrap();
+        }
+        let email: Vec<String> = outbox(&app, "email.reminder").await;
+        let sms: Vec<String> = outbox(&app, "sms.reminder").await;
+        assert_eq!(email.len(), 3, "ready, due soon, past due: {email:?}");
+        assert!(email[1].contains("is due 2027-09-15") && email[2].contains("was due"), "{email:?}");
+        assert_eq!(sms.len(), 2, "due soon and past due: {sms:?}");
+        // The account without consent heard nothing.
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind LIKE '%.reminder' AND recipient <> 'pat@example.com' AND recipient <> '+15555550123'")
+            .fetch_one(&mut *c).await.unwrap();
+        assert_eq!(n, 0);
+        drop(c);
+        // A paid bill gets no reminder; a withdrawn consent stops them.
+        let (s, _) = app.put(&format!("/api/v1/accounts/{acct}/consents/sms"), json!({"granted": false, "source": "sms STOP"})).await;
+        assert_eq!(s, 200);
+        bill(&app, &acct, "2027-10-01", "2027-10-15", 3_000).await;
+        let (s, p) = app.pay_with(&acct, 10_500, card("4242424242424242")).await;
+        assert_eq!(s, 201, "{p}");
+        let mut day: Date = "2027-10-01".parse().unwrap();
+        while day < "2027-10-20".parse::<Date>().unwrap() {
+            set_clock(&app, at(&day.to_string(), "12:00"));
+            app.app.drain_jobs("test").await.unwrap();
+            day = day.tomorrow().unwrap();
+        }
+        assert_eq!(outbox(&app, "email.reminder").await.len(), 4, "only the October bill-ready email");
+        assert_eq!(outbox(&app, "sms.reminder").await.len(), 2);
+    }
+}
