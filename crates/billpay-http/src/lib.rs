@@ -115,7 +115,8 @@ fn api_router() -> OpenApiRouter<Billpay> {
             .routes(routes!(collections::create_arrangement))
             .routes(routes!(collections::list_events))
             .routes(routes!(collections::add_webhook_endpoint))
-            .routes(routes!(collections::set_consent)),
+            .routes(routes!(collections::set_consent))
+            .routes(routes!(schedules::set_billing_plan)),
     )
 }
 

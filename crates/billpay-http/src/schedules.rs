@@ -320,3 +320,50 @@ pub async fn cancel_scheduled(
 ) -> Result<Json<ScheduledOut>, ApiError> {
     Ok(Json(app.cancel_scheduled_payment(&id).await?.into()))
 }
+
+/// A built-in monthly bill for billers without a billing system.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BillingPlanIn {
+    /// Minor units billed each month.
+    pub amount: i64,
+    /// 1–31; the month's last day when shorter.
+    pub cycle_day: i8,
+    /// Days from the bill to its due date.
+    pub due_days: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BillingPlanOut {
+    pub amount: i64,
+    pub cycle_day: i8,
+    pub due_days: i64,
+    /// The date of the next bill.
+    pub next_bill: String,
+}
+
+#[utoipa::path(put, path = "/accounts/{account_number}/billing_plan", tag = "autopay",
+    params(("account_number" = String, Path)), request_body = BillingPlanIn,
+    responses((status = 200, body = BillingPlanOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn set_billing_plan(
+    State(app): State<Billpay>,
+    Path(number): Path<String>,
+    ApiJson(body): ApiJson<BillingPlanIn>,
+) -> Result<Json<BillingPlanOut>, ApiError> {
+    let number = parse_account_number("account_number", &number)?;
+    let next = app
+        .set_billing_plan(
+            &number,
+            Money::new(body.amount, Currency::USD),
+            body.cycle_day,
+            body.due_days,
+        )
+        .await?;
+    Ok(Json(BillingPlanOut {
+        amount: body.amount,
+        cycle_day: body.cycle_day,
+        due_days: body.due_days,
+        next_bill: next.to_string(),
+    }))
+}

@@ -212,6 +212,7 @@ impl Billpay {
             crate::collections::JOB_INSTALLMENT => self.run_installment_check(&payload).await,
             crate::collections::JOB_WEBHOOK => self.deliver_webhook(&payload).await,
             crate::reminders::JOB_REMINDER => self.run_reminder(j, &payload).await,
+            crate::billing::JOB_CYCLE => self.run_billing_cycle(&payload).await,
             other => Err(JobError::Fatal(format!("no job kind \"{other}\""))),
         }
     }

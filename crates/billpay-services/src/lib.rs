@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod ach;
 pub mod apikeys;
 pub mod autopay;
+pub mod billing;
 pub mod clock;
 pub mod collections;
 mod error;

@@ -93,6 +93,11 @@ enum Command {
     },
     /// Run the job runner only (AutoPay, scheduled payments), for scale-out beside `serve`.
     Worker,
+    /// Bills from the billing system: bulk import of statements.
+    Statements {
+        #[command(subcommand)]
+        action: StatementsAction,
+    },
     /// Scheduled work: what ran, what will run today, what failed.
     Jobs {
         #[command(subcommand)]
@@ -127,6 +132,19 @@ struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, env = "BILLPAY_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum StatementsAction {
+    /// Import statements from CSV (header account_number,statement_date,due_date,amount_due;
+    /// amounts in dollars) or JSON (amount_due in cents). The file is checked whole first; a
+    /// statement already imported is not imported again.
+    Import {
+        file: std::path::PathBuf,
+        /// Statements written at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -408,6 +426,39 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let _ = stop_tx.send(true);
             let _ = worker.await;
             app.store.close().await;
+        }
+        Command::Statements {
+            action: StatementsAction::Import { file, concurrency },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let lines = billpay_services::billing::parse_statements(&text)?;
+            let (app, _) = build_from_settings(&settings, true).await?;
+            let bar = indicatif::ProgressBar::new(lines.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} statements  {per_sec}  eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let r = app
+                .import_statements(lines, concurrency, || bar.inc(1))
+                .await;
+            bar.finish_and_clear();
+            app.store.close().await;
+            let r = r?;
+            println!(
+                "statements created: {}\nalready imported: {}\nrefused: {}",
+                r.created,
+                r.already_imported,
+                r.refused.len()
+            );
+            for (line, why) in &r.refused {
+                println!("line {line}: {why}");
+            }
+            if !r.refused.is_empty() {
+                return Ok(std::process::ExitCode::from(1));
+            }
         }
         Command::Jobs { action } => {
             return jobs(action.unwrap_or(JobsAction::Status), &settings).await;

@@ -360,3 +360,30 @@ both_engines! {
         app.assert_verified().await;
     }
 }
+
+both_engines! {
+    async fn a_monthly_plan_bills_on_its_cycle_day_and_autopay_pays_it(app) {
+        let tz = "America/Los_Angeles";
+        set_clock(&app, local("2027-01-15", "09:00", tz));
+        let acct = account_in(&app, tz).await;
+        let (s, plan) = app.put(&format!("/api/v1/accounts/{acct}/billing_plan"), json!({"amount": 4_999, "cycle_day": 31, "due_days": 20})).await;
+        assert_eq!(s, 200, "{plan}");
+        assert_eq!(plan["next_bill"], "2027-01-31");
+        let pm = save(&app, &acct, json!({"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123", "postal_code": "10001"})).await;
+        enroll(&app, &acct, json!({"payment_method": pm})).await;
+        let mut day: Date = "2027-01-15".parse().unwrap();
+        while day < "2027-06-01".parse::<Date>().unwrap() {
+            set_clock(&app, local(&day.to_string(), "12:00", tz));
+            drain(&app).await;
+            day = day.tomorrow().unwrap();
+        }
+        let (_, statements) = app.get(&format!("/api/v1/accounts/{acct}/statements")).await;
+        let mut dates: Vec<&str> = statements["data"].as_array().unwrap().iter().map(|s| s["statement_date"].as_str().unwrap()).collect();
+        dates.sort();
+        assert_eq!(dates, vec!["2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30", "2027-05-31"]);
+        let ps = payments(&app, &acct).await;
+        assert_eq!(ps.iter().filter(|p| p["channel"] == "autopay").count(), 4, "four bills fell due by June 1");
+        assert_eq!(app.balance(&acct).await, 4_999, "May's bill is not due yet");
+        app.assert_verified().await;
+    }
+}

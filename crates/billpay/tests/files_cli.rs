@@ -170,3 +170,28 @@ both_engines! {
         assert!(listed.contains("1 entries") && listed.contains("written"), "{listed}");
     }
 }
+
+both_engines! {
+    async fn statements_import_is_checked_whole_and_never_doubles(app) {
+        let a = app.account_with_bill(1_000).await;
+        let b = app.account_with_bill(1_000).await;
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("statements.csv");
+        std::fs::write(&csv, format!(
+            "account_number,statement_date,due_date,amount_due\n{a},2027-01-01,2027-01-21,84.10\n{b},2027-01-01,2027-01-21,127.45\n")).unwrap();
+        let out = ok(&cli(&app, &["statements", "import", csv.to_str().unwrap()]).await);
+        assert!(out.contains("statements created: 2"), "{out}");
+        let out = ok(&cli(&app, &["statements", "import", csv.to_str().unwrap()]).await);
+        assert!(out.contains("statements created: 0") && out.contains("already imported: 2"), "{out}");
+        assert_eq!(app.balance(&a).await, 1_000 + 8_410);
+        let json = dir.path().join("statements.json");
+        std::fs::write(&json, format!("{{\"account_number\":\"{a}\",\"statement_date\":\"2027-02-01\",\"due_date\":\"2027-02-21\",\"amount_due\":9000}}\n{{\"account_number\":\"{b}\",\"statement_date\":\"2027-02-31\",\"due_date\":\"2027-03-21\",\"amount_due\":9000}}\n")).unwrap();
+        let o = cli(&app, &["statements", "import", json.to_str().unwrap()]).await;
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("line 2") && err.contains("nothing was imported"), "{err}");
+        assert_eq!(app.balance(&a).await, 1_000 + 8_410, "the good line was not imported either");
+        let out = ok(&cli(&app, &["verify"]).await);
+        assert!(out.contains("ledger verified"), "{out}");
+    }
+}
