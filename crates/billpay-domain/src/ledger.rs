@@ -17,6 +17,8 @@ pub const LEDGER_ACH_CLEARING: &str = "clearing:ach";
 /// Revenue from fees charged to customers.
 /// Checks deposited by the bank's lockbox, not yet reconciled with the bank statement.
 pub const LEDGER_LOCKBOX_CLEARING: &str = "clearing:lockbox";
+/// Assistance-agency pledges posted to customers' accounts, until the agency pays.
+pub const LEDGER_PLEDGES: &str = "clearing:pledges";
 /// Fees charged to customers (returned-payment fees and the like).
 pub const LEDGER_FEES: &str = "revenue:fees";
 /// Manual adjustments.
@@ -33,6 +35,7 @@ pub fn clearing_account(method: MethodKind) -> &'static str {
         MethodKind::Card => LEDGER_CARD_CLEARING,
         MethodKind::Ach => LEDGER_ACH_CLEARING,
         MethodKind::Check => LEDGER_LOCKBOX_CLEARING,
+        MethodKind::Pledge => LEDGER_PLEDGES,
     }
 }
 

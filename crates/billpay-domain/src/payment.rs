@@ -106,6 +106,8 @@ pub enum MethodKind {
     Ach,
     /// A paper check mailed to the biller's bank lockbox.
     Check,
+    /// A pledge from an energy-assistance agency, posted by an agent for the agency to pay.
+    Pledge,
 }
 
 impl MethodKind {
@@ -115,14 +117,20 @@ impl MethodKind {
             MethodKind::Card => "card",
             MethodKind::Ach => "ach",
             MethodKind::Check => "check",
+            MethodKind::Pledge => "pledge",
         }
     }
 
     /// Inverse of [`MethodKind::as_str`] (exact match).
     pub fn parse(s: &str) -> Option<Self> {
-        [MethodKind::Card, MethodKind::Ach, MethodKind::Check]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            MethodKind::Card,
+            MethodKind::Ach,
+            MethodKind::Check,
+            MethodKind::Pledge,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 
     /// Whether a payment of this kind is posted to the ledger as soon as the
@@ -375,7 +383,12 @@ mod tests {
             assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(PaymentStatus::parse("cancelled"), None);
-        for k in [MethodKind::Card, MethodKind::Ach, MethodKind::Check] {
+        for k in [
+            MethodKind::Card,
+            MethodKind::Ach,
+            MethodKind::Check,
+            MethodKind::Pledge,
+        ] {
             assert_eq!(MethodKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(MethodKind::parse("cheque"), None);

@@ -359,3 +359,73 @@ pub async fn set_consent(
         consent_text: c.consent_text,
     }))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HardshipIn {
+    /// One of the biller's configured programs.
+    pub program: String,
+    /// Enrolled through this date (YYYY-MM-DD).
+    pub until: String,
+    pub enrolled_by: String,
+}
+
+#[utoipa::path(post, path = "/accounts/{account_number}/hardship", tag = "collections",
+    params(("account_number" = String, Path)), request_body = HardshipIn,
+    responses((status = 201, body = HoldOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn enroll_hardship(
+    State(app): State<Billpay>,
+    Path(number): Path<String>,
+    ApiJson(body): ApiJson<HardshipIn>,
+) -> Result<(StatusCode, Json<HoldOut>), ApiError> {
+    let number = parse_account_number("account_number", &number)?;
+    let h = app
+        .enroll_hardship(
+            &number,
+            &body.program,
+            date("until", &body.until)?,
+            &body.enrolled_by,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(HoldOut {
+            id: h.id,
+            kind: h.kind,
+            until: h.until_date,
+            reason: h.reason,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PledgeIn {
+    pub agency: String,
+    /// The agency's pledge reference (a pledge posts once).
+    pub reference: String,
+    /// Minor units.
+    pub amount: i64,
+}
+
+#[utoipa::path(post, path = "/accounts/{account_number}/pledges", tag = "collections",
+    params(("account_number" = String, Path)), request_body = PledgeIn,
+    responses((status = 201, body = crate::wire::PaymentOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn post_pledge(
+    State(app): State<Billpay>,
+    Path(number): Path<String>,
+    ApiJson(body): ApiJson<PledgeIn>,
+) -> Result<(StatusCode, Json<crate::wire::PaymentOut>), ApiError> {
+    let number = parse_account_number("account_number", &number)?;
+    let p = app
+        .post_pledge(
+            &number,
+            billpay_domain::Money::new(body.amount, billpay_domain::Currency::USD),
+            &body.agency,
+            &body.reference,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(crate::wire::PaymentOut::from(&p))))
+}

@@ -45,7 +45,9 @@ impl Render for JsonRender {
             PaymentResult::Declined(p, code) => {
                 let kind = match p.method.kind {
                     MethodKind::Card => "card_error",
-                    MethodKind::Ach | MethodKind::Check => "bank_account_error",
+                    MethodKind::Ach | MethodKind::Check | MethodKind::Pledge => {
+                        "bank_account_error"
+                    }
                 };
                 json(
                     402,

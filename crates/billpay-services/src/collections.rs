@@ -41,6 +41,9 @@ pub struct CollectionsConfig {
     pub arrangements: ArrangementRules,
     /// No suspension on weekends, US federal holidays and these extra days.
     pub calendar: BusinessCalendar,
+    /// Hardship programs an agent can enroll an account in (fees and suspension pause while
+    /// enrolled); pledges from assistance agencies are posted as payments.
+    pub hardship_programs: Vec<String>,
 }
 
 impl Default for CollectionsConfig {
@@ -57,6 +60,7 @@ impl Default for CollectionsConfig {
                 grace_days: 3,
             },
             calendar: BusinessCalendar::us_federal(2024..=2045),
+            hardship_programs: Vec::new(),
         }
     }
 }
@@ -658,6 +662,39 @@ impl Billpay {
             .write(move |c| Box::pin(async move { q::insert_hold(c, &r).await }))
             .await?;
         Ok(row)
+    }
+
+    /// Enrolls an account in one of the biller's hardship programs through `until`: no late
+    /// fees and no suspension while enrolled.
+    pub async fn enroll_hardship(
+        &self,
+        number: &billpay_domain::AccountNumber,
+        program: &str,
+        until: Date,
+        by: &str,
+    ) -> Result<HoldRow, ServiceError> {
+        if !self
+            .collections()
+            .hardship_programs
+            .iter()
+            .any(|p| p == program)
+        {
+            return Err(ServiceError::invalid(
+                "program",
+                format!(
+                    "no hardship program \"{program}\"; the programs are: {}",
+                    self.collections().hardship_programs.join(", ")
+                ),
+            ));
+        }
+        self.place_hold(
+            number,
+            "hardship",
+            until,
+            &format!("hardship program: {program}"),
+            by,
+        )
+        .await
     }
 
     /// Sets up a payment arrangement within the biller's rules. While it is kept, late fees and

@@ -117,6 +117,12 @@ fn item_row(
     }
 }
 
+#[derive(Clone, Copy)]
+enum OfflineKind {
+    Check,
+    Pledge,
+}
+
 /// A check payment, its ledger entry and its receipt, ready to write.
 struct MailedPayment {
     row: PaymentRow,
@@ -137,6 +143,30 @@ impl Billpay {
         remitter: &str,
         key: &str,
     ) -> Result<MailedPayment, ServiceError> {
+        self.offline_payment(
+            OfflineKind::Check,
+            account_number,
+            amount,
+            check_number,
+            remitter,
+            key,
+        )
+    }
+
+    /// A payment that needs no processor: a check already deposited, or an agency's pledge.
+    fn offline_payment(
+        &self,
+        kind: OfflineKind,
+        account_number: &AccountNumber,
+        amount: i64,
+        check_number: &str,
+        remitter: &str,
+        key: &str,
+    ) -> Result<MailedPayment, ServiceError> {
+        let (method_kind, channel, processor) = match kind {
+            OfflineKind::Check => (billpay_domain::MethodKind::Check, Channel::Mail, "lockbox"),
+            OfflineKind::Pledge => (billpay_domain::MethodKind::Pledge, Channel::Agent, "pledge"),
+        };
         let now = self.clock.now_micros();
         let id = self.new_id("pay");
         let id_for_restore = id.clone();
@@ -147,7 +177,7 @@ impl Billpay {
             account_number,
             money,
             Money::zero(Currency::USD),
-            billpay_domain::MethodKind::Check,
+            method_kind,
         )
         .map_err(|e| ServiceError::Store(StoreError::Internal(e.to_string())))?;
         let journal_id = self.new_id("je");
@@ -161,8 +191,8 @@ impl Billpay {
                 fee_amount: 0,
                 refunded_amount: 0,
                 status: PaymentStatus::Succeeded.as_str().into(),
-                channel: Channel::Mail.as_str().into(),
-                method_type: billpay_domain::MethodKind::Check.as_str().into(),
+                channel: channel.as_str().into(),
+                method_type: method_kind.as_str().into(),
                 brand: None,
                 last4,
                 exp_month: None,
@@ -170,9 +200,12 @@ impl Billpay {
                 bank_account_type: None,
                 routing_number: None,
                 holder_name: Some(remitter.chars().take(80).collect()),
-                processor: "lockbox".into(),
-                processor_key: format!("lockbox:{key}"),
-                processor_ref: Some(format!("check {check_number}")),
+                processor: processor.into(),
+                processor_key: format!("{processor}:{key}"),
+                processor_ref: Some(match kind {
+                    OfflineKind::Check => format!("check {check_number}"),
+                    OfflineKind::Pledge => format!("pledge {check_number}"),
+                }),
                 decline_code: None,
                 journal_id: Some(journal_id.clone()),
                 created_at: now,
@@ -508,5 +541,60 @@ mod tests {
             coupon_accounts(&format!("{} / {}", good.as_str(), other.as_str())).len(),
             2
         );
+    }
+}
+
+impl Billpay {
+    /// Posts an assistance agency's pledge to an account as a payment (the agency pays the
+    /// biller later). Keyed by agency and pledge reference: the same pledge posts once.
+    pub async fn post_pledge(
+        &self,
+        number: &AccountNumber,
+        amount: Money,
+        agency: &str,
+        reference: &str,
+    ) -> Result<Payment, ServiceError> {
+        if agency.trim().is_empty() || reference.trim().is_empty() {
+            return Err(ServiceError::invalid(
+                "agency",
+                "a pledge needs the agency and its reference",
+            ));
+        }
+        if !amount.is_positive() || amount.minor_units() > PAYMENT_AMOUNT_MAX_MINOR {
+            return Err(ServiceError::invalid(
+                "amount",
+                "the pledge must be more than zero and at most $1,000,000.00",
+            ));
+        }
+        let account = {
+            let mut c = self.store.read_conn().await?;
+            queries::account_by_number(&mut c, number.as_str())
+                .await?
+                .ok_or(ServiceError::NotFound { what: "account" })?
+        };
+        let key = format!("{}:{}", agency.trim(), reference.trim());
+        let mp = self.offline_payment(
+            OfflineKind::Pledge,
+            number,
+            amount.minor_units(),
+            reference.trim(),
+            agency.trim(),
+            &key,
+        )?;
+        let biller = self.config.biller.clone();
+        let now = self.clock.now_micros();
+        match self
+            .store
+            .write(move |c| {
+                Box::pin(async move { post_mailed(c, mp, &account, &biller, now).await })
+            })
+            .await
+        {
+            Err(ServiceError::Store(e)) if e.is_duplicate() => Err(ServiceError::Conflict {
+                code: "pledge_posted",
+                message: format!("the pledge {key} was already posted"),
+            }),
+            other => other,
+        }
     }
 }

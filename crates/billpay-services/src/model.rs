@@ -43,6 +43,7 @@ impl MethodSummary {
                 self.last4
             ),
             (MethodKind::Check, _) => format!("check ending in {}", self.last4),
+            (MethodKind::Pledge, _) => "assistance pledge".to_string(),
         }
     }
 }

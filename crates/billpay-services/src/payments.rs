@@ -1285,6 +1285,7 @@ pub fn payment_entry(
         MethodKind::Card => billpay_domain::LEDGER_CARD_CLEARING,
         MethodKind::Ach => billpay_domain::LEDGER_ACH_CLEARING,
         MethodKind::Check => billpay_domain::LEDGER_LOCKBOX_CLEARING,
+        MethodKind::Pledge => billpay_domain::LEDGER_PLEDGES,
     };
     let total = amount.checked_add(fee)?;
     JournalEntry::new(

@@ -596,7 +596,7 @@ impl Billpay {
                     .unwrap_or(BankAccountType::Checking),
                 holder_name: row.holder_name.clone().unwrap_or_default(),
             },
-            MethodKind::Check => {
+            MethodKind::Check | MethodKind::Pledge => {
                 return Err(vault_error(VaultError::Malformed(
                     "a check is not a saved payment method".into(),
                 )));

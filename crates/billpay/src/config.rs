@@ -87,6 +87,8 @@ pub struct CollectionsSettings {
     pub arrangement_max_broken_per_year: u32,
     pub arrangement_grace_days: u32,
     pub arrangement_minimum_past_due_cents: i64,
+    /// Hardship programs agents can enroll accounts in, e.g. ["LIHEAP", "Medical baseline"].
+    pub hardship_programs: Vec<String>,
 }
 
 impl Default for CollectionsSettings {
@@ -106,6 +108,7 @@ impl Default for CollectionsSettings {
             arrangement_max_broken_per_year: 1,
             arrangement_grace_days: 3,
             arrangement_minimum_past_due_cents: 1_000,
+            hardship_programs: Vec::new(),
         }
     }
 }
@@ -175,6 +178,7 @@ impl CollectionsSettings {
                 grace_days: self.arrangement_grace_days,
             },
             calendar,
+            hardship_programs: self.hardship_programs.clone(),
         })
     }
 }

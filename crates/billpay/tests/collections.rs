@@ -302,3 +302,41 @@ both_engines! {
         assert_eq!(outbox(&app, "sms.reminder").await.len(), 2);
     }
 }
+
+async fn with_programs(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |s| {
+        s.collections.late_fee_cents = 500;
+        s.collections.grace_days = 2;
+        s.collections.suspend_after_days = 10;
+        s.collections.disconnect_notice_days = 5;
+        s.collections.hardship_programs = vec!["LIHEAP".into(), "Medical baseline".into()];
+    })
+    .await
+}
+
+both_engines! {
+    with with_programs;
+
+    async fn a_hardship_program_stops_fees_and_suspension_and_pledges_post_once(app) {
+        set_clock(&app, noon("2027-10-01".parse().unwrap()));
+        let acct = account(&app).await;
+        bill(&app, &acct, "2027-10-01", "2027-10-05", 20_000).await;
+        let (s, bad) = app.post(&format!("/api/v1/accounts/{acct}/hardship"), json!({"program": "Unknown", "until": "2027-12-31", "enrolled_by": "agent 7"})).await;
+        assert_eq!(s, 400, "{bad}");
+        assert!(bad["error"]["message"].as_str().unwrap().contains("LIHEAP"), "{bad}");
+        let (s, h) = app.post(&format!("/api/v1/accounts/{acct}/hardship"), json!({"program": "LIHEAP", "until": "2027-12-31", "enrolled_by": "agent 7"})).await;
+        assert_eq!(s, 201, "{h}");
+        // The agency pledges $150.00: posted as a payment, once.
+        let pledge = json!({"agency": "County Energy Assistance", "reference": "P-2027-0042", "amount": 15_000});
+        let (s, p) = app.post(&format!("/api/v1/accounts/{acct}/pledges"), pledge.clone()).await;
+        assert_eq!(s, 201, "{p}");
+        assert_eq!(p["payment_method"]["type"], "pledge");
+        assert_eq!(p["channel"], "agent");
+        let (s, again) = app.post(&format!("/api/v1/accounts/{acct}/pledges"), pledge).await;
+        assert_eq!(s, 409, "{again}");
+        live(&app, "2027-10-01", "2027-11-01", |_| {}).await;
+        assert_eq!(app.balance(&acct).await, 5_000, "no late fee while enrolled");
+        assert_ne!(status(&app, &acct).await, "suspended");
+        assert!(outbox(&app, "email.disconnect_notice").await.is_empty());
+    }
+}
