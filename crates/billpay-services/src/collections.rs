@@ -253,7 +253,7 @@ impl Billpay {
     }
 
     pub(crate) async fn run_late_fee(&self, payload: &serde_json::Value) -> Result<(), JobError> {
-        let Some(policy) = self.collections().late_fee.clone() else {
+        let Some(policy) = self.collections().late_fee else {
             return Ok(());
         };
         let (account, statement) = self.collections_context(payload).await?;
@@ -317,7 +317,7 @@ impl Billpay {
         &self,
         payload: &serde_json::Value,
     ) -> Result<(), JobError> {
-        let Some(policy) = self.collections().suspension.clone() else {
+        let Some(policy) = self.collections().suspension else {
             return Ok(());
         };
         let (account, statement) = self.collections_context(payload).await?;
@@ -356,7 +356,7 @@ impl Billpay {
         j: &JobRow,
         payload: &serde_json::Value,
     ) -> Result<(), JobError> {
-        let Some(policy) = self.collections().suspension.clone() else {
+        let Some(policy) = self.collections().suspension else {
             return Ok(());
         };
         let (account, statement) = self.collections_context(payload).await?;
@@ -711,7 +711,7 @@ impl Billpay {
                 .await?
                 .ok_or(ServiceError::NotFound { what: "account" })?
         };
-        let rules = self.collections().arrangements.clone();
+        let rules = self.collections().arrangements;
         let today = local_date(self.clock.now(), &tz_of(&account));
         let past_due = Money::new(
             self.past_due_total(&account).await.map_err(job_err)?,

@@ -523,27 +523,6 @@ async fn post_mailed(
     Ok(payment)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn coupon_account_numbers_are_found_by_check_digit() {
-        let good = AccountNumber::from_body("12345678").unwrap();
-        let other = AccountNumber::from_body("87654321").unwrap();
-        assert_eq!(coupon_accounts(good.as_str()), vec![good.clone()]);
-        assert_eq!(
-            coupon_accounts(&format!("Acct {}", good.as_str())),
-            vec![good.clone()]
-        );
-        assert!(coupon_accounts("").is_empty());
-        assert_eq!(
-            coupon_accounts(&format!("{} / {}", good.as_str(), other.as_str())).len(),
-            2
-        );
-    }
-}
-
 impl Billpay {
     /// Posts an assistance agency's pledge to an account as a payment (the agency pays the
     /// biller later). Keyed by agency and pledge reference: the same pledge posts once.
@@ -596,5 +575,26 @@ impl Billpay {
             }),
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coupon_account_numbers_are_found_by_check_digit() {
+        let good = AccountNumber::from_body("12345678").unwrap();
+        let other = AccountNumber::from_body("87654321").unwrap();
+        assert_eq!(coupon_accounts(good.as_str()), vec![good.clone()]);
+        assert_eq!(
+            coupon_accounts(&format!("Acct {}", good.as_str())),
+            vec![good.clone()]
+        );
+        assert!(coupon_accounts("").is_empty());
+        assert_eq!(
+            coupon_accounts(&format!("{} / {}", good.as_str(), other.as_str())).len(),
+            2
+        );
     }
 }
