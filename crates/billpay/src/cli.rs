@@ -314,6 +314,9 @@ pub async fn build_with_clock(
 
 /// Entry point of the binary.
 pub async fn main() -> std::process::ExitCode {
+    // One TLS crypto provider for the whole process: reqwest (webhooks, the phone simulator,
+    // benchmarks) and native TLS both use it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     init_logging(&cli.global);
     match run(cli).await {

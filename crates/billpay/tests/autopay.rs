@@ -247,7 +247,7 @@ both_engines! {
             let key = app.key.clone();
             let body = json!({"account_number": acct, "amount": 9_999, "channel": "phone", "payment_method": card.clone()});
             tokio::spawn(async move {
-                reqwest::Client::new().post(format!("{base}/api/v1/payments")).bearer_auth(key).header("Idempotency-Key", new_key()).json(&body).send().await.unwrap().status().as_u16()
+                common::http().build().unwrap().post(format!("{base}/api/v1/payments")).bearer_auth(key).header("Idempotency-Key", new_key()).json(&body).send().await.unwrap().status().as_u16()
             })
         }).collect::<Vec<_>>();
         let auto = { let a = app.app.clone(); tokio::spawn(async move { a.drain_jobs("racer").await.unwrap() }) };

@@ -157,3 +157,28 @@ async fn migrate_apikey_verify_reconcile_sqlite() {
 async fn migrate_apikey_verify_reconcile_postgres() {
     lifecycle(Engine::Postgres).await;
 }
+
+/// The configuration examples in the README are valid configuration.
+#[test]
+fn readme_configuration_examples_parse() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```toml")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert!(
+        blocks.len() >= 2,
+        "the README has its configuration examples"
+    );
+    for block in blocks {
+        let parsed: Result<billpay::config::Settings, _> = toml::from_str(block);
+        let settings =
+            parsed.unwrap_or_else(|e| panic!("README example does not parse: {e}\n{block}"));
+        settings
+            .collections
+            .config()
+            .expect("the collections example is valid");
+    }
+}

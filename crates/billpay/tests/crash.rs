@@ -144,7 +144,7 @@ fn log_tail(log: &Path) -> String {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    common::http()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("http client")

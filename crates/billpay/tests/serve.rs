@@ -99,7 +99,7 @@ async fn keys_init_rotate_retire_status() {
             .unwrap()
             .trim()
             .to_string();
-        let client = reqwest::Client::new();
+        let client = common::http().build().unwrap();
         let acct: serde_json::Value = client
             .post(format!("{base}/api/v1/accounts"))
             .bearer_auth(&key)
@@ -160,7 +160,7 @@ async fn card_numbers_in_paths_are_masked_in_the_logs() {
     ];
     assert!(billpay(&["keys", "init"], &env).status.success());
     let server = ServerProcess::start(&[], &env, db.dir.path().join("log")).expect("serve");
-    let client = reqwest::Client::new();
+    let client = common::http().build().unwrap();
     for path in [
         "/api/v1/accounts/4242424242424242",
         "/api/v1/confirmations/5555555555554444",
@@ -258,7 +258,9 @@ async fn serves_https_with_hsts_and_security_headers() {
         assert!(resp.contains(h), "missing {h}: {resp}");
     }
     // Plain HTTP on the TLS port gets nowhere.
-    let plain = reqwest::Client::new()
+    let plain = common::http()
+        .build()
+        .unwrap()
         .get(format!("http://{}/healthz", server.addr))
         .send()
         .await;

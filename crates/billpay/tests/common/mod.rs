@@ -156,9 +156,16 @@ pub async fn spawn_app_with(engine: Engine, tune: impl FnOnce(&mut Settings)) ->
         app,
         sandbox,
         clock,
-        client: reqwest::Client::new(),
+        client: http().build().expect("client"),
         db,
     }
+}
+
+/// reqwest is built with rustls and no built-in crypto provider (billpay installs ring's at
+/// start); a test's own clients install it first.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
 
 pub fn card(number: &str) -> Value {
