@@ -209,8 +209,7 @@ async fn run_autopay(
         None => run_in_process(&app, args).await?,
         Some(secs) => {
             app.store.close().await;
-            let phase = run_killed_and_resumed(&app_settings, db, args, secs).await?;
-            phase
+            run_killed_and_resumed(&app_settings, db, args, secs).await?
         }
     };
     let app = if args.kill_after_secs.is_some() {

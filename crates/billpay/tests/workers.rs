@@ -19,6 +19,10 @@
 //! never charged and that bill is left unpaid by AutoPay. The test allows exactly those
 //! accounts to be unpaid.
 
+// The workers are separate processes on the real clock: the test reads the same clock to know
+// which jobs are due for them.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -46,7 +50,25 @@ fn bill_cents(i: usize) -> i64 {
     5_000 + i as i64
 }
 
-fn worker(db: &TestDb, config: &std::path::Path, log: &std::path::Path) -> Child {
+/// A `billpay worker` child process, killed and reaped if the test fails first.
+struct Worker(Option<Child>);
+
+impl Worker {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("worker process")
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn worker(db: &TestDb, config: &std::path::Path, log: &std::path::Path) -> Worker {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_billpay"));
     cmd.arg("worker");
     for var in BILLPAY_ENV_VARS {
@@ -66,11 +88,13 @@ fn worker(db: &TestDb, config: &std::path::Path, log: &std::path::Path) -> Child
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
+        .map(|c| Worker(Some(c)))
         .expect("start billpay worker")
 }
 
 /// Ctrl-C, as an operator stops a worker; then wait for it to exit.
-fn interrupt(mut child: Child) {
+fn interrupt(mut worker: Worker) {
+    let child = worker.child();
     let _ = Command::new("kill")
         .arg("-INT")
         .arg(child.id().to_string())
@@ -204,8 +228,8 @@ async fn two_workers_one_killed_mid_batch_charge_every_account_once() {
     let at_kill = loop {
         let paid = succeeded_autopay(&app).await;
         if paid >= KILL_AFTER_PAYMENTS {
-            victim.kill().expect("kill -9 the worker");
-            let _ = victim.wait();
+            victim.child().kill().expect("kill -9 the worker");
+            let _ = victim.child().wait();
             break paid;
         }
         assert!(
