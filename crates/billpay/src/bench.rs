@@ -35,6 +35,9 @@ use crate::config::{self, Settings};
 pub enum BenchCommand {
     /// Durable payments per second over HTTP, against a same-run baseline of direct writes.
     Payments(PaymentsArgs),
+    /// An AutoPay run over many due accounts on the sandbox processor, against a same-run
+    /// baseline of direct writes; optionally killed with SIGKILL and resumed.
+    Autopay(crate::bench_autopay::AutopayArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -90,6 +93,7 @@ pub struct PaymentsArgs {
 pub async fn run(what: BenchCommand, settings: &Settings) -> Result<()> {
     match what {
         BenchCommand::Payments(args) => payments(args, settings).await,
+        BenchCommand::Autopay(args) => crate::bench_autopay::run(args, settings).await,
     }
 }
 
@@ -97,7 +101,7 @@ pub async fn run(what: BenchCommand, settings: &Settings) -> Result<()> {
 // The benchmark database.
 
 /// A database that exists only for one benchmark run.
-enum BenchDb {
+pub(crate) enum BenchDb {
     Sqlite {
         dir: PathBuf,
         url: String,
@@ -110,7 +114,11 @@ enum BenchDb {
 }
 
 impl BenchDb {
-    async fn create(settings: &Settings, args: &PaymentsArgs, run_id: &str) -> Result<BenchDb> {
+    pub(crate) async fn create(
+        settings: &Settings,
+        dir: Option<&PathBuf>,
+        run_id: &str,
+    ) -> Result<BenchDb> {
         match Engine::from_url(&settings.database_url)? {
             Engine::Sqlite => {
                 if settings.database_url != config::DEFAULT_DATABASE_URL {
@@ -119,7 +127,7 @@ impl BenchDb {
                         config::redact_url(&settings.database_url)
                     );
                 }
-                let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+                let parent = dir.cloned().unwrap_or_else(std::env::temp_dir);
                 let dir = parent.join(format!("billpay-bench-{run_id}"));
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
@@ -141,20 +149,20 @@ impl BenchDb {
         }
     }
 
-    fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         match self {
             BenchDb::Sqlite { url, .. } | BenchDb::Postgres { url, .. } => url,
         }
     }
 
-    fn engine(&self) -> Engine {
+    pub(crate) fn engine(&self) -> Engine {
         match self {
             BenchDb::Sqlite { .. } => Engine::Sqlite,
             BenchDb::Postgres { .. } => Engine::Postgres,
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             BenchDb::Sqlite { dir, .. } => format!(
                 "SQLite, fresh file {} (WAL, synchronous=FULL)",
@@ -169,7 +177,7 @@ impl BenchDb {
         }
     }
 
-    async fn destroy(self, keep: bool) -> Result<()> {
+    pub(crate) async fn destroy(self, keep: bool) -> Result<()> {
         if keep {
             eprintln!("kept the benchmark database: {}", self.describe());
             return Ok(());
@@ -232,7 +240,7 @@ async fn payments(args: PaymentsArgs, settings: &Settings) -> Result<()> {
     }
     sqlx::any::install_default_drivers();
     let run_id = billpay_services::clock::new_id("run", &SystemClock, &OsRandom);
-    let db = BenchDb::create(settings, &args, &run_id).await?;
+    let db = BenchDb::create(settings, args.dir.as_ref(), &run_id).await?;
     let outcome = run_payments(&args, settings, &db, &run_id).await;
     let cleanup = db.destroy(args.keep).await;
     let report = outcome?;
@@ -256,9 +264,9 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A customer account of the benchmark.
 #[derive(Clone, Debug)]
-struct BenchAccount {
-    id: String,
-    number: String,
+pub(crate) struct BenchAccount {
+    pub(crate) id: String,
+    pub(crate) number: String,
 }
 
 async fn run_payments(
@@ -701,14 +709,14 @@ async fn check_applied(conn: &mut AnyConnection, warm: &Phase, http: &Phase) -> 
 // The baseline: the same rows, written straight to the same database.
 
 /// Real rows from the HTTP phase, so that the baseline writes rows of the same size.
-struct Samples {
+pub(crate) struct Samples {
     response_body: String,
     receipt_json: Option<String>,
-    confirmations: HashSet<String>,
+    pub(crate) confirmations: HashSet<String>,
 }
 
 impl Samples {
-    async fn read(conn: &mut AnyConnection) -> Result<Samples> {
+    pub(crate) async fn read(conn: &mut AnyConnection) -> Result<Samples> {
         let response_body = sqlx::query_scalar::<_, Option<String>>(
             "SELECT response_body FROM idempotency_keys \
              WHERE state = 'completed' AND endpoint = 'payments.create' LIMIT 1",
@@ -734,7 +742,7 @@ impl Samples {
 }
 
 /// Everything one succeeded card payment leaves in the database.
-struct BaselineRow {
+pub(crate) struct BaselineRow {
     account_id: String,
     payment: PaymentRow,
     journal: JournalRow,
@@ -749,7 +757,7 @@ fn bench_id(prefix: &str) -> String {
 }
 
 /// Rows for payments `first .. first + count` (built before the clock starts).
-fn baseline_rows(
+pub(crate) fn baseline_rows(
     accounts: &[BenchAccount],
     samples: &Samples,
     scope: &str,
@@ -866,7 +874,7 @@ fn baseline_rows(
 }
 
 /// A connection set up as the store sets up its own (same pragmas on SQLite).
-async fn open_baseline_conn(url: &str, engine: Engine) -> Result<AnyConnection> {
+pub(crate) async fn open_baseline_conn(url: &str, engine: Engine) -> Result<AnyConnection> {
     let mut conn = AnyConnection::connect(url).await?;
     if engine == Engine::Sqlite {
         conn.execute("PRAGMA journal_mode=WAL").await?;
@@ -877,20 +885,20 @@ async fn open_baseline_conn(url: &str, engine: Engine) -> Result<AnyConnection> 
     Ok(conn)
 }
 
-struct Baseline {
-    payments: usize,
-    per_commit: usize,
-    wall: Duration,
+pub(crate) struct Baseline {
+    pub(crate) payments: usize,
+    pub(crate) per_commit: usize,
+    pub(crate) wall: Duration,
 }
 
 impl Baseline {
-    fn per_sec(&self) -> f64 {
+    pub(crate) fn per_sec(&self) -> f64 {
         per_sec(self.payments, self.wall)
     }
 }
 
 /// Writes the rows, `per_commit` payments per transaction, with the store's own queries.
-async fn write_baseline(
+pub(crate) async fn write_baseline(
     conn: &mut AnyConnection,
     engine: Engine,
     rows: &[BaselineRow],
@@ -1002,14 +1010,14 @@ async fn pgbench(admin_url: &str, args: &PaymentsArgs, run_id: &str) -> Result<P
 // Where the time went: CPU per thread and per process, group-commit sizes.
 
 /// The machine, as the report records it.
-struct Machine {
-    cpus: usize,
-    model: String,
-    memory: String,
+pub(crate) struct Machine {
+    pub(crate) cpus: usize,
+    pub(crate) model: String,
+    pub(crate) memory: String,
 }
 
 impl Machine {
-    fn read() -> Machine {
+    pub(crate) fn read() -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let model = cpuinfo
             .lines()
@@ -1041,7 +1049,7 @@ impl Machine {
 const TICKS_PER_SEC: f64 = 100.0;
 
 /// CPU seconds used so far: by each of our threads, by database processes, and by the machine.
-struct CpuSnapshot {
+pub(crate) struct CpuSnapshot {
     at: Instant,
     /// Our threads: tid -> (name, CPU seconds).
     threads: HashMap<u32, (String, f64)>,
@@ -1053,7 +1061,7 @@ struct CpuSnapshot {
 
 /// CPU used during an interval, in cores (CPU seconds per second of wall time).
 #[derive(Default)]
-struct CpuUse {
+pub(crate) struct CpuUse {
     /// By thread name, with the busiest single thread of that name.
     threads: BTreeMap<String, (f64, f64)>,
     processes: BTreeMap<String, f64>,
@@ -1071,7 +1079,7 @@ fn stat_cpu_secs(stat: &str) -> Option<f64> {
 }
 
 impl CpuSnapshot {
-    fn take() -> CpuSnapshot {
+    pub(crate) fn take() -> CpuSnapshot {
         let mut threads = HashMap::new();
         if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
             for entry in dir.flatten() {
@@ -1137,7 +1145,7 @@ impl CpuSnapshot {
         }
     }
 
-    fn since(&self, before: &CpuSnapshot) -> CpuUse {
+    pub(crate) fn since(&self, before: &CpuSnapshot) -> CpuUse {
         let wall = self.at.duration_since(before.at);
         let secs = wall.as_secs_f64().max(1e-9);
         let mut threads: BTreeMap<String, (f64, f64)> = BTreeMap::new();
@@ -1168,7 +1176,7 @@ impl CpuSnapshot {
 
 impl CpuUse {
     /// CPU used by this process, in cores.
-    fn own(&self) -> f64 {
+    pub(crate) fn own(&self) -> f64 {
         self.threads.values().map(|t| t.0).sum()
     }
 
@@ -1183,7 +1191,7 @@ impl CpuUse {
     }
 
     /// This process by thread group, PostgreSQL's processes, the machine, and everyone else.
-    fn render(&self, indent: &str) -> String {
+    pub(crate) fn render(&self, indent: &str) -> String {
         let mut s = String::new();
         let own = self.own();
         let _ = writeln!(s, "{indent}{:<38}{own:5.2} cores", "this process");
@@ -1235,13 +1243,13 @@ impl CpuUse {
 }
 
 /// Group commits of the SQLite writer during the measured phase (from the store's metric).
-struct GroupCommits {
-    commits: f64,
-    writes: f64,
+pub(crate) struct GroupCommits {
+    pub(crate) commits: f64,
+    pub(crate) writes: f64,
 }
 
 impl GroupCommits {
-    fn between(before: &str, after: &str) -> Option<GroupCommits> {
+    pub(crate) fn between(before: &str, after: &str) -> Option<GroupCommits> {
         let (s0, c0) = metric_sum_count(before, "billpay_store_group_commit_size", &[]);
         let (s1, c1) = metric_sum_count(after, "billpay_store_group_commit_size", &[]);
         (c1 > c0).then_some(GroupCommits {
@@ -1260,7 +1268,7 @@ fn server_mean_latency(before: &str, after: &str) -> Option<f64> {
 }
 
 /// Sum of `NAME_sum` and of `NAME_count` over the series that carry every label given.
-fn metric_sum_count(text: &str, name: &str, labels: &[&str]) -> (f64, f64) {
+pub(crate) fn metric_sum_count(text: &str, name: &str, labels: &[&str]) -> (f64, f64) {
     let mut sum = 0.0;
     let mut count = 0.0;
     for line in text.lines() {
@@ -1291,7 +1299,7 @@ fn metric_sum_count(text: &str, name: &str, labels: &[&str]) -> (f64, f64) {
     (sum, count)
 }
 
-fn per_sec(n: usize, wall: Duration) -> f64 {
+pub(crate) fn per_sec(n: usize, wall: Duration) -> f64 {
     n as f64 / wall.as_secs_f64().max(1e-9)
 }
 

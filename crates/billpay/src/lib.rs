@@ -3,6 +3,7 @@
 //! rules; it builds the services from configuration and hands them to a channel.
 
 pub mod bench;
+pub mod bench_autopay;
 pub mod cli;
 pub mod config;
 pub mod demo;
