@@ -428,6 +428,43 @@ impl Billpay {
         .map_err(|e| JobError::Fatal(e.to_string()))
     }
 
+    /// The payment an earlier run of this job made, if any: settled, or resolved by its key
+    /// once the processor's deadline has passed (a retry until then).
+    async fn earlier_attempt(
+        &self,
+        business_key: &str,
+    ) -> Result<Option<Result<PaymentResult, ServiceError>>, JobError> {
+        let row = {
+            let mut c = self.store.read_conn().await.map_err(ServiceError::from)?;
+            queries::idempotency_get(&mut c, "autopay", business_key)
+                .await
+                .map_err(ServiceError::from)?
+        };
+        let Some(payment_id) = row.and_then(|r| r.resource_id) else {
+            return Ok(None);
+        };
+        let payment = match self.payment(&payment_id).await {
+            Ok(p) => p,
+            // The claim rolled back with its payment: nothing was made.
+            Err(ServiceError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if payment.status == billpay_domain::PaymentStatus::Processing
+            && payment.processor_ref.is_none()
+        {
+            let age = self.clock.now().duration_since(payment.created_at);
+            if age
+                < jiff::SignedDuration::try_from(self.config.processor_timeout).unwrap_or_default()
+            {
+                return Err(JobError::Retry(
+                    "an earlier run's payment may still be with the processor".into(),
+                ));
+            }
+            return Ok(Some(self.resolve_in_doubt(payment).await));
+        }
+        Ok(Some(Ok(PaymentResult::of(payment))))
+    }
+
     pub(crate) async fn run_autopay_charge(
         &self,
         j: &JobRow,
@@ -442,46 +479,55 @@ impl Billpay {
             .and_then(|d| d.parse().ok())
             .ok_or_else(|| JobError::Fatal("the job has no first attempt date".into()))?;
         let now = self.clock.now_micros();
-        let amount = match self.autopay_due(&account, &enrollment, &statement).await? {
-            AutopayAmount::NothingDue => return Ok(()),
-            AutopayAmount::OverMaximum { due, maximum } => {
-                let msg_id = self.new_id("msg");
-                let account_id = account.id.clone();
-                let key = format!("autopay-over-max:{}", j.business_key);
-                self.store
-                    .write(move |c| {
-                        Box::pin(async move {
-                            notify(c, msg_id, &account_id, "email.autopay_over_maximum", key,
-                                serde_json::json!({"due": due.format(), "maximum": maximum.format(),
-                                    "message": "Your bill is more than your AutoPay maximum, so AutoPay did not pay it. Please pay it another way before the due date."}), now).await
-                        })
-                    })
-                    .await
-                    .map_err(ServiceError::from)?;
-                return Ok(());
+        // A run before this one may have been cut off mid-charge (a worker killed while its
+        // processor call was in flight). Its payment, found by the job's key, decides: the
+        // amount is not worked out again, and nothing is charged twice.
+        let result = match self.earlier_attempt(&j.business_key).await? {
+            Some(result) => result,
+            None => {
+                let amount = match self.autopay_due(&account, &enrollment, &statement).await? {
+                    AutopayAmount::NothingDue => return Ok(()),
+                    AutopayAmount::OverMaximum { due, maximum } => {
+                        let msg_id = self.new_id("msg");
+                        let account_id = account.id.clone();
+                        let key = format!("autopay-over-max:{}", j.business_key);
+                        self.store
+                            .write(move |c| {
+                                Box::pin(async move {
+                                    notify(c, msg_id, &account_id, "email.autopay_over_maximum", key,
+                                        serde_json::json!({"due": due.format(), "maximum": maximum.format(),
+                                            "message": "Your bill is more than your AutoPay maximum, so AutoPay did not pay it. Please pay it another way before the due date."}), now).await
+                                })
+                            })
+                            .await
+                            .map_err(ServiceError::from)?;
+                        return Ok(());
+                    }
+                    AutopayAmount::Charge(m) => m,
+                };
+                let idem = Idempotency::new("autopay", j.business_key.clone())?;
+                let number = AccountNumber::parse(&account.account_number)
+                    .map_err(|e| JobError::Fatal(e.to_string()))?;
+                let result = self
+                    .create_payment_result(
+                        idem,
+                        PaymentRequest {
+                            account_number: number,
+                            amount,
+                            channel: Channel::Autopay,
+                            method: NewMethod::Saved {
+                                token: enrollment.payment_method_id.clone(),
+                            },
+                            // AutoPay means to pay; the balance guard stops it paying twice.
+                            confirm_duplicate: true,
+                            tel_authorization: None,
+                            limit_to_balance: true,
+                        },
+                    )
+                    .await;
+                result
             }
-            AutopayAmount::Charge(m) => m,
         };
-        let idem = Idempotency::new("autopay", j.business_key.clone())?;
-        let number = AccountNumber::parse(&account.account_number)
-            .map_err(|e| JobError::Fatal(e.to_string()))?;
-        let result = self
-            .create_payment_result(
-                idem,
-                PaymentRequest {
-                    account_number: number,
-                    amount,
-                    channel: Channel::Autopay,
-                    method: NewMethod::Saved {
-                        token: enrollment.payment_method_id.clone(),
-                    },
-                    // AutoPay means to pay; the balance guard stops it paying twice.
-                    confirm_duplicate: true,
-                    tel_authorization: None,
-                    limit_to_balance: true,
-                },
-            )
-            .await;
         let account_id = account.id.clone();
         let msg_id = self.new_id("msg");
         match result {
@@ -571,7 +617,7 @@ impl Billpay {
                     .write(move |c| {
                         Box::pin(async move {
                             notify(c, msg_id, &account_id, "email.autopay_failed", key,
-                                serde_json::json!({"amount": amount.format(), "reason": message,
+                                serde_json::json!({"statement_id": statement.id, "reason": message,
                                     "next_step": "Update your AutoPay payment method, or pay this bill another way.", "fix_url": fix}), now).await
                         })
                     })
