@@ -508,24 +508,22 @@ impl Billpay {
                 let idem = Idempotency::new("autopay", j.business_key.clone())?;
                 let number = AccountNumber::parse(&account.account_number)
                     .map_err(|e| JobError::Fatal(e.to_string()))?;
-                let result = self
-                    .create_payment_result(
-                        idem,
-                        PaymentRequest {
-                            account_number: number,
-                            amount,
-                            channel: Channel::Autopay,
-                            method: NewMethod::Saved {
-                                token: enrollment.payment_method_id.clone(),
-                            },
-                            // AutoPay means to pay; the balance guard stops it paying twice.
-                            confirm_duplicate: true,
-                            tel_authorization: None,
-                            limit_to_balance: true,
+                self.create_payment_result(
+                    idem,
+                    PaymentRequest {
+                        account_number: number,
+                        amount,
+                        channel: Channel::Autopay,
+                        method: NewMethod::Saved {
+                            token: enrollment.payment_method_id.clone(),
                         },
-                    )
-                    .await;
-                result
+                        // AutoPay means to pay; the balance guard stops it paying twice.
+                        confirm_duplicate: true,
+                        tel_authorization: None,
+                        limit_to_balance: true,
+                    },
+                )
+                .await
             }
         };
         let account_id = account.id.clone();
