@@ -20,7 +20,7 @@ use billpay_domain::{
     next_attempt, pre_debit_notice_date,
 };
 use billpay_store::jobs::{self as q, AutopayRow, JobRow, ScheduledPaymentRow};
-use billpay_store::rows::{AccountRow, OutboxRow, StatementRow};
+use billpay_store::rows::{AccountRow, StatementRow};
 use billpay_store::{AnyConnection, StoreError, queries};
 use jiff::civil::{Date, Time};
 
@@ -152,35 +152,22 @@ pub(crate) async fn schedule_statement_in(
     Ok(())
 }
 
+/// Tells the account's customer, by email, if the account has an address.
 async fn notify(
     c: &mut AnyConnection,
-    b_id: String,
+    id: String,
     account_id: &str,
     kind: &str,
     dedupe_key: String,
     payload: serde_json::Value,
     now: i64,
 ) -> Result<(), StoreError> {
-    if let Some(email) = queries::account_by_id(c, account_id)
-        .await?
-        .and_then(|a| a.email)
-    {
-        queries::insert_outbox(
-            c,
-            &OutboxRow {
-                id: b_id,
-                kind: kind.into(),
-                dedupe_key,
-                recipient: email,
-                payload_json: payload.to_string(),
-                created_at: now,
-                sent_at: None,
-                attempts: 0,
-            },
-        )
-        .await?;
+    match queries::account_by_id(c, account_id).await? {
+        Some(account) => {
+            crate::collections::notify(c, id, &account, kind, dedupe_key, payload, now).await
+        }
+        None => Ok(()),
     }
-    Ok(())
 }
 
 impl Billpay {

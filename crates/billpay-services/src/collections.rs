@@ -97,7 +97,8 @@ pub(crate) async fn emit_in(
     Ok(())
 }
 
-async fn notify(
+/// Tells the customer, by email, if the account has an address.
+pub(crate) async fn notify(
     c: &mut AnyConnection,
     id: String,
     account: &AccountRow,
