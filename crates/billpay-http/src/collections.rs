@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::ApiJson;
 use crate::error::ApiError;
-use crate::wire::{ErrorBody, parse_account_number};
+use crate::wire::{ErrorBody, parse_account_number, parse_date as date};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChargeOut {
@@ -142,12 +142,6 @@ pub struct WebhookOut {
     pub url: String,
     /// Shown only now: verify each delivery's `Billpay-Signature` with it.
     pub secret: String,
-}
-
-fn date(param: &str, s: &str) -> Result<jiff::civil::Date, ServiceError> {
-    s.parse().map_err(|_| {
-        ServiceError::invalid(param, format!("{param} must be a date like 2026-12-31"))
-    })
 }
 
 #[utoipa::path(get, path = "/accounts/{account_number}/charges", tag = "collections",

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::api::ApiJson;
 use crate::error::ApiError;
-use crate::wire::{ErrorBody, parse_account_number};
+use crate::wire::{ErrorBody, parse_account_number, parse_date as date};
 
 /// Enroll in AutoPay (or change the enrollment).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -144,12 +144,6 @@ fn channel(c: Option<&str>) -> Result<billpay_domain::Channel, ServiceError> {
             )
         }),
     }
-}
-
-fn date(param: &str, s: &str) -> Result<jiff::civil::Date, ServiceError> {
-    s.parse().map_err(|_| {
-        ServiceError::invalid(param, format!("{param} must be a date like 2026-12-31"))
-    })
 }
 
 #[utoipa::path(put, path = "/accounts/{account_number}/autopay", tag = "autopay",

@@ -135,7 +135,7 @@ pub struct CreateStatement {
     pub lines: Vec<StatementLineIn>,
 }
 
-fn parse_date(param: &str, s: &str) -> Result<jiff::civil::Date, ServiceError> {
+pub fn parse_date(param: &str, s: &str) -> Result<jiff::civil::Date, ServiceError> {
     s.parse()
         .map_err(|_| invalid(param, format!("{s:?} is not a date in the form YYYY-MM-DD")))
 }

@@ -336,3 +336,56 @@ impl Billpay {
         Ok(Statement::from_row(&row)?)
     }
 }
+
+/// The account's time zone (UTC if the stored name is unknown).
+pub(crate) fn account_tz(account: &billpay_store::rows::AccountRow) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(&account.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+impl Billpay {
+    /// The account's row, or "account not found".
+    pub(crate) async fn account_row(
+        &self,
+        number: &AccountNumber,
+    ) -> Result<billpay_store::rows::AccountRow, ServiceError> {
+        let mut c = self.store.read_conn().await?;
+        queries::account_by_number(&mut c, number.as_str())
+            .await?
+            .ok_or(ServiceError::NotFound { what: "account" })
+    }
+
+    /// What is still owed on `statement` now: the bill net of payments made since it, never
+    /// more than the account owes (less payments in flight), over `maximum` reported as such.
+    pub(crate) async fn statement_due(
+        &self,
+        account: &billpay_store::rows::AccountRow,
+        statement: &StatementRow,
+        maximum: Option<i64>,
+    ) -> Result<billpay_domain::AutopayAmount, crate::jobs::JobError> {
+        use crate::jobs::JobError;
+        let currency = billpay_domain::Currency::parse(&account.currency)
+            .map_err(|e| JobError::Fatal(e.to_string()))?;
+        let mut c = self
+            .store
+            .read_conn()
+            .await
+            .map_err(crate::jobs::store_err)?;
+        let paid = billpay_store::jobs::paid_since(&mut c, &account.id, statement.created_at)
+            .await
+            .map_err(crate::jobs::store_err)?;
+        let owed = billpay_store::jobs::payable_balance(
+            &mut c,
+            &account.id,
+            &format!("ar:{}", account.account_number),
+        )
+        .await
+        .map_err(crate::jobs::store_err)?;
+        billpay_domain::autopay_amount(
+            Money::new(statement.amount_due, currency),
+            Money::new(paid, currency),
+            Money::new(owed, currency),
+            maximum.map(|m| Money::new(m, currency)),
+        )
+        .map_err(|e| JobError::Fatal(e.to_string()))
+    }
+}

@@ -16,14 +16,15 @@
 
 use billpay_domain::{
     AccountNumber, AutopayAmount, BusinessCalendar, Channel, End, Frequency, Language, Money,
-    Recurrence, RetryRules, Timing, autopay_amount, charge_date, local_date, local_instant,
-    next_attempt, pre_debit_notice_date,
+    Recurrence, RetryRules, Timing, charge_date, local_date, local_instant, next_attempt,
+    pre_debit_notice_date,
 };
 use billpay_store::jobs::{self as q, AutopayRow, JobRow, ScheduledPaymentRow};
 use billpay_store::rows::{AccountRow, StatementRow};
 use billpay_store::{AnyConnection, StoreError, queries};
 use jiff::civil::{Date, Time};
 
+use crate::accounts::account_tz as tz_of;
 use crate::jobs::{JobError, job};
 use crate::payments::{Idempotency, NewMethod, PaymentRequest};
 use crate::{Billpay, PaymentResult, ServiceError};
@@ -78,10 +79,6 @@ fn timing_of(row: &AutopayRow) -> Timing {
             .unwrap_or(Timing::OnDueDate),
         _ => Timing::OnDueDate,
     }
-}
-
-fn tz_of(account: &AccountRow) -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::get(&account.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
 }
 
 fn autopay_out(row: &AutopayRow, account: &AccountRow) -> Autopay {
@@ -173,13 +170,6 @@ async fn notify(
 impl Billpay {
     fn autopay_cfg(&self) -> &AutopayConfig {
         &self.config.autopay
-    }
-
-    async fn account_row(&self, number: &AccountNumber) -> Result<AccountRow, ServiceError> {
-        let mut c = self.store.read_conn().await?;
-        queries::account_by_number(&mut c, number.as_str())
-            .await?
-            .ok_or(ServiceError::NotFound { what: "account" })
     }
 
     /// A saved method of this account that can pay.
@@ -331,7 +321,9 @@ impl Billpay {
         let Some((account, enrollment, statement)) = self.autopay_context(payload).await? else {
             return Ok(());
         };
-        let amount = self.autopay_due(&account, &enrollment, &statement).await?;
+        let amount = self
+            .statement_due(&account, &statement, enrollment.maximum)
+            .await?;
         let AutopayAmount::Charge(m) = amount else {
             return Ok(());
         };
@@ -387,34 +379,6 @@ impl Billpay {
     }
 
     /// What AutoPay would charge for `statement` right now.
-    async fn autopay_due(
-        &self,
-        account: &AccountRow,
-        enrollment: &AutopayRow,
-        statement: &StatementRow,
-    ) -> Result<AutopayAmount, JobError> {
-        let currency = billpay_domain::Currency::parse(&account.currency)
-            .map_err(|e| JobError::Fatal(e.to_string()))?;
-        let mut c = self.store.read_conn().await.map_err(ServiceError::from)?;
-        let paid = q::paid_since(&mut c, &account.id, statement.created_at)
-            .await
-            .map_err(ServiceError::from)?;
-        let owed = q::payable_balance(
-            &mut c,
-            &account.id,
-            &format!("ar:{}", account.account_number),
-        )
-        .await
-        .map_err(ServiceError::from)?;
-        autopay_amount(
-            Money::new(statement.amount_due, currency),
-            Money::new(paid, currency),
-            Money::new(owed, currency),
-            enrollment.maximum.map(|m| Money::new(m, currency)),
-        )
-        .map_err(|e| JobError::Fatal(e.to_string()))
-    }
-
     /// The payment an earlier run of this job made, if any: settled, or resolved by its key
     /// once the processor's deadline has passed (a retry until then).
     async fn earlier_attempt(
@@ -472,7 +436,10 @@ impl Billpay {
         let result = match self.earlier_attempt(&j.business_key).await? {
             Some(result) => result,
             None => {
-                let amount = match self.autopay_due(&account, &enrollment, &statement).await? {
+                let amount = match self
+                    .statement_due(&account, &statement, enrollment.maximum)
+                    .await?
+                {
                     AutopayAmount::NothingDue => return Ok(()),
                     AutopayAmount::OverMaximum { due, maximum } => {
                         let msg_id = self.new_id("msg");

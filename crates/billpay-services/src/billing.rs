@@ -236,12 +236,7 @@ impl Billpay {
                 "the plan amount must be greater than zero",
             ));
         }
-        let account = {
-            let mut c = self.store.read_conn().await?;
-            queries::account_by_number(&mut c, number.as_str())
-                .await?
-                .ok_or(ServiceError::NotFound { what: "account" })?
-        };
+        let account = self.account_row(number).await?;
         let tz = jiff::tz::TimeZone::get(&account.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let today = billpay_domain::local_date(self.clock.now(), &tz);
         let this_month = billpay_domain::day_in_month(today.year(), today.month(), cycle_day);

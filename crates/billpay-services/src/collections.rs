@@ -12,9 +12,9 @@
 
 use billpay_domain::{
     ArrangementKind, ArrangementRules, AutopayAmount, BusinessCalendar, EntryKind, JournalEntry,
-    LateFeePolicy, Money, Posting, SuspensionPolicy, autopay_amount, check_eligibility,
-    disconnect_notice_date, installment_missed, installments, late_fee, late_fee_date, local_date,
-    local_instant, may_suspend_on, suspension_applies, suspension_date,
+    LateFeePolicy, Money, Posting, SuspensionPolicy, check_eligibility, disconnect_notice_date,
+    installment_missed, installments, late_fee, late_fee_date, local_date, local_instant,
+    may_suspend_on, suspension_applies, suspension_date,
 };
 use billpay_store::ach::ChargeRow;
 use billpay_store::collections::{self as q, ArrangementRow, EventRow, HoldRow, InstallmentRow};
@@ -23,7 +23,8 @@ use billpay_store::rows::{AccountRow, JournalRow, OutboxRow, StatementRow};
 use billpay_store::{AnyConnection, StoreError, queries};
 use jiff::civil::Date;
 
-use crate::jobs::{JobError, job};
+use crate::accounts::account_tz as tz_of;
+use crate::jobs::{JobError, job, store_err as store};
 use crate::{Billpay, ServiceError};
 
 pub const JOB_LATE_FEE: &str = "collections.late_fee";
@@ -65,16 +66,8 @@ impl Default for CollectionsConfig {
     }
 }
 
-fn tz_of(account: &AccountRow) -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::get(&account.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
-}
-
 fn currency_of(account: &AccountRow) -> billpay_domain::Currency {
     billpay_domain::Currency::parse(&account.currency).unwrap_or(billpay_domain::Currency::USD)
-}
-
-fn store(e: StoreError) -> JobError {
-    JobError::Retry(e.to_string())
 }
 
 /// An event for the biller's systems, and one delivery job per webhook endpoint.
@@ -183,31 +176,10 @@ impl Billpay {
         account: &AccountRow,
         statement: &StatementRow,
     ) -> Result<Money, JobError> {
-        let currency = currency_of(account);
-        let mut c = self.store.read_conn().await.map_err(store)?;
-        let paid = jq::paid_since(&mut c, &account.id, statement.created_at)
-            .await
-            .map_err(store)?;
-        let owed = jq::payable_balance(
-            &mut c,
-            &account.id,
-            &format!("ar:{}", account.account_number),
-        )
-        .await
-        .map_err(store)?;
-        Ok(
-            match autopay_amount(
-                Money::new(statement.amount_due, currency),
-                Money::new(paid, currency),
-                Money::new(owed, currency),
-                None,
-            )
-            .map_err(|e| JobError::Fatal(e.to_string()))?
-            {
-                AutopayAmount::Charge(m) => m,
-                _ => Money::zero(currency),
-            },
-        )
+        Ok(match self.statement_due(account, statement, None).await? {
+            AutopayAmount::Charge(m) => m,
+            _ => Money::zero(currency_of(account)),
+        })
     }
 
     async fn collections_context(
@@ -352,6 +324,24 @@ impl Billpay {
         Ok(())
     }
 
+    /// Queues the suspension check again for `day` (after a hold, or on a business day).
+    async fn suspend_later(
+        &self,
+        account: &AccountRow,
+        payload: &serde_json::Value,
+        key: String,
+        day: Date,
+    ) -> Result<(), JobError> {
+        let mut p = payload.clone();
+        p["suspend_on"] = serde_json::json!(day.to_string());
+        let next = job(self, JOB_SUSPEND, key, p, self.at_run_time(account, day));
+        self.store
+            .write(move |c| Box::pin(async move { jq::enqueue(c, &next).await }))
+            .await
+            .map_err(store)?;
+        Ok(())
+    }
+
     pub(crate) async fn run_suspend(
         &self,
         j: &JobRow,
@@ -383,19 +373,13 @@ impl Billpay {
                     .collections()
                     .calendar
                     .next_business_day_on_or_after(until.tomorrow().unwrap_or(until));
-                let mut p = payload.clone();
-                p["suspend_on"] = serde_json::json!(after.to_string());
-                let next = job(
-                    self,
-                    JOB_SUSPEND,
+                self.suspend_later(
+                    &account,
+                    payload,
                     format!("suspend:{}:after:{after}", statement.id),
-                    p,
-                    self.at_run_time(&account, after),
-                );
-                self.store
-                    .write(move |c| Box::pin(async move { jq::enqueue(c, &next).await }))
-                    .await
-                    .map_err(store)?;
+                    after,
+                )
+                .await?;
             }
             tracing::info!(account = %account.id, %why, "suspension paused");
             return Ok(());
@@ -405,19 +389,13 @@ impl Billpay {
                 .collections()
                 .calendar
                 .next_business_day_on_or_after(today);
-            let mut p = payload.clone();
-            p["suspend_on"] = serde_json::json!(next_day.to_string());
-            let next = job(
-                self,
-                JOB_SUSPEND,
+            self.suspend_later(
+                &account,
+                payload,
                 format!("{}:on:{next_day}", j.business_key),
-                p,
-                self.at_run_time(&account, next_day),
-            );
-            self.store
-                .write(move |c| Box::pin(async move { jq::enqueue(c, &next).await }))
-                .await
-                .map_err(store)?;
+                next_day,
+            )
+            .await?;
             return Ok(());
         }
         let now = self.clock.now_micros();
@@ -631,12 +609,7 @@ impl Billpay {
                 "say why the account is on hold",
             ));
         }
-        let account = {
-            let mut c = self.store.read_conn().await?;
-            queries::account_by_number(&mut c, number.as_str())
-                .await?
-                .ok_or(ServiceError::NotFound { what: "account" })?
-        };
+        let account = self.account_row(number).await?;
         let today = local_date(self.clock.now(), &tz_of(&account));
         if until < today
             || until
@@ -706,12 +679,7 @@ impl Billpay {
         kind: ArrangementKind,
         by: &str,
     ) -> Result<Arrangement, ServiceError> {
-        let account = {
-            let mut c = self.store.read_conn().await?;
-            queries::account_by_number(&mut c, number.as_str())
-                .await?
-                .ok_or(ServiceError::NotFound { what: "account" })?
-        };
+        let account = self.account_row(number).await?;
         let rules = self.collections().arrangements;
         let today = local_date(self.clock.now(), &tz_of(&account));
         let past_due = Money::new(

@@ -56,6 +56,11 @@ impl From<ServiceError> for JobError {
     }
 }
 
+/// A storage error inside a job: try again later.
+pub(crate) fn store_err(e: billpay_store::StoreError) -> JobError {
+    JobError::Retry(e.to_string())
+}
+
 /// What one pass of the runner did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunReport {

@@ -545,12 +545,7 @@ impl Billpay {
                 "the pledge must be more than zero and at most $1,000,000.00",
             ));
         }
-        let account = {
-            let mut c = self.store.read_conn().await?;
-            queries::account_by_number(&mut c, number.as_str())
-                .await?
-                .ok_or(ServiceError::NotFound { what: "account" })?
-        };
+        let account = self.account_row(number).await?;
         let key = format!("{}:{}", agency.trim(), reference.trim());
         let mp = self.offline_payment(
             OfflineKind::Pledge,

@@ -13,7 +13,8 @@ use billpay_store::rows::{AccountRow, OutboxRow, StatementRow};
 use billpay_store::{StoreError, queries};
 use jiff::civil::{Date, Time};
 
-use crate::jobs::{JobError, job};
+use crate::accounts::account_tz as tz_of;
+use crate::jobs::{JobError, job, store_err as store};
 use crate::{Billpay, ServiceError};
 
 pub const JOB_REMINDER: &str = "reminder.send";
@@ -26,14 +27,6 @@ pub const QUIET_FROM: Time = Time::constant(21, 0, 0, 0);
 pub const SEND_AT: Time = Time::constant(10, 0, 0, 0);
 /// Days before the due date of the "due soon" reminder.
 pub const DUE_SOON_DAYS: i64 = 3;
-
-fn tz_of(account: &AccountRow) -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::get(&account.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
-}
-
-fn store(e: StoreError) -> JobError {
-    JobError::Retry(e.to_string())
-}
 
 impl Billpay {
     /// The reminder jobs of a new statement, for `create_statement`'s transaction.
@@ -86,12 +79,7 @@ impl Billpay {
                 "say where the customer gave or withdrew consent (web, phone, agent...)",
             ));
         }
-        let account = {
-            let mut c = self.store.read_conn().await?;
-            queries::account_by_number(&mut c, number.as_str())
-                .await?
-                .ok_or(ServiceError::NotFound { what: "account" })?
-        };
+        let account = self.account_row(number).await?;
         if granted && channel == "sms" && account.phone.is_none() {
             return Err(ServiceError::invalid(
                 "channel",
@@ -181,27 +169,9 @@ impl Billpay {
         }
         let currency = billpay_domain::Currency::parse(&account.currency)
             .map_err(|e| JobError::Fatal(e.to_string()))?;
-        let unpaid = {
-            let mut c = self.store.read_conn().await.map_err(store)?;
-            let paid = jq::paid_since(&mut c, &account.id, statement.created_at)
-                .await
-                .map_err(store)?;
-            let owed = jq::payable_balance(
-                &mut c,
-                &account.id,
-                &format!("ar:{}", account.account_number),
-            )
-            .await
-            .map_err(store)?;
-            match billpay_domain::autopay_amount(
-                billpay_domain::Money::new(statement.amount_due, currency),
-                billpay_domain::Money::new(paid, currency),
-                billpay_domain::Money::new(owed, currency),
-                None,
-            ) {
-                Ok(AutopayAmount::Charge(m)) => Some(m),
-                _ => None,
-            }
+        let unpaid = match self.statement_due(&account, &statement, None).await? {
+            AutopayAmount::Charge(m) => Some(m),
+            _ => None,
         };
         let message = match (what.as_str(), unpaid, autopay) {
             ("ready", _, true) => format!(

@@ -885,7 +885,7 @@ async fn jobs(action: JobsAction, settings: &Settings) -> Result<std::process::E
 
 /// The scheduled daily NACHA file: once a day, at `at` in the biller's time zone or at the
 /// first pass after it.
-async fn daily_ach_export(
+pub async fn daily_ach_export(
     app: &Billpay,
     dir: &std::path::Path,
     at: jiff::civil::Time,

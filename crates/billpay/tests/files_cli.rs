@@ -195,3 +195,38 @@ both_engines! {
         assert!(out.contains("ledger verified"), "{out}");
     }
 }
+
+both_engines! {
+    with originating;
+
+    async fn the_daily_file_is_written_once_a_day_at_its_time(app) {
+        let ny = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        let at = |d: &str, t: &str| billpay_domain::local_instant(d.parse().unwrap(), t.parse().unwrap(), &ny);
+        let set = |t: jiff::Timestamp| {
+            let now = billpay_services::Clock::now(app.clock.as_ref());
+            app.clock.advance(t.duration_since(now));
+        };
+        let acct = app.account_with_bill(9_000).await;
+        let body = json!({"account_number": acct, "amount": 1_000, "channel": "phone", "confirm_duplicate": true,
+            "payment_method": {"type": "ach", "routing_number": "110000000", "account_number": "000123456789", "account_type": "checking", "holder_name": "Pat Payer"}});
+        let pay = || async { app.pay(&new_key(), body.clone()).await };
+        let dir = tempfile::tempdir().unwrap();
+        let files = || std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0);
+        let export_at: jiff::civil::Time = "17:00".parse().unwrap();
+        let mut exported_on = None;
+        set(at("2027-03-02", "16:59"));
+        assert_eq!(pay().await.0, 201);
+        billpay::cli::daily_ach_export(&app.app, dir.path(), export_at, &mut exported_on).await;
+        assert_eq!(files(), 0, "not before export_at");
+        set(at("2027-03-02", "17:01"));
+        billpay::cli::daily_ach_export(&app.app, dir.path(), export_at, &mut exported_on).await;
+        assert_eq!(files(), 1, "at export_at");
+        assert_eq!(pay().await.0, 201);
+        set(at("2027-03-02", "23:30"));
+        billpay::cli::daily_ach_export(&app.app, dir.path(), export_at, &mut exported_on).await;
+        assert_eq!(files(), 1, "once a day: the later payment waits for tomorrow's file");
+        set(at("2027-03-03", "17:00"));
+        billpay::cli::daily_ach_export(&app.app, dir.path(), export_at, &mut exported_on).await;
+        assert_eq!(files(), 2, "the next day's file carries it");
+    }
+}

@@ -63,17 +63,21 @@ impl Billpay {
             }
             return Ok(());
         };
-        // The payments this return reverses: the debit's own, or the debits held for a prenote.
-        let payments: Vec<PaymentView> = {
+        // The payments this return reverses: the debit's own, or the debits held for a prenote
+        // (which are returned unsent with it).
+        let (held, payments): (Vec<String>, Vec<PaymentView>) = {
             let mut c = self.store.read_conn().await?;
+            let waiting = if entry.purpose == "prenote" {
+                q::entries_waiting_for(&mut c, &entry.id).await?
+            } else {
+                Vec::new()
+            };
             let ids: Vec<String> = match entry.purpose.as_str() {
                 "debit" => entry.payment_id.iter().cloned().collect(),
-                "prenote" => q::entries_waiting_for(&mut c, &entry.id)
-                    .await?
-                    .into_iter()
-                    .filter_map(|e| e.payment_id)
+                _ => waiting
+                    .iter()
+                    .filter_map(|e| e.payment_id.clone())
                     .collect(),
-                _ => Vec::new(),
             };
             let mut v = Vec::new();
             for id in ids {
@@ -81,7 +85,7 @@ impl Billpay {
                     v.push(p);
                 }
             }
-            v
+            (waiting.into_iter().map(|e| e.id).collect(), v)
         };
         let mut plans = Vec::new();
         for p in &payments {
@@ -91,16 +95,6 @@ impl Billpay {
         let code_s = code.to_string();
         let stops = stops_account(code);
         let entry_c = entry.clone();
-        let held: Vec<String> = if entry.purpose == "prenote" {
-            let mut c = self.store.read_conn().await?;
-            q::entries_waiting_for(&mut c, &entry.id)
-                .await?
-                .into_iter()
-                .map(|e| e.id)
-                .collect()
-        } else {
-            Vec::new()
-        };
         let applied = self
             .store
             .write(move |c| {
