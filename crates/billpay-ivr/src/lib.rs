@@ -74,7 +74,28 @@ pub enum Step {
     TelAuthorization,
     AfterPayment,
     AfterDecline,
+    /// Month and day of a payment scheduled for later.
+    ScheduleDate,
+    /// The full balance or another amount, for a scheduled payment.
+    ScheduleAmount,
+    ConfirmSchedule,
+    /// Already enrolled: turn AutoPay off, or back.
+    AutopayMenu,
+    /// The AutoPay terms, read for the caller's consent.
+    ConfirmAutopay,
     Ended,
+}
+
+/// What the caller is doing with the method they choose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// Paying now.
+    #[default]
+    Pay,
+    /// Scheduling a payment for a later date.
+    Schedule,
+    /// Enrolling in AutoPay.
+    Autopay,
 }
 
 /// The method chosen for this payment: never more than brand/type and last four.
@@ -99,6 +120,7 @@ pub enum Chosen {
 
 /// The stored state of one call: no secret is ever in here.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Call {
     pub lang: Lang,
     pub step: Step,
@@ -124,6 +146,11 @@ pub struct Call {
     /// Why the call went to a representative (or asked for a callback).
     pub transfer_reason: Option<String>,
     pub callback_requested: bool,
+    pub mode: Mode,
+    /// The date of the payment being scheduled (ISO 8601).
+    pub schedule_date: Option<String>,
+    /// The AutoPay terms read to the caller, kept until they consent.
+    pub autopay_terms: Option<String>,
 }
 
 /// Digits keyed during card or bank capture. Sealed by the caller before storing; zeroized on
@@ -335,6 +362,19 @@ pub enum PayOutcome {
     Refused,
 }
 
+/// A payment to make on a later date with a saved method.
+#[derive(Clone, Debug)]
+pub struct ScheduleRequest {
+    pub account: AccountNumber,
+    pub amount: Money,
+    pub token: String,
+    pub date: jiff::civil::Date,
+    /// With the call id, the key that makes a redelivered step schedule once.
+    pub seq: u32,
+    /// For a bank account, the NACHA TEL authorization the caller consented to.
+    pub tel_authorization: Option<String>,
+}
+
 /// Anything the backend could not do; the caller hears a plain apology and is transferred.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackendError(pub String);
@@ -359,6 +399,29 @@ pub trait Backend {
     ) -> impl Future<Output = Result<Option<LastPayment>, BackendError>> + Send;
     fn pay(&self, req: PayRequest)
     -> impl Future<Output = Result<PayOutcome, BackendError>> + Send;
+    fn schedule(
+        &self,
+        req: ScheduleRequest,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// The saved method paying the account's AutoPay, when it is enrolled.
+    fn autopay(
+        &self,
+        account: &AccountNumber,
+    ) -> impl Future<Output = Result<Option<SavedMethodInfo>, BackendError>> + Send;
+    /// Enrolls the account in AutoPay (on each due date) with a saved method; `terms` is what
+    /// the caller heard and agreed to, stored with the enrollment.
+    fn enroll_autopay(
+        &self,
+        account: &AccountNumber,
+        token: &str,
+        terms: String,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    fn cancel_autopay(
+        &self,
+        account: &AccountNumber,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Days before each AutoPay charge the customer is notified.
+    fn autopay_notice_days(&self) -> u8;
     /// Today in the biller's time zone.
     fn today(&self) -> jiff::civil::Date;
     fn biller_name(&self) -> String;
@@ -665,8 +728,20 @@ async fn prompt<B: Backend + Sync>(b: &B, call: &mut Call, _secrets: &mut Secret
                 });
                 says.push(t(
                     l,
-                    "To pay the full balance, press 1. To pay another amount, press 2. To hear your last payment, press 3. To hear this again, press 9. For a representative, press 0.",
-                    "Para pagar el saldo total, oprima 1. Para pagar otra cantidad, oprima 2. Para escuchar su último pago, oprima 3. Para repetir, oprima 9. Para hablar con un representante, oprima 0.",
+                    "To pay the full balance, press 1. To pay another amount, press 2. To hear your last payment, press 3.",
+                    "Para pagar el saldo total, oprima 1. Para pagar otra cantidad, oprima 2. Para escuchar su último pago, oprima 3.",
+                ));
+                if can_schedule(b, &acct) {
+                    says.push(t(
+                        l,
+                        "To schedule a payment for a later date, press 4.",
+                        "Para programar un pago para una fecha posterior, oprima 4.",
+                    ));
+                }
+                says.push(t(
+                    l,
+                    "For AutoPay, press 5. To hear this again, press 9. For a representative, press 0.",
+                    "Para el pago automático, oprima 5. Para repetir, oprima 9. Para hablar con un representante, oprima 0.",
                 ));
             } else {
                 says.push(t(
@@ -676,8 +751,8 @@ async fn prompt<B: Backend + Sync>(b: &B, call: &mut Call, _secrets: &mut Secret
                 ));
                 says.push(t(
                     l,
-                    "To make a payment, press 2. To hear your last payment, press 3. To hear this again, press 9. For a representative, press 0.",
-                    "Para hacer un pago, oprima 2. Para escuchar su último pago, oprima 3. Para repetir, oprima 9. Para hablar con un representante, oprima 0.",
+                    "To make a payment, press 2. To hear your last payment, press 3. For AutoPay, press 5. To hear this again, press 9. For a representative, press 0.",
+                    "Para hacer un pago, oprima 2. Para escuchar su último pago, oprima 3. Para el pago automático, oprima 5. Para repetir, oprima 9. Para hablar con un representante, oprima 0.",
                 ));
             }
             gather(call, says, GatherSpec::keys(1))
@@ -712,18 +787,24 @@ async fn prompt<B: Backend + Sync>(b: &B, call: &mut Call, _secrets: &mut Secret
             let mut says = Vec::new();
             let mut key = 1;
             for m in saved.iter().take(SAVED_METHODS_OFFERED_MAX) {
-                let d = describe_method(
-                    m.kind.as_str(),
-                    m.brand.map(|b| b.as_str()),
-                    m.bank_type.map(|b| b.as_str()),
-                    &m.last4,
-                    l,
-                );
-                says.push(match l {
-                    Lang::En => format!("To pay with your {d}, press {key}."),
-                    Lang::Es => format!("Para pagar con su {d}, oprima {key}."),
+                let d = describe_saved(m, l);
+                says.push(match (l, call.mode) {
+                    (Lang::En, Mode::Autopay) => format!("To use your {d} for AutoPay, press {key}."),
+                    (Lang::Es, Mode::Autopay) => {
+                        format!("Para usar su {d} para el pago automático, oprima {key}.")
+                    }
+                    (Lang::En, _) => format!("To pay with your {d}, press {key}."),
+                    (Lang::Es, _) => format!("Para pagar con su {d}, oprima {key}."),
                 });
                 key += 1;
+            }
+            if call.mode != Mode::Pay {
+                says.push(t(
+                    l,
+                    "For a representative, press 0.",
+                    "Para hablar con un representante, oprima 0.",
+                ));
+                return Ok(gather(call, says, GatherSpec::keys(1)));
             }
             says.push(match l {
                 Lang::En => format!(
@@ -867,12 +948,192 @@ async fn prompt<B: Backend + Sync>(b: &B, call: &mut Call, _secrets: &mut Secret
             )],
             GatherSpec::keys(1),
         ),
+        Step::ScheduleDate => {
+            let due = scheduling_due_date(b, call).await?;
+            let due = spoken_date(due, l.domain());
+            gather(
+                call,
+                vec![match l {
+                    Lang::En => format!(
+                        "Enter the date of the payment as four digits: two for the month and two for the day. For example, for March 5, enter 0, 3, 0, 5. The latest date is your due date, {due}."
+                    ),
+                    Lang::Es => format!(
+                        "Marque la fecha del pago con cuatro dígitos: dos para el mes y dos para el día. Por ejemplo, para el 5 de marzo, marque 0, 3, 0, 5. La fecha más tardía es su fecha de vencimiento, el {due}."
+                    ),
+                }],
+                GatherSpec::keys(4),
+            )
+        }
+        Step::ScheduleAmount => {
+            let number = verified(call)?;
+            let acct = b
+                .account(&number)
+                .await?
+                .ok_or_else(|| BackendError("verified account vanished".into()))?;
+            let balance = acct.balance.spoken(l.domain());
+            gather(
+                call,
+                vec![match l {
+                    Lang::En => format!(
+                        "To schedule the full balance of {balance}, press 1. To schedule another amount, press 2."
+                    ),
+                    Lang::Es => format!(
+                        "Para programar el saldo total de {balance}, oprima 1. Para programar otra cantidad, oprima 2."
+                    ),
+                }],
+                GatherSpec::keys(1),
+            )
+        }
+        Step::ConfirmSchedule => {
+            let lang = l.domain();
+            let amount = Money::usd(call.amount_minor.unwrap_or(0)).spoken(lang);
+            let date = schedule_date(call)
+                .map(|d| spoken_date(d, lang))
+                .unwrap_or_default();
+            let chosen = call.chosen.clone();
+            let says = match &chosen {
+                Some(c) if c.is_bank() => {
+                    let text = tel_text(b, call);
+                    call.tel_text = Some(text.clone());
+                    vec![
+                        text,
+                        t(
+                            l,
+                            "To authorize this debit, press 1. To cancel, press 2.",
+                            "Para autorizar este débito, oprima 1. Para cancelar, oprima 2.",
+                        ),
+                    ]
+                }
+                _ => {
+                    let method = chosen.map(|c| c.describe(l)).unwrap_or_default();
+                    vec![match l {
+                        Lang::En => format!(
+                            "You are scheduling a payment of {amount} with your {method}, to be made on {date}. To schedule it, press 1. To cancel, press 2."
+                        ),
+                        Lang::Es => format!(
+                            "Va a programar un pago de {amount} con su {method}, que se hará el {date}. Para programarlo, oprima 1. Para cancelar, oprima 2."
+                        ),
+                    }]
+                }
+            };
+            gather(call, says, GatherSpec::keys(1))
+        }
+        Step::AutopayMenu => {
+            let number = verified(call)?;
+            let method = b
+                .autopay(&number)
+                .await?
+                .map(|m| describe_saved(&m, l))
+                .unwrap_or_default();
+            gather(
+                call,
+                vec![match l {
+                    Lang::En => format!(
+                        "You are enrolled in AutoPay with your {method}: each bill is paid on its due date. To turn AutoPay off, press 1. To return to the main menu, press 2."
+                    ),
+                    Lang::Es => format!(
+                        "Está inscrito en el pago automático con su {method}: cada factura se paga en su fecha de vencimiento. Para desactivar el pago automático, oprima 1. Para volver al menú principal, oprima 2."
+                    ),
+                }],
+                GatherSpec::keys(1),
+            )
+        }
+        Step::ConfirmAutopay => {
+            let text = autopay_text(b, call);
+            call.autopay_terms = Some(text.clone());
+            gather(
+                call,
+                vec![
+                    text,
+                    t(
+                        l,
+                        "To enroll in AutoPay, press 1. To cancel, press 2.",
+                        "Para inscribirse en el pago automático, oprima 1. Para cancelar, oprima 2.",
+                    ),
+                ],
+                GatherSpec::keys(1),
+            )
+        }
         Step::Ended => Reply {
             lang: l.domain(),
             says: vec![t(l, "Goodbye.", "Adiós.")],
             next: Next::Hangup,
         },
     })
+}
+
+fn describe_saved(m: &SavedMethodInfo, l: Lang) -> String {
+    describe_method(
+        m.kind.as_str(),
+        m.brand.map(|b| b.as_str()),
+        m.bank_type.map(|b| b.as_str()),
+        &m.last4,
+        l,
+    )
+}
+
+/// A payment can be scheduled for a later date when a balance is due after today.
+fn can_schedule<B: Backend>(b: &B, acct: &AccountInfo) -> bool {
+    acct.balance.is_positive() && acct.due_date.is_some_and(|d| d > b.today())
+}
+
+/// The latest date a payment can be scheduled for: the due date.
+async fn scheduling_due_date<B: Backend + Sync>(
+    b: &B,
+    call: &Call,
+) -> Result<jiff::civil::Date, BackendError> {
+    let number = verified(call)?;
+    b.account(&number)
+        .await?
+        .and_then(|a| a.due_date)
+        .ok_or_else(|| BackendError("no due date to schedule before".into()))
+}
+
+fn schedule_date(call: &Call) -> Option<jiff::civil::Date> {
+    call.schedule_date.as_deref().and_then(|d| d.parse().ok())
+}
+
+/// Month and day keyed as MMDD: the next such date after today.
+fn keyed_date(d: &str, today: jiff::civil::Date) -> Option<jiff::civil::Date> {
+    if d.len() != 4 || !only_digits(d) {
+        return None;
+    }
+    let month: i8 = d.get(..2)?.parse().ok()?;
+    let day: i8 = d.get(2..)?.parse().ok()?;
+    let this_year = jiff::civil::Date::new(today.year(), month, day);
+    match this_year {
+        Ok(date) if date > today => Some(date),
+        _ => jiff::civil::Date::new(today.year().checked_add(1)?, month, day).ok(),
+    }
+}
+
+/// The AutoPay terms as read to the caller (and stored with the enrollment).
+fn autopay_text<B: Backend>(b: &B, call: &Call) -> String {
+    let l = call.lang;
+    let date = spoken_date(b.today(), l.domain());
+    let biller = b.biller_name();
+    let phone = b.support_phone();
+    let days = b.autopay_notice_days();
+    let method = call
+        .chosen
+        .as_ref()
+        .map(|c| c.describe(l))
+        .unwrap_or_default();
+    let bank = call.chosen.as_ref().is_some_and(Chosen::is_bank);
+    match (l, bank) {
+        (Lang::En, false) => format!(
+            "Today, {date}, you authorize {biller} to charge your {method} for the amount of each bill, on each due date, until you cancel AutoPay. We will notify you {days} days before each payment. To cancel, call {phone} at least 3 days before a payment."
+        ),
+        (Lang::En, true) => format!(
+            "Today, {date}, you authorize {biller} to make a recurring ACH debit from your {method} for the amount of each bill, on each due date, until you cancel AutoPay. We will notify you {days} days before each debit. To revoke this authorization, call {phone} at least 3 days before a debit."
+        ),
+        (Lang::Es, false) => format!(
+            "Hoy, {date}, usted autoriza a {biller} a cargar a su {method} el monto de cada factura, en cada fecha de vencimiento, hasta que cancele el pago automático. Le avisaremos {days} días antes de cada pago. Para cancelar, llame al {phone} al menos 3 días antes de un pago."
+        ),
+        (Lang::Es, true) => format!(
+            "Hoy, {date}, usted autoriza a {biller} a realizar un débito ACH recurrente de su {method} por el monto de cada factura, en cada fecha de vencimiento, hasta que cancele el pago automático. Le avisaremos {days} días antes de cada débito. Para revocar esta autorización, llame al {phone} al menos 3 días antes de un débito."
+        ),
+    }
 }
 
 /// The NACHA TEL authorization as read to the caller: date, amount, account, single debit,
@@ -896,6 +1157,19 @@ fn tel_text<B: Backend>(b: &B, call: &Call) -> String {
     let digits = spoken_digits(&last4);
     let biller = b.biller_name();
     let phone = b.support_phone();
+    if call.mode == Mode::Schedule
+        && let Some(on) = schedule_date(call)
+    {
+        let on = spoken_date(on, lang);
+        return match l {
+            Lang::En => format!(
+                "Today, {date}, you authorize {biller} to make a single ACH debit of {amount} from your {word} ending in {digits}, on {on}. This is a one-time debit, not a recurring one. To revoke this authorization, call {phone} before {on}."
+            ),
+            Lang::Es => format!(
+                "Hoy, {date}, usted autoriza a {biller} a realizar un único débito ACH de {amount} de su {word} que termina en {digits}, el {on}. Es un débito único, no recurrente. Para revocar esta autorización, llame al {phone} antes del {on}."
+            ),
+        };
+    }
     match l {
         Lang::En => format!(
             "Today, {date}, you authorize {biller} to make a single ACH debit of {amount} from your {word} ending in {digits}. This is a one-time debit, not a recurring one. To revoke this authorization, call {phone} before the debit is processed."
@@ -1078,11 +1352,39 @@ async fn advance<B: Backend + Sync>(
                         return invalid(b, call, secrets, wrong_choice()).await;
                     }
                     call.amount_minor = Some(acct.balance.minor_units());
+                    start(call, Mode::Pay);
                     goto(call, Step::MethodMenu);
                     prompt(b, call, secrets).await
                 }
                 "2" => {
+                    start(call, Mode::Pay);
                     goto(call, Step::OtherAmount);
+                    prompt(b, call, secrets).await
+                }
+                "4" => {
+                    let acct = b
+                        .account(&number)
+                        .await?
+                        .ok_or_else(|| BackendError("account vanished".into()))?;
+                    if !can_schedule(b, &acct) {
+                        return invalid(b, call, secrets, wrong_choice()).await;
+                    }
+                    if b.saved_methods(&number).await?.is_empty() {
+                        return back_to_menu(b, call, secrets, needs_saved_method(l)).await;
+                    }
+                    start(call, Mode::Schedule);
+                    goto(call, Step::ScheduleDate);
+                    prompt(b, call, secrets).await
+                }
+                "5" => {
+                    start(call, Mode::Autopay);
+                    if b.autopay(&number).await?.is_some() {
+                        goto(call, Step::AutopayMenu);
+                    } else if b.saved_methods(&number).await?.is_empty() {
+                        return back_to_menu(b, call, secrets, needs_saved_method(l)).await;
+                    } else {
+                        goto(call, Step::MethodMenu);
+                    }
                     prompt(b, call, secrets).await
                 }
                 "3" => {
@@ -1164,13 +1466,16 @@ async fn advance<B: Backend + Sync>(
                     bank_type: m.bank_type.map(|b| b.as_str().to_string()),
                     last4: m.last4.clone(),
                 });
-                let next = if m.kind == MethodKind::Ach {
-                    Step::TelAuthorization
-                } else {
-                    Step::ConfirmPayment
+                let next = match call.mode {
+                    Mode::Schedule => Step::ConfirmSchedule,
+                    Mode::Autopay => Step::ConfirmAutopay,
+                    Mode::Pay if m.kind == MethodKind::Ach => Step::TelAuthorization,
+                    Mode::Pay => Step::ConfirmPayment,
                 };
                 goto(call, next);
                 prompt(b, call, secrets).await
+            } else if call.mode != Mode::Pay {
+                invalid(b, call, secrets, wrong_choice()).await
             } else if choice == offered.len() + 1 {
                 call.chosen = None;
                 goto(call, Step::CardNumber);
@@ -1347,8 +1652,178 @@ async fn advance<B: Backend + Sync>(
             }
             _ => invalid(b, call, secrets, wrong_choice()).await,
         },
+        Step::ScheduleDate => {
+            let due = scheduling_due_date(b, call).await?;
+            let today = b.today();
+            match keyed_date(&d, today) {
+                Some(date) if date <= due => {
+                    call.schedule_date = Some(date.to_string());
+                    goto(call, Step::ScheduleAmount);
+                    prompt(b, call, secrets).await
+                }
+                Some(_) => {
+                    let due = spoken_date(due, l.domain());
+                    let why = match l {
+                        Lang::En => format!(
+                            "The date must be after today and no later than your due date, {due}."
+                        ),
+                        Lang::Es => format!(
+                            "La fecha debe ser posterior a hoy y no más tarde que su fecha de vencimiento, el {due}."
+                        ),
+                    };
+                    invalid(b, call, secrets, why).await
+                }
+                None => {
+                    let why = t(l, "That is not a valid date.", "Esa no es una fecha válida.");
+                    invalid(b, call, secrets, why).await
+                }
+            }
+        }
+        Step::ScheduleAmount => match d.as_str() {
+            "1" => {
+                let number = verified(call)?;
+                let acct = b
+                    .account(&number)
+                    .await?
+                    .ok_or_else(|| BackendError("account vanished".into()))?;
+                call.amount_minor = Some(acct.balance.minor_units());
+                goto(call, Step::MethodMenu);
+                prompt(b, call, secrets).await
+            }
+            "2" => {
+                goto(call, Step::OtherAmount);
+                prompt(b, call, secrets).await
+            }
+            _ => invalid(b, call, secrets, wrong_choice()).await,
+        },
+        Step::ConfirmSchedule => match d.as_str() {
+            "1" => schedule(b, call, secrets).await,
+            "2" => {
+                let said = t(
+                    l,
+                    "Nothing was scheduled.",
+                    "No se programó ningún pago.",
+                );
+                back_to_menu(b, call, secrets, said).await
+            }
+            _ => invalid(b, call, secrets, wrong_choice()).await,
+        },
+        Step::AutopayMenu => match d.as_str() {
+            "1" => {
+                let number = verified(call)?;
+                b.cancel_autopay(&number).await?;
+                let said = t(
+                    l,
+                    "AutoPay is now off. Your bills will not be paid automatically.",
+                    "El pago automático está desactivado. Sus facturas no se pagarán automáticamente.",
+                );
+                back_to_menu(b, call, secrets, said).await
+            }
+            "2" => {
+                start(call, Mode::Pay);
+                goto(call, Step::MainMenu);
+                prompt(b, call, secrets).await
+            }
+            _ => invalid(b, call, secrets, wrong_choice()).await,
+        },
+        Step::ConfirmAutopay => match d.as_str() {
+            "1" => {
+                let number = verified(call)?;
+                let (Some(Chosen::Saved { token, .. }), Some(terms)) =
+                    (call.chosen.clone(), call.autopay_terms.clone())
+                else {
+                    return Err(BackendError("no AutoPay method chosen".into()));
+                };
+                b.enroll_autopay(&number, &token, terms).await?;
+                let days = b.autopay_notice_days();
+                let said = match l {
+                    Lang::En => format!(
+                        "You are now enrolled in AutoPay. We will notify you {days} days before each payment."
+                    ),
+                    Lang::Es => format!(
+                        "Ya está inscrito en el pago automático. Le avisaremos {days} días antes de cada pago."
+                    ),
+                };
+                back_to_menu(b, call, secrets, said).await
+            }
+            "2" => {
+                let said = t(
+                    l,
+                    "You were not enrolled in AutoPay.",
+                    "No se le inscribió en el pago automático.",
+                );
+                back_to_menu(b, call, secrets, said).await
+            }
+            _ => invalid(b, call, secrets, wrong_choice()).await,
+        },
         Step::Ended => prompt(b, call, secrets).await,
     }
+}
+
+/// Starts what the caller chose on the main menu, forgetting anything half-done.
+fn start(call: &mut Call, mode: Mode) {
+    call.mode = mode;
+    call.schedule_date = None;
+    call.autopay_terms = None;
+    call.chosen = None;
+    call.tel_text = None;
+}
+
+/// Says something, then the main menu again.
+async fn back_to_menu<B: Backend + Sync>(
+    b: &B,
+    call: &mut Call,
+    secrets: &mut Secrets,
+    said: String,
+) -> Res {
+    start(call, Mode::Pay);
+    secrets.wipe();
+    goto(call, Step::MainMenu);
+    let mut r = prompt(b, call, secrets).await?;
+    r.says.insert(0, said);
+    Ok(r)
+}
+
+fn needs_saved_method(l: Lang) -> String {
+    t(
+        l,
+        "For that you need a saved payment method. You can save one on our website, or with a representative.",
+        "Para eso necesita un método de pago guardado. Puede guardarlo en nuestro sitio web, o con un representante.",
+    )
+}
+
+async fn schedule<B: Backend + Sync>(b: &B, call: &mut Call, secrets: &mut Secrets) -> Res {
+    let l = call.lang;
+    let lang = l.domain();
+    let account = verified(call)?;
+    let amount = Money::usd(call.amount_minor.unwrap_or(0));
+    let date = schedule_date(call).ok_or_else(|| BackendError("no date to schedule".into()))?;
+    let Some(Chosen::Saved { token, .. }) = call.chosen.clone() else {
+        return Err(BackendError("no saved method chosen".into()));
+    };
+    let is_bank = call.chosen.as_ref().is_some_and(Chosen::is_bank);
+    b.schedule(ScheduleRequest {
+        account,
+        amount,
+        token,
+        date,
+        seq: call.payment_seq,
+        tel_authorization: if is_bank { call.tel_text.clone() } else { None },
+    })
+    .await?;
+    call.payment_seq = call.payment_seq.saturating_add(1);
+    let on = spoken_date(date, lang);
+    let said = match l {
+        Lang::En => format!(
+            "Your payment of {} is scheduled for {on}. To cancel it, call us before then.",
+            amount.spoken(lang)
+        ),
+        Lang::Es => format!(
+            "Su pago de {} está programado para el {on}. Para cancelarlo, llámenos antes de esa fecha.",
+            amount.spoken(lang)
+        ),
+    };
+    back_to_menu(b, call, secrets, said).await
 }
 
 /// The method for the charge, rebuilt from the sealed digits (parsed again: they were

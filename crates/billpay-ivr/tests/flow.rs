@@ -12,6 +12,8 @@ struct Fake {
     phone: String,
     saved: Vec<SavedMethodInfo>,
     paid: Mutex<Vec<(u32, i64, String)>>,
+    scheduled: Mutex<Vec<ScheduleRequest>>,
+    autopay: Mutex<Option<(String, String)>>,
     open: bool,
 }
 
@@ -33,6 +35,8 @@ impl Fake {
                 last4: "4242".into(),
             }],
             paid: Mutex::new(Vec::new()),
+            scheduled: Mutex::new(Vec::new()),
+            autopay: Mutex::new(None),
             open: true,
         }
     }
@@ -71,6 +75,36 @@ impl Backend for Fake {
         Ok(PayOutcome::Paid {
             confirmation: ConfirmationNumber::from_random(42),
         })
+    }
+    async fn schedule(&self, req: ScheduleRequest) -> Result<(), BackendError> {
+        if let Ok(mut s) = self.scheduled.lock() {
+            s.push(req);
+        }
+        Ok(())
+    }
+    async fn autopay(&self, _: &AccountNumber) -> Result<Option<SavedMethodInfo>, BackendError> {
+        let token = self.autopay.lock().ok().and_then(|a| a.clone()).map(|(t, _)| t);
+        Ok(token.and_then(|t| self.saved.iter().find(|m| m.token == t).cloned()))
+    }
+    async fn enroll_autopay(
+        &self,
+        _: &AccountNumber,
+        token: &str,
+        terms: String,
+    ) -> Result<(), BackendError> {
+        if let Ok(mut a) = self.autopay.lock() {
+            *a = Some((token.to_string(), terms));
+        }
+        Ok(())
+    }
+    async fn cancel_autopay(&self, _: &AccountNumber) -> Result<(), BackendError> {
+        if let Ok(mut a) = self.autopay.lock() {
+            *a = None;
+        }
+        Ok(())
+    }
+    fn autopay_notice_days(&self) -> u8 {
+        3
     }
     fn today(&self) -> jiff::civil::Date {
         jiff::civil::date(2026, 11, 22)
@@ -295,4 +329,74 @@ fn twiml_of_a_gather_redirects_on_silence() {
     assert!(
         xml.ends_with("<Redirect method=\"POST\">/ivr/twilio/gather?turn=1</Redirect></Response>")
     );
+}
+
+#[test]
+fn schedules_a_payment_up_to_the_due_date() {
+    let b = Fake::new();
+    // Due 2026-12-05: 12/06 is refused, 13/01 is no date, 12/04 is taken.
+    let (said, _, c, _) = call(
+        &b,
+        "+15555550101",
+        &["1", "1", "10001", "4", "1206", "1301", "1204", "1", "1", "1"],
+    );
+    assert!(said.contains("To schedule a payment for a later date, press 4."), "{said}");
+    assert!(said.contains("no later than your due date, December 5, 2026."), "{said}");
+    assert!(said.contains("That is not a valid date."), "{said}");
+    assert!(said.contains("You are scheduling a payment of 84 dollars and 10 cents with your Visa ending in 4, 2, 4, 2, to be made on December 4, 2026."), "{said}");
+    assert!(said.contains("Your payment of 84 dollars and 10 cents is scheduled for December 4, 2026."), "{said}");
+    assert_eq!(c.step, Step::MainMenu);
+    let s = b.scheduled.lock().expect("lock");
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].date, jiff::civil::date(2026, 12, 4));
+    assert_eq!(s[0].token, "pm_1");
+    assert!(s[0].tel_authorization.is_none());
+    assert!(b.paid.lock().expect("lock").is_empty(), "nothing is charged today");
+}
+
+#[test]
+fn a_scheduled_bank_debit_reads_a_dated_tel_authorization() {
+    let mut b = Fake::new();
+    b.saved = vec![SavedMethodInfo {
+        token: "pm_bank".into(),
+        kind: MethodKind::Ach,
+        brand: None,
+        bank_type: Some(billpay_domain::BankAccountType::Savings),
+        last4: "6789".into(),
+    }];
+    let (said, _, _, _) = call(
+        &b,
+        "+15555550101",
+        &["2", "1", "10001", "4", "1203", "2", "5000", "1", "1", "1"],
+    );
+    assert!(said.contains("usted autoriza a Riverbend Utilities a realizar un único débito ACH de 50 dólares de su cuenta de ahorros que termina en 6, 7, 8, 9, el 3 de diciembre de 2026"), "{said}");
+    let s = b.scheduled.lock().expect("lock");
+    assert_eq!(s[0].amount.minor_units(), 5000);
+    let auth = s[0].tel_authorization.clone().expect("TEL text stored");
+    assert!(auth.contains("3 de diciembre de 2026"));
+}
+
+#[test]
+fn enrolls_in_autopay_then_turns_it_off() {
+    let b = Fake::new();
+    let (said, _, _, _) = call(&b, "+15555550101", &["1", "1", "10001", "5", "1", "1"]);
+    assert!(said.contains("To use your Visa ending in 4, 2, 4, 2 for AutoPay, press 1."), "{said}");
+    assert!(said.contains("you authorize Riverbend Utilities to charge your Visa ending in 4, 2, 4, 2 for the amount of each bill, on each due date"), "{said}");
+    assert!(said.contains("You are now enrolled in AutoPay. We will notify you 3 days before each payment."), "{said}");
+    let (token, terms) = b.autopay.lock().expect("lock").clone().expect("enrolled");
+    assert_eq!(token, "pm_1");
+    assert!(terms.starts_with("Today, November 22, 2026, you authorize"));
+    let (said, _, _, _) = call(&b, "+15555550101", &["1", "1", "10001", "5", "1"]);
+    assert!(said.contains("You are enrolled in AutoPay with your Visa ending in 4, 2, 4, 2"), "{said}");
+    assert!(said.contains("AutoPay is now off."), "{said}");
+    assert!(b.autopay.lock().expect("lock").is_none());
+}
+
+#[test]
+fn scheduling_and_autopay_need_a_saved_method() {
+    let mut b = Fake::new();
+    b.saved.clear();
+    let (said, _, c, _) = call(&b, "+15555550101", &["1", "1", "10001", "4", "5"]);
+    assert_eq!(said.matches("For that you need a saved payment method.").count(), 2, "{said}");
+    assert_eq!(c.step, Step::MainMenu);
 }

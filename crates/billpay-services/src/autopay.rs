@@ -190,28 +190,14 @@ impl Billpay {
             })
     }
 
-    /// Enrolls (or re-enrolls, with new settings) an account in AutoPay and schedules its
-    /// current bill if one is still to be paid.
-    pub async fn enroll_autopay(
+    /// The AutoPay authorization as shown or read to the customer and stored with the
+    /// enrollment.
+    fn autopay_authorization(
         &self,
-        number: &AccountNumber,
-        token: &str,
+        method: &billpay_store::rows::PaymentMethodRow,
         timing: Timing,
         maximum: Option<Money>,
-        channel: Channel,
-    ) -> Result<Autopay, ServiceError> {
-        let timing = timing
-            .validate()
-            .map_err(|e| ServiceError::invalid("timing", e.to_string()))?;
-        if maximum.is_some_and(|m| !m.is_positive()) {
-            return Err(ServiceError::invalid(
-                "maximum",
-                "the maximum must be greater than zero",
-            ));
-        }
-        let account = self.account_row(number).await?;
-        let method = self.usable_method(&account, token).await?;
-        let now = self.clock.now_micros();
+    ) -> String {
         let when = match timing {
             Timing::OnDueDate => "on each due date".to_string(),
             Timing::DaysBefore(n) => format!("{n} days before each due date"),
@@ -227,13 +213,71 @@ impl Billpay {
         let cap = maximum
             .map(|m| format!(", up to {m} each month"))
             .unwrap_or_default();
-        let authorization_text = format!(
+        format!(
             "You authorize {} to make {what} for the amount of each bill{cap}, {when}, until you cancel AutoPay. \
              You will be notified {} days before each payment. To cancel, turn AutoPay off or call {} at least 3 days before a payment.",
             self.config.biller.name,
             self.autopay_cfg().notice_days,
             self.config.biller.support_phone
-        );
+        )
+    }
+
+    /// Enrolls (or re-enrolls, with new settings) an account in AutoPay and schedules its
+    /// current bill if one is still to be paid.
+    pub async fn enroll_autopay(
+        &self,
+        number: &AccountNumber,
+        token: &str,
+        timing: Timing,
+        maximum: Option<Money>,
+        channel: Channel,
+    ) -> Result<Autopay, ServiceError> {
+        self.enroll_autopay_as(number, token, timing, maximum, channel, None)
+            .await
+    }
+
+    /// Enrolls by phone, on each due date: `terms` is the authorization read to the caller
+    /// (in their language), stored as what they agreed to.
+    pub async fn enroll_autopay_by_phone(
+        &self,
+        number: &AccountNumber,
+        token: &str,
+        terms: String,
+    ) -> Result<Autopay, ServiceError> {
+        self.enroll_autopay_as(
+            number,
+            token,
+            Timing::OnDueDate,
+            None,
+            Channel::Phone,
+            Some(terms),
+        )
+        .await
+    }
+
+    async fn enroll_autopay_as(
+        &self,
+        number: &AccountNumber,
+        token: &str,
+        timing: Timing,
+        maximum: Option<Money>,
+        channel: Channel,
+        terms: Option<String>,
+    ) -> Result<Autopay, ServiceError> {
+        let timing = timing
+            .validate()
+            .map_err(|e| ServiceError::invalid("timing", e.to_string()))?;
+        if maximum.is_some_and(|m| !m.is_positive()) {
+            return Err(ServiceError::invalid(
+                "maximum",
+                "the maximum must be greater than zero",
+            ));
+        }
+        let account = self.account_row(number).await?;
+        let method = self.usable_method(&account, token).await?;
+        let now = self.clock.now_micros();
+        let authorization_text =
+            terms.unwrap_or_else(|| self.autopay_authorization(&method, timing, maximum));
         let (kind, days) = match timing {
             Timing::OnDueDate => ("due_date", 0),
             Timing::DaysBefore(n) => ("days_before", i64::from(n)),
@@ -590,7 +634,46 @@ impl Billpay {
         new: NewScheduledPayment,
         channel: Channel,
     ) -> Result<ScheduledPayment, ServiceError> {
+        self.schedule_payment_as(number, new, channel, None).await
+    }
+
+    /// Schedules a payment taken on a phone call: `key` (the call and its step) makes a
+    /// redelivered webhook find the schedule it already made instead of making a second one,
+    /// and a bank debit carries the TEL authorization the caller consented to.
+    pub async fn schedule_payment_by_phone(
+        &self,
+        number: &AccountNumber,
+        new: NewScheduledPayment,
+        key: &str,
+        call_sid: &str,
+        authorization: Option<String>,
+    ) -> Result<ScheduledPayment, ServiceError> {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let id = format!("sch_{}", hex::encode(&digest[..16]));
+        let phone = PhoneSchedule {
+            id,
+            call_sid: call_sid.to_string(),
+            authorization,
+        };
+        self.schedule_payment_as(number, new, Channel::Phone, Some(phone))
+            .await
+    }
+
+    async fn schedule_payment_as(
+        &self,
+        number: &AccountNumber,
+        new: NewScheduledPayment,
+        channel: Channel,
+        phone: Option<PhoneSchedule>,
+    ) -> Result<ScheduledPayment, ServiceError> {
         let account = self.account_row(number).await?;
+        if let Some(p) = &phone {
+            let mut c = self.store.read_conn().await?;
+            if let Some(existing) = q::scheduled(&mut c, &p.id).await? {
+                return scheduled_out(&existing, &account);
+            }
+        }
         let method = self.usable_method(&account, &new.payment_method).await?;
         if !new.amount.is_positive()
             || new.amount.minor_units() > crate::payments::PAYMENT_AMOUNT_MAX_MINOR
@@ -631,7 +714,15 @@ impl Billpay {
         Recurrence::new(new.start, frequency, end)
             .map_err(|e| ServiceError::invalid("end", e.to_string()))?;
         let now = self.clock.now_micros();
-        let id = self.new_id("sch");
+        let id = match &phone {
+            Some(p) => p.id.clone(),
+            None => self.new_id("sch"),
+        };
+        let keyed = phone.is_some();
+        let (authorization_text, authorization_call_sid) = match phone {
+            Some(p) if method.kind == "ach" => (p.authorization, Some(p.call_sid)),
+            _ => (None, None),
+        };
         let row = ScheduledPaymentRow {
             id: id.clone(),
             account_id: account.id.clone(),
@@ -660,10 +751,13 @@ impl Billpay {
             status: "active".into(),
             created_at: now,
             updated_at: now,
+            authorization_text,
+            authorization_call_sid,
         };
         let first = self.occurrence_job(&row, &account, 0, new.start);
         let row_w = row.clone();
-        self.store
+        let written = self
+            .store
             .write(move |c| {
                 Box::pin(async move {
                     q::insert_scheduled(c, &row_w).await?;
@@ -671,7 +765,17 @@ impl Billpay {
                     Ok::<_, ServiceError>(())
                 })
             })
-            .await?;
+            .await;
+        if let Err(e) = written {
+            // A keyed schedule another instance made at the same moment is the same schedule.
+            if keyed {
+                let mut c = self.store.read_conn().await?;
+                if let Some(existing) = q::scheduled(&mut c, &row.id).await? {
+                    return scheduled_out(&existing, &account);
+                }
+            }
+            return Err(e);
+        }
         scheduled_out(&row, &account)
     }
 
@@ -857,7 +961,12 @@ impl Billpay {
                         token: row.payment_method_id.clone(),
                     },
                     confirm_duplicate: true,
-                    tel_authorization: None,
+                    tel_authorization: row.authorization_text.clone().map(|text| {
+                        crate::payments::TelAuthorization {
+                            call_sid: row.authorization_call_sid.clone().unwrap_or_default(),
+                            text,
+                        }
+                    }),
                     limit_to_balance: false,
                 },
             )
@@ -947,6 +1056,14 @@ fn schedule_shape(row: &ScheduledPaymentRow) -> Result<(Frequency, End), JobErro
         _ => End::Never,
     };
     Ok((frequency, end))
+}
+
+/// What a schedule made on a phone call carries.
+struct PhoneSchedule {
+    /// Derived from the call and its step.
+    id: String,
+    call_sid: String,
+    authorization: Option<String>,
 }
 
 /// A payment to make later.

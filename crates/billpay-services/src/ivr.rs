@@ -7,12 +7,13 @@
 use billpay_domain::{AccountNumber, Channel, Language};
 use billpay_ivr::{
     AccountInfo, Backend, BackendError, Call, Input, LastPayment, PayMethod, PayOutcome,
-    PayRequest, Reply, SavedMethodInfo, Secrets, Step,
+    PayRequest, Reply, SavedMethodInfo, ScheduleRequest, Secrets, Step,
 };
 use billpay_store::queries;
 use billpay_store::rows::{IvrCallRow, TelAuthorizationRow};
 use billpay_vault::Sealed;
 
+use crate::autopay::NewScheduledPayment;
 use crate::payments::{Idempotency, NewMethod, PaymentRequest, PaymentResult, TelAuthorization};
 use crate::{Billpay, Payment, ServiceError};
 
@@ -212,6 +213,80 @@ impl Backend for Line<'_> {
             PaymentResult::Declined(_, code) => PayOutcome::Declined(code),
             PaymentResult::InDoubt(_) => PayOutcome::InDoubt,
         })
+    }
+
+    async fn schedule(&self, req: ScheduleRequest) -> Result<(), BackendError> {
+        let key = format!("call:{}:schedule-{}", self.call_sid, req.seq);
+        let new = NewScheduledPayment {
+            payment_method: req.token,
+            amount: req.amount,
+            start: req.date,
+            frequency: None,
+            end: billpay_domain::recurrence::End::Count(1),
+        };
+        self.app
+            .schedule_payment_by_phone(
+                &req.account,
+                new,
+                &key,
+                self.call_sid,
+                req.tel_authorization,
+            )
+            .await
+            .map(|_| ())
+            .map_err(backend_err)
+    }
+
+    async fn autopay(
+        &self,
+        account: &AccountNumber,
+    ) -> Result<Option<SavedMethodInfo>, BackendError> {
+        let Some(enrolled) = self.app.autopay(account).await.map_err(backend_err)? else {
+            return Ok(None);
+        };
+        if enrolled.status != "active" {
+            return Ok(None);
+        }
+        let methods = self.saved_methods(account).await?;
+        Ok(Some(
+            methods
+                .into_iter()
+                .find(|m| m.token == enrolled.payment_method_id)
+                .unwrap_or(SavedMethodInfo {
+                    token: enrolled.payment_method_id,
+                    kind: billpay_domain::MethodKind::Card,
+                    brand: None,
+                    bank_type: None,
+                    last4: String::new(),
+                }),
+        ))
+    }
+
+    async fn enroll_autopay(
+        &self,
+        account: &AccountNumber,
+        token: &str,
+        terms: String,
+    ) -> Result<(), BackendError> {
+        tracing::info!("caller enrolled in AutoPay by phone");
+        self.app
+            .enroll_autopay_by_phone(account, token, terms)
+            .await
+            .map(|_| ())
+            .map_err(backend_err)
+    }
+
+    async fn cancel_autopay(&self, account: &AccountNumber) -> Result<(), BackendError> {
+        tracing::info!("caller turned AutoPay off by phone");
+        self.app
+            .cancel_autopay(account)
+            .await
+            .map(|_| ())
+            .map_err(backend_err)
+    }
+
+    fn autopay_notice_days(&self) -> u8 {
+        self.app.config.autopay.notice_days
     }
 
     fn today(&self) -> jiff::civil::Date {

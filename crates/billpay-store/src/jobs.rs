@@ -58,6 +58,9 @@ pub struct ScheduledPaymentRow {
     pub status: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The TEL authorization of a bank debit scheduled by phone.
+    pub authorization_text: Option<String>,
+    pub authorization_call_sid: Option<String>,
 }
 
 // ---------------------------------------------------------------- jobs
@@ -284,8 +287,8 @@ pub async fn insert_scheduled(c: &mut AnyConnection, s: &ScheduledPaymentRow) ->
     sqlx::query(
         "INSERT INTO scheduled_payments (id, account_id, payment_method_id, amount, currency, \
          channel, frequency, start_date, end_date, max_count, made_count, next_date, status, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-         $14, $15)",
+         created_at, updated_at, authorization_text, authorization_call_sid) VALUES ($1, $2, $3, \
+         $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&s.id)
     .bind(&s.account_id)
@@ -302,6 +305,8 @@ pub async fn insert_scheduled(c: &mut AnyConnection, s: &ScheduledPaymentRow) ->
     .bind(&s.status)
     .bind(s.created_at)
     .bind(s.updated_at)
+    .bind(&s.authorization_text)
+    .bind(&s.authorization_call_sid)
     .execute(c)
     .await?;
     Ok(())
