@@ -50,7 +50,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
         license(name = "Apache-2.0")
     ),
     modifiers(&SecurityAddon),
-    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"), (name = "collections"))
+    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"), (name = "collections"), (name = "phone"))
 )]
 struct ApiDoc;
 
@@ -118,7 +118,8 @@ fn api_router() -> OpenApiRouter<Billpay> {
             .routes(routes!(collections::set_consent))
             .routes(routes!(schedules::set_billing_plan))
             .routes(routes!(collections::enroll_hardship))
-            .routes(routes!(collections::post_pledge)),
+            .routes(routes!(collections::post_pledge))
+            .routes(routes!(twilio::get_call)),
     )
 }
 

@@ -4,7 +4,11 @@
 //! - `POST /ivr/twilio/voice` answers a new call;
 //! - `POST /ivr/twilio/gather?turn=N` continues it with the keys pressed (`Digits`), or with
 //!   no input when a silent Gather falls through to its Redirect;
-//! - `POST /ivr/twilio/status` takes call-status callbacks.
+//! - `POST /ivr/twilio/status` takes call-status callbacks;
+//! - `POST /ivr/twilio/wait` is the hold message of a caller in the representatives' queue
+//!   (`<Enqueue waitUrl>`): place in line and estimated wait, in the caller's language;
+//! - `POST /ivr/twilio/whisper?call=SID` is what an answering representative hears before a
+//!   `<Dial>`ed transfer connects: the verified account and why the caller was transferred.
 //!
 //! Every request must carry a valid `X-Twilio-Signature` (base64 HMAC-SHA1 under the auth
 //! token of the public URL followed by the sorted POST parameters); anything else is 403 with
@@ -20,7 +24,7 @@ use axum::routing::post;
 use base64::Engine as _;
 use billpay_ivr::Input;
 use billpay_services::Billpay;
-use billpay_services::ivr::{CallEvent, DIGITS_LEN_MAX};
+use billpay_services::ivr::{CallEvent, DIGITS_LEN_MAX, WAIT_PATH, WHISPER_PATH};
 use hmac13::{Hmac, KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
@@ -61,6 +65,8 @@ pub fn routes() -> Router<Billpay> {
         .route("/ivr/twilio/voice", post(voice))
         .route(GATHER_PATH, post(gather))
         .route("/ivr/twilio/status", post(status))
+        .route(WAIT_PATH, post(wait))
+        .route(WHISPER_PATH, post(whisper))
 }
 
 /// Routes with the signature check in front.
@@ -208,6 +214,95 @@ async fn gather(State(app): State<Billpay>, req: Request) -> Response {
         input,
     };
     answer(app, event).await
+}
+
+/// A phone call as the agent desk sees it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CallOut {
+    pub call_sid: String,
+    /// The caller's number, as the provider reported it.
+    pub from: String,
+    /// active, ended (the flow finished: paid and hung up, or transferred) or completed
+    /// (the provider reported the call over)
+    pub status: String,
+    /// en or es
+    pub language: String,
+    /// The account the caller verified with its service ZIP code: the representative does
+    /// not need to ask again.
+    pub verified_account: Option<String>,
+    /// caller_asked, too_many_attempts, no_input, in_doubt, payment_refused or system_error
+    pub transfer_reason: Option<String>,
+    /// The caller asked to be called back (transferred outside representatives' hours).
+    pub callback_requested: bool,
+    /// The confirmation number of the last payment made on the call.
+    pub last_confirmation: Option<String>,
+    pub started_at: String,
+    pub updated_at: String,
+}
+
+#[utoipa::path(get, path = "/ivr/calls/{call_sid}", tag = "phone",
+    params(("call_sid" = String, Path, description = "The provider's CallSid")),
+    responses((status = 200, body = CallOut), (status = 404, body = crate::wire::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get_call(
+    State(app): State<Billpay>,
+    axum::extract::Path(sid): axum::extract::Path<String>,
+) -> Result<axum::Json<CallOut>, crate::error::ApiError> {
+    let c = app.ivr_call_info(&sid).await?;
+    Ok(axum::Json(CallOut {
+        call_sid: c.call_sid,
+        from: c.from,
+        status: c.status,
+        language: match c.language {
+            billpay_domain::Language::En => "en",
+            billpay_domain::Language::Es => "es",
+        }
+        .to_string(),
+        verified_account: c.verified_account,
+        transfer_reason: c.transfer_reason,
+        callback_requested: c.callback_requested,
+        last_confirmation: c.last_confirmation,
+        started_at: c.started_at.to_string(),
+        updated_at: c.updated_at.to_string(),
+    }))
+}
+
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    let q = req.uri().query()?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).ok()?;
+    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+async fn wait(State(app): State<Billpay>, req: Request) -> Response {
+    let p = params(&req);
+    let sid = p.get("CallSid").unwrap_or("").to_string();
+    let number = |name: &str| p.get(name).and_then(|v| v.trim().parse::<u32>().ok());
+    match app
+        .ivr_hold(&sid, number("QueuePosition"), number("AvgQueueTime"))
+        .await
+    {
+        Ok(xml) => twiml(xml),
+        Err(e) => {
+            tracing::error!(error = %e, "queue hold message failed");
+            // The caller keeps waiting in silence rather than being dropped.
+            twiml(
+                billpay_ivr::twiml::Response::new()
+                    .push(billpay_ivr::twiml::Verb::Pause { secs: 20 })
+                    .to_xml(),
+            )
+        }
+    }
+}
+
+async fn whisper(State(app): State<Billpay>, req: Request) -> Response {
+    let sid = query_param(&req, "call").unwrap_or_default();
+    match app.ivr_whisper(&sid).await {
+        Ok(xml) => twiml(xml),
+        Err(e) => {
+            tracing::error!(error = %e, "representative whisper failed");
+            twiml(billpay_ivr::twiml::Response::new().to_xml())
+        }
+    }
 }
 
 async fn status(State(app): State<Billpay>, req: Request) -> Response {

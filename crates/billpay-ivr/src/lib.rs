@@ -248,10 +248,21 @@ pub struct Reply {
     pub next: Next,
 }
 
+/// Where a transfer to a representative goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferTo {
+    /// The provider's queue (`<Enqueue>`), with the hold message at `wait_url` (position and
+    /// estimated wait, in the caller's language).
+    Queue { name: String, wait_url: String },
+    /// A representatives' number (`<Dial>`): `whisper_url` tells the representative who is
+    /// calling, and about which verified account, before the two are connected.
+    Dial { number: String, whisper_url: String },
+}
+
 impl Reply {
     /// The reply as TwiML. `action` is where a Gather posts its digits (and where a silent
     /// Gather is redirected, as no input).
-    pub fn to_twiml(&self, action: &str, queue: &str) -> String {
+    pub fn to_twiml(&self, action: &str, transfer: &TransferTo) -> String {
         use twiml::{Response, Verb};
         let says: Vec<Verb> = self
             .says
@@ -275,9 +286,18 @@ impl Reply {
             }
             Next::Transfer { .. } => {
                 r.verbs.extend(says);
-                r = r.push(Verb::Enqueue {
-                    queue: queue.to_string(),
-                    wait_url: None,
+                r = r.push(match transfer {
+                    TransferTo::Queue { name, wait_url } => Verb::Enqueue {
+                        queue: name.clone(),
+                        wait_url: Some(wait_url.clone()),
+                    },
+                    TransferTo::Dial {
+                        number,
+                        whisper_url,
+                    } => Verb::Dial {
+                        number: number.clone(),
+                        whisper_url: Some(whisper_url.clone()),
+                    },
                 });
             }
             Next::Hangup => {
@@ -789,7 +809,9 @@ async fn prompt<B: Backend + Sync>(b: &B, call: &mut Call, _secrets: &mut Secret
             for m in saved.iter().take(SAVED_METHODS_OFFERED_MAX) {
                 let d = describe_saved(m, l);
                 says.push(match (l, call.mode) {
-                    (Lang::En, Mode::Autopay) => format!("To use your {d} for AutoPay, press {key}."),
+                    (Lang::En, Mode::Autopay) => {
+                        format!("To use your {d} for AutoPay, press {key}.")
+                    }
                     (Lang::Es, Mode::Autopay) => {
                         format!("Para usar su {d} para el pago automático, oprima {key}.")
                     }
@@ -1674,7 +1696,11 @@ async fn advance<B: Backend + Sync>(
                     invalid(b, call, secrets, why).await
                 }
                 None => {
-                    let why = t(l, "That is not a valid date.", "Esa no es una fecha válida.");
+                    let why = t(
+                        l,
+                        "That is not a valid date.",
+                        "Esa no es una fecha válida.",
+                    );
                     invalid(b, call, secrets, why).await
                 }
             }
@@ -1699,11 +1725,7 @@ async fn advance<B: Backend + Sync>(
         Step::ConfirmSchedule => match d.as_str() {
             "1" => schedule(b, call, secrets).await,
             "2" => {
-                let said = t(
-                    l,
-                    "Nothing was scheduled.",
-                    "No se programó ningún pago.",
-                );
+                let said = t(l, "Nothing was scheduled.", "No se programó ningún pago.");
                 back_to_menu(b, call, secrets, said).await
             }
             _ => invalid(b, call, secrets, wrong_choice()).await,

@@ -59,8 +59,11 @@ pub enum Verb {
         queue: String,
         wait_url: Option<String>,
     },
+    /// Dials a number; `whisper_url` is TwiML run for the answering representative before
+    /// the two are connected (`<Number url=...>`).
     Dial {
         number: String,
+        whisper_url: Option<String>,
     },
     Pause {
         secs: u8,
@@ -124,8 +127,21 @@ impl Verb {
                 }
                 out.push_str(&format!(">{}</Enqueue>", escape(queue)));
             }
-            Verb::Dial { number } => {
+            Verb::Dial {
+                number,
+                whisper_url: None,
+            } => {
                 out.push_str(&format!("<Dial>{}</Dial>", escape(number)));
+            }
+            Verb::Dial {
+                number,
+                whisper_url: Some(w),
+            } => {
+                out.push_str(&format!(
+                    "<Dial><Number url=\"{}\" method=\"POST\">{}</Number></Dial>",
+                    escape(w),
+                    escape(number)
+                ));
             }
             Verb::Pause { secs } => out.push_str(&format!("<Pause length=\"{secs}\"/>")),
             Verb::Hangup => out.push_str("<Hangup/>"),
@@ -208,8 +224,15 @@ pub enum Event {
     },
     GatherEnd,
     Redirect(String),
-    Enqueue(String),
-    Dial(String),
+    Enqueue {
+        queue: String,
+        wait_url: Option<String>,
+    },
+    Dial {
+        number: String,
+        whisper_url: Option<String>,
+    },
+    Pause(u32),
     Hangup,
 }
 
@@ -252,8 +275,34 @@ pub fn read(xml: &str) -> Vec<Event> {
         match name {
             "Say" => out.push(Event::Say(text_until("</Say>"))),
             "Redirect" => out.push(Event::Redirect(text_until("</Redirect>"))),
-            "Enqueue" => out.push(Event::Enqueue(text_until("</Enqueue>"))),
-            "Dial" => out.push(Event::Dial(text_until("</Dial>"))),
+            "Enqueue" => out.push(Event::Enqueue {
+                wait_url: attr(tag, "waitUrl"),
+                queue: text_until("</Enqueue>"),
+            }),
+            "Dial" => {
+                let inner = text_until("</Dial>");
+                let (number, whisper_url) = match inner.strip_prefix("<Number") {
+                    Some(n) => {
+                        let gt = n.find('>').unwrap_or(n.len());
+                        let number = n
+                            .get(gt + 1..)
+                            .unwrap_or("")
+                            .trim_end_matches("</Number>")
+                            .to_string();
+                        (number, attr(n.get(..gt).unwrap_or(""), "url"))
+                    }
+                    None => (inner, None),
+                };
+                out.push(Event::Dial {
+                    number,
+                    whisper_url,
+                });
+            }
+            "Pause" => out.push(Event::Pause(
+                attr(tag, "length")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(1),
+            )),
             "Gather" => out.push(Event::Gather {
                 action: attr(tag, "action").unwrap_or_default(),
             }),
@@ -284,8 +333,13 @@ mod read_tests {
             })
             .push(Verb::Enqueue {
                 queue: "billing".into(),
-                wait_url: None,
+                wait_url: Some("/ivr/twilio/wait".into()),
             })
+            .push(Verb::Dial {
+                number: "+15555550100".into(),
+                whisper_url: Some("/ivr/twilio/whisper?call=CA1&x=2".into()),
+            })
+            .push(Verb::Pause { secs: 20 })
             .push(Verb::Hangup)
             .to_xml();
         assert_eq!(
@@ -297,7 +351,15 @@ mod read_tests {
                 Event::Say("Press <1> & go".into()),
                 Event::GatherEnd,
                 Event::Redirect("/g?turn=1".into()),
-                Event::Enqueue("billing".into()),
+                Event::Enqueue {
+                    queue: "billing".into(),
+                    wait_url: Some("/ivr/twilio/wait".into())
+                },
+                Event::Dial {
+                    number: "+15555550100".into(),
+                    whisper_url: Some("/ivr/twilio/whisper?call=CA1&x=2".into())
+                },
+                Event::Pause(20),
                 Event::Hangup,
             ]
         );

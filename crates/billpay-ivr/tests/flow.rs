@@ -83,7 +83,12 @@ impl Backend for Fake {
         Ok(())
     }
     async fn autopay(&self, _: &AccountNumber) -> Result<Option<SavedMethodInfo>, BackendError> {
-        let token = self.autopay.lock().ok().and_then(|a| a.clone()).map(|(t, _)| t);
+        let token = self
+            .autopay
+            .lock()
+            .ok()
+            .and_then(|a| a.clone())
+            .map(|(t, _)| t);
         Ok(token.and_then(|t| self.saved.iter().find(|m| m.token == t).cloned()))
     }
     async fn enroll_autopay(
@@ -324,7 +329,11 @@ fn zero_transfers_with_the_verified_account_and_after_hours_asks_for_a_callback(
 fn twiml_of_a_gather_redirects_on_silence() {
     let b = Fake::new();
     let (_, r, _, _) = call(&b, "", &[]);
-    let xml = r.to_twiml("/ivr/twilio/gather?turn=1", "billing");
+    let to = TransferTo::Queue {
+        name: "billing".into(),
+        wait_url: "/ivr/twilio/wait".into(),
+    };
+    let xml = r.to_twiml("/ivr/twilio/gather?turn=1", &to);
     assert!(xml.contains("<Gather input=\"dtmf\" numDigits=\"1\""));
     assert!(
         xml.ends_with("<Redirect method=\"POST\">/ivr/twilio/gather?turn=1</Redirect></Response>")
@@ -338,20 +347,34 @@ fn schedules_a_payment_up_to_the_due_date() {
     let (said, _, c, _) = call(
         &b,
         "+15555550101",
-        &["1", "1", "10001", "4", "1206", "1301", "1204", "1", "1", "1"],
+        &[
+            "1", "1", "10001", "4", "1206", "1301", "1204", "1", "1", "1",
+        ],
     );
-    assert!(said.contains("To schedule a payment for a later date, press 4."), "{said}");
-    assert!(said.contains("no later than your due date, December 5, 2026."), "{said}");
+    assert!(
+        said.contains("To schedule a payment for a later date, press 4."),
+        "{said}"
+    );
+    assert!(
+        said.contains("no later than your due date, December 5, 2026."),
+        "{said}"
+    );
     assert!(said.contains("That is not a valid date."), "{said}");
     assert!(said.contains("You are scheduling a payment of 84 dollars and 10 cents with your Visa ending in 4, 2, 4, 2, to be made on December 4, 2026."), "{said}");
-    assert!(said.contains("Your payment of 84 dollars and 10 cents is scheduled for December 4, 2026."), "{said}");
+    assert!(
+        said.contains("Your payment of 84 dollars and 10 cents is scheduled for December 4, 2026."),
+        "{said}"
+    );
     assert_eq!(c.step, Step::MainMenu);
     let s = b.scheduled.lock().expect("lock");
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].date, jiff::civil::date(2026, 12, 4));
     assert_eq!(s[0].token, "pm_1");
     assert!(s[0].tel_authorization.is_none());
-    assert!(b.paid.lock().expect("lock").is_empty(), "nothing is charged today");
+    assert!(
+        b.paid.lock().expect("lock").is_empty(),
+        "nothing is charged today"
+    );
 }
 
 #[test]
@@ -380,14 +403,25 @@ fn a_scheduled_bank_debit_reads_a_dated_tel_authorization() {
 fn enrolls_in_autopay_then_turns_it_off() {
     let b = Fake::new();
     let (said, _, _, _) = call(&b, "+15555550101", &["1", "1", "10001", "5", "1", "1"]);
-    assert!(said.contains("To use your Visa ending in 4, 2, 4, 2 for AutoPay, press 1."), "{said}");
+    assert!(
+        said.contains("To use your Visa ending in 4, 2, 4, 2 for AutoPay, press 1."),
+        "{said}"
+    );
     assert!(said.contains("you authorize Riverbend Utilities to charge your Visa ending in 4, 2, 4, 2 for the amount of each bill, on each due date"), "{said}");
-    assert!(said.contains("You are now enrolled in AutoPay. We will notify you 3 days before each payment."), "{said}");
+    assert!(
+        said.contains(
+            "You are now enrolled in AutoPay. We will notify you 3 days before each payment."
+        ),
+        "{said}"
+    );
     let (token, terms) = b.autopay.lock().expect("lock").clone().expect("enrolled");
     assert_eq!(token, "pm_1");
     assert!(terms.starts_with("Today, November 22, 2026, you authorize"));
     let (said, _, _, _) = call(&b, "+15555550101", &["1", "1", "10001", "5", "1"]);
-    assert!(said.contains("You are enrolled in AutoPay with your Visa ending in 4, 2, 4, 2"), "{said}");
+    assert!(
+        said.contains("You are enrolled in AutoPay with your Visa ending in 4, 2, 4, 2"),
+        "{said}"
+    );
     assert!(said.contains("AutoPay is now off."), "{said}");
     assert!(b.autopay.lock().expect("lock").is_none());
 }
@@ -397,6 +431,11 @@ fn scheduling_and_autopay_need_a_saved_method() {
     let mut b = Fake::new();
     b.saved.clear();
     let (said, _, c, _) = call(&b, "+15555550101", &["1", "1", "10001", "4", "5"]);
-    assert_eq!(said.matches("For that you need a saved payment method.").count(), 2, "{said}");
+    assert_eq!(
+        said.matches("For that you need a saved payment method.")
+            .count(),
+        2,
+        "{said}"
+    );
     assert_eq!(c.step, Step::MainMenu);
 }

@@ -21,6 +21,54 @@ use crate::{Billpay, Payment, ServiceError};
 pub const CALL_SID_LEN_MAX: usize = 64;
 /// Longest keypad entry accepted in one webhook.
 pub const DIGITS_LEN_MAX: usize = 32;
+/// Where a caller waiting in the queue hears their place in line (`<Enqueue waitUrl>`).
+pub const WAIT_PATH: &str = "/ivr/twilio/wait";
+/// What an answering representative hears before the caller is connected (`<Number url>`).
+pub const WHISPER_PATH: &str = "/ivr/twilio/whisper";
+
+/// A query-string value, percent-encoded.
+fn query_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Why a caller was transferred, as a representative hears it.
+fn transfer_reason_words(reason: &str) -> &'static str {
+    match reason {
+        "caller_asked" => "The caller asked for a representative.",
+        "too_many_attempts" => "The caller could not complete an entry in three tries.",
+        "no_input" => "The caller did not answer the prompts.",
+        "in_doubt" => {
+            "A payment on this call is awaiting the bank's answer: do not take another payment; it resolves by itself."
+        }
+        "payment_refused" => "A payment could not be taken on this call.",
+        "system_error" => "The phone line had a system error.",
+        _ => "The caller was transferred.",
+    }
+}
+
+/// A call as the agent desk sees it: never a keyed digit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallInfo {
+    pub call_sid: String,
+    pub from: String,
+    /// active, ended or completed
+    pub status: String,
+    pub language: Language,
+    pub verified_account: Option<String>,
+    pub transfer_reason: Option<String>,
+    pub callback_requested: bool,
+    pub last_confirmation: Option<String>,
+    pub started_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+}
 
 /// One webhook, parsed.
 #[derive(Clone, Debug)]
@@ -406,10 +454,17 @@ impl Billpay {
         };
         let reply: Reply = billpay_ivr::step(&line, &mut call, &mut secrets, input).await;
         let next_turn = turn + 1;
-        let twiml = reply.to_twiml(
-            &format!("{action}?turn={next_turn}"),
-            &self.config.ivr.agent_queue,
-        );
+        let transfer = match &self.config.ivr.agent_number {
+            Some(number) => billpay_ivr::TransferTo::Dial {
+                number: number.clone(),
+                whisper_url: format!("{WHISPER_PATH}?call={}", query_value(&sid)),
+            },
+            None => billpay_ivr::TransferTo::Queue {
+                name: self.config.ivr.agent_queue.clone(),
+                wait_url: WAIT_PATH.to_string(),
+            },
+        };
+        let twiml = reply.to_twiml(&format!("{action}?turn={next_turn}"), &transfer);
         if let billpay_ivr::Next::Transfer { account } = &reply.next {
             tracing::info!(
                 verified = account.is_some(),
@@ -480,6 +535,145 @@ impl Billpay {
             })
             .await?;
         Ok(())
+    }
+
+    async fn call_state(&self, call_sid: &str) -> Result<Option<(IvrCallRow, Call)>, ServiceError> {
+        let Some(row) = self.ivr_call(call_sid).await? else {
+            return Ok(None);
+        };
+        let call: Call = serde_json::from_str(&row.state).map_err(|_| corrupt("state"))?;
+        Ok(Some((row, call)))
+    }
+
+    /// A call for the agent desk: who called, in which language, the account they verified
+    /// (so the representative does not ask again) and why they were transferred.
+    pub async fn ivr_call_info(&self, call_sid: &str) -> Result<CallInfo, ServiceError> {
+        let (row, call) = self
+            .call_state(call_sid)
+            .await?
+            .ok_or(ServiceError::NotFound { what: "call" })?;
+        let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap_or_default();
+        Ok(CallInfo {
+            call_sid: row.call_sid,
+            from: row.from_number,
+            status: row.status,
+            language: call.lang.domain(),
+            verified_account: call.verified_account,
+            transfer_reason: call.transfer_reason,
+            callback_requested: call.callback_requested,
+            last_confirmation: call.last_confirmation,
+            started_at: ts(row.created_at),
+            updated_at: ts(row.updated_at),
+        })
+    }
+
+    /// The hold message of a caller waiting in the queue, in their language: place in line
+    /// and estimated wait (from the provider's `QueuePosition` and `AvgQueueTime`), then a
+    /// pause; the provider asks again when it ends.
+    pub async fn ivr_hold(
+        &self,
+        call_sid: &str,
+        position: Option<u32>,
+        average_wait_secs: Option<u32>,
+    ) -> Result<String, ServiceError> {
+        use billpay_ivr::twiml::{Response, Verb};
+        let lang = match self.call_state(call_sid).await? {
+            Some((_, call)) => call.lang.domain(),
+            None => Language::En,
+        };
+        let mut says = Vec::new();
+        if let Some(p) = position.filter(|p| *p > 0) {
+            says.push(match lang {
+                Language::En => format!("You are number {p} in line."),
+                Language::Es => format!("Usted es el número {p} en la fila."),
+            });
+        }
+        says.push(match average_wait_secs.filter(|s| *s > 0) {
+            Some(secs) => {
+                let minutes = secs.div_ceil(60).max(1);
+                match (lang, minutes) {
+                    (Language::En, 1) => "The estimated wait is about 1 minute.".to_string(),
+                    (Language::En, m) => format!("The estimated wait is about {m} minutes."),
+                    (Language::Es, 1) => "El tiempo de espera estimado es de 1 minuto.".to_string(),
+                    (Language::Es, m) => format!("El tiempo de espera estimado es de {m} minutos."),
+                }
+            }
+            None => match lang {
+                Language::En => "A representative will be with you shortly.".to_string(),
+                Language::Es => "Un representante le atenderá en breve.".to_string(),
+            },
+        });
+        says.push(match lang {
+            Language::En => "Thank you for waiting.".to_string(),
+            Language::Es => "Gracias por esperar.".to_string(),
+        });
+        let mut r = Response::new();
+        for s in says {
+            r = r.push(Verb::say(lang, s));
+        }
+        Ok(r.push(Verb::Pause { secs: 20 }).to_xml())
+    }
+
+    /// What the answering representative hears before the caller is connected: the verified
+    /// account (name, balance, due date), the caller's language and why they were
+    /// transferred, so nobody asks the caller again.
+    pub async fn ivr_whisper(&self, call_sid: &str) -> Result<String, ServiceError> {
+        use billpay_ivr::twiml::{Response, Verb};
+        let lang = Language::En;
+        let Some((_, call)) = self.call_state(call_sid).await? else {
+            return Ok(Response::new()
+                .push(Verb::say(
+                    lang,
+                    "Incoming billing call. No account details are available.",
+                ))
+                .to_xml());
+        };
+        let mut says = vec!["Incoming billing call.".to_string()];
+        let verified = call
+            .verified_account
+            .as_deref()
+            .and_then(|n| AccountNumber::parse(n).ok());
+        match verified {
+            Some(number) => {
+                let summary = self.account_summary(&number).await?;
+                let last4: String = number
+                    .as_str()
+                    .chars()
+                    .rev()
+                    .take(4)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                says.push(format!(
+                    "The caller verified the account ending in {}, {}, with its service ZIP code.",
+                    billpay_ivr::spoken_digits(&last4),
+                    summary.account.name
+                ));
+                let balance = summary.balance.spoken(lang);
+                says.push(
+                    match summary.current_statement.as_ref().map(|s| s.due_date) {
+                        Some(due) => format!(
+                            "Balance {balance}, due {}.",
+                            billpay_ivr::spoken_date(due, lang)
+                        ),
+                        None => format!("Balance {balance}."),
+                    },
+                );
+            }
+            None => says.push("The caller has not verified an account.".to_string()),
+        }
+        if call.lang == billpay_ivr::Lang::Es {
+            says.push("The caller chose Spanish.".to_string());
+        }
+        if let Some(reason) = &call.transfer_reason {
+            says.push(transfer_reason_words(reason).to_string());
+        }
+        let mut r = Response::new();
+        for s in says {
+            r = r.push(Verb::say(lang, s));
+        }
+        Ok(r.to_xml())
     }
 
     /// The stored state of a call (for tests and the agent desk).

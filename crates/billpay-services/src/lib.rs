@@ -116,6 +116,10 @@ pub struct IvrConfig {
     pub twilio_auth_token: Option<billpay_domain::SecretString>,
     /// The public base URL the provider calls (the one it signs), e.g. https://pay.example.com.
     pub public_url: Option<String>,
+    /// Representatives' phone number (E.164). When set, a transfer dials it and the answering
+    /// representative first hears who is calling about which verified account; otherwise the
+    /// caller waits in `agent_queue`, hearing their place in line and the estimated wait.
+    pub agent_number: Option<String>,
 }
 
 impl Default for IvrConfig {
@@ -127,6 +131,7 @@ impl Default for IvrConfig {
             timezone: "America/New_York".into(),
             twilio_auth_token: None,
             public_url: None,
+            agent_number: None,
         }
     }
 }

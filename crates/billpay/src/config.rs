@@ -47,6 +47,9 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// The provider queue representatives answer.
     pub agent_queue: String,
+    /// Representatives' phone number (E.164, e.g. "+18005550100"): when set, transfers dial
+    /// it and the representative hears the verified account first, instead of `agent_queue`.
+    pub agent_number: Option<String>,
     /// Representatives answer from this hour to `agent_hours_end`, in `ivr_timezone`.
     pub agent_hours_start: u8,
     pub agent_hours_end: u8,
@@ -335,6 +338,7 @@ impl Default for Settings {
             twilio_auth_token: None,
             public_url: None,
             agent_queue: "billing".into(),
+            agent_number: None,
             agent_hours_start: 8,
             agent_hours_end: 20,
             ivr_timezone: "America/New_York".into(),
@@ -375,6 +379,17 @@ impl Settings {
             && !url.is_empty()
         {
             s.public_url = Some(url);
+        }
+        if let Some(n) = &s.agent_number {
+            let digits = n.strip_prefix('+').unwrap_or("");
+            if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                anyhow::bail!(
+                    "agent_number must be a phone number in E.164 form, like \"+18005550100\""
+                );
+            }
+        }
+        if s.agent_queue.is_empty() || s.agent_queue.chars().count() > 64 {
+            anyhow::bail!("agent_queue must be a queue name of 1 to 64 characters");
         }
         if s.agent_hours_start > 24 || s.agent_hours_end > 24 {
             anyhow::bail!("agent_hours_start and agent_hours_end are hours, 0 to 24");
@@ -421,6 +436,7 @@ impl Settings {
                     .as_ref()
                     .map(|t| billpay_domain::SecretString::new(t.0.clone())),
                 public_url: self.public_url.clone(),
+                agent_number: self.agent_number.clone(),
             },
             ach: self.ach.config(),
             autopay: self.autopay.config().unwrap_or_default(),

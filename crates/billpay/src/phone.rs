@@ -121,16 +121,40 @@ impl Phone {
                         next = Some((url, Vec::new()));
                         break;
                     }
-                    Event::Enqueue(queue) => {
+                    Event::Enqueue { queue, wait_url } => {
                         out(&format!("[transferred to the {queue} queue]"));
+                        // The provider plays the hold message while the caller waits.
+                        if let Some(url) = wait_url {
+                            let (_, hold) = self
+                                .post(&url, &[("QueuePosition", "1"), ("AvgQueueTime", "45")])
+                                .await?;
+                            for e in read(&hold) {
+                                if let Event::Say(text) = e {
+                                    out(&format!("  \"{text}\""));
+                                }
+                            }
+                        }
                         ended = true;
                         break;
                     }
-                    Event::Dial(number) => {
+                    Event::Dial {
+                        number,
+                        whisper_url,
+                    } => {
                         out(&format!("[dialing {number}]"));
+                        // What the representative hears on answering, before the caller.
+                        if let Some(url) = whisper_url {
+                            let (_, heard) = self.post(&url, &[]).await?;
+                            for e in read(&heard) {
+                                if let Event::Say(text) = e {
+                                    out(&format!("  [to the representative] \"{text}\""));
+                                }
+                            }
+                        }
                         ended = true;
                         break;
                     }
+                    Event::Pause(_) => {}
                     Event::Hangup => {
                         out("[the line hangs up]");
                         ended = true;

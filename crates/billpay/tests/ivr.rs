@@ -102,6 +102,57 @@ fn mask(t: &TestApp, text: &str, account: &str) -> String {
     out
 }
 
+/// Sets the clock to this New York local time.
+fn at(t: &TestApp, date: &str, time: &str) {
+    let tz = jiff::tz::TimeZone::get("America/New_York").expect("tz");
+    let when = billpay_domain::local_instant(
+        date.parse().expect("date"),
+        time.parse().expect("time"),
+        &tz,
+    );
+    let now = billpay_services::Clock::now(t.clock.as_ref());
+    t.clock.advance(when.duration_since(now));
+}
+
+async fn save_bank(t: &TestApp, number: &str) {
+    let (s, b) = t
+        .post(
+            &format!("/api/v1/accounts/{number}/payment_methods"),
+            json!({"type": "ach", "routing_number": "110000000", "account_number": "000123456789",
+                   "account_type": "checking", "holder_name": "Pat Payer"}),
+        )
+        .await;
+    assert!(s == 201 || s == 200, "{b}");
+}
+
+/// The line with representatives reached by dialing a number (with a whisper), not a queue.
+async fn dialing_line(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |s| {
+        s.twilio_auth_token = Some(billpay::config::SecretSetting(TOKEN.into()));
+        s.agent_hours_start = 0;
+        s.agent_hours_end = 24;
+        s.agent_number = Some("+15555550100".into());
+    })
+    .await
+}
+
+both_engines! {
+    with dialing_line;
+    async fn transfer_dials_the_representatives_who_hear_the_verified_account(t) {
+        let n = account(&t).await;
+        let text = dial(&t, "CAwhisper", CALLER, &n, &["2", "1", "10001", "0"]).await;
+        insta::assert_snapshot!("agent_dial_whisper", text);
+        let (s, call) = t.get("/api/v1/ivr/calls/CAwhisper").await;
+        assert_eq!(s, 200, "{call}");
+        assert_eq!(call["verified_account"], n.as_str());
+        assert_eq!(call["language"], "es");
+        assert_eq!(call["transfer_reason"], "caller_asked");
+        assert_eq!(call["from"], CALLER);
+        let (s, _) = t.get("/api/v1/ivr/calls/CAnosuchcall").await;
+        assert_eq!(s, 404);
+    }
+}
+
 both_engines! {
     with line;
     async fn saved_card_in_english(t) {
@@ -181,6 +232,98 @@ both_engines! {
         insta::assert_snapshot!("agent_es", text);
         let row = t.app.ivr_call("CAagent").await.expect("read").expect("row");
         assert!(row.state.contains(&format!("\"verified_account\":\"{n}\"")));
+    }
+
+    async fn scheduled_payment_with_a_saved_card(t) {
+        at(&t, "2030-12-22", "10:00");
+        let n = account(&t).await;
+        save_card(&t, &n).await;
+        let text = dial(
+            &t, "CAsched", CALLER, &n,
+            &["1", "1", "10001", "4", "0231", "0110", "2", "5000", "1", "1", "1", ""],
+        ).await;
+        insta::assert_snapshot!("scheduled_card_en", text);
+        assert_eq!(t.balance(&n).await, 8410, "nothing is charged today");
+        let (_, list) = t.get(&format!("/api/v1/accounts/{n}/scheduled_payments")).await;
+        assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list}");
+        assert_eq!(list["data"][0]["start_date"], "2031-01-10");
+        assert_eq!(list["data"][0]["amount"], 5000);
+        at(&t, "2031-01-10", "07:00");
+        t.app.drain_jobs("test").await.expect("jobs");
+        assert_eq!(t.balance(&n).await, 8410 - 5000);
+        let (_, payments) = t.get(&format!("/api/v1/accounts/{n}/payments")).await;
+        assert_eq!(payments["data"][0]["channel"], "phone");
+        t.assert_verified().await;
+    }
+
+    async fn scheduled_bank_debit_keeps_its_tel_authorization(t) {
+        at(&t, "2030-12-22", "10:00");
+        let n = account(&t).await;
+        save_bank(&t, &n).await;
+        let text = dial(
+            &t, "CAschedbank", CALLER, &n,
+            &["2", "1", "10001", "4", "0110", "1", "1", "1", ""],
+        ).await;
+        insta::assert_snapshot!("scheduled_bank_es", text);
+        at(&t, "2031-01-10", "07:00");
+        t.app.drain_jobs("test").await.expect("jobs");
+        let (_, list) = t.get(&format!("/api/v1/accounts/{n}/payments")).await;
+        let id = list["data"][0]["id"].as_str().expect("payment").to_string();
+        let auth = t.app.tel_authorization(&id).await.expect("read").expect("stored");
+        assert_eq!(auth.call_sid, "CAschedbank");
+        assert!(auth.text.contains("un único débito ACH de 84 dólares con 10 centavos"), "{}", auth.text);
+        assert!(auth.text.contains("el 10 de enero de 2031"), "{}", auth.text);
+        assert!(!auth.text.contains("123456789"));
+    }
+
+    async fn autopay_enrollment_by_phone(t) {
+        at(&t, "2030-12-22", "10:00");
+        let n = account(&t).await;
+        save_card(&t, &n).await;
+        let text = dial(&t, "CAautopay", CALLER, &n, &["1", "1", "10001", "5", "1", "1", "5", "2", ""]).await;
+        insta::assert_snapshot!("autopay_enroll_en", text);
+        let (s, a) = t.get(&format!("/api/v1/accounts/{n}/autopay")).await;
+        assert_eq!(s, 200, "{a}");
+        assert_eq!(a["status"], "active");
+        assert!(a["authorization_text"].as_str().unwrap_or("").starts_with("Today, December 22, 2030, you authorize"), "{a}");
+        // AutoPay pays the bill on its due date.
+        at(&t, "2031-01-15", "07:00");
+        t.app.drain_jobs("test").await.expect("jobs");
+        assert_eq!(t.balance(&n).await, 0);
+        t.assert_verified().await;
+    }
+
+    async fn autopay_turned_off_by_phone_in_spanish(t) {
+        at(&t, "2030-12-22", "10:00");
+        let n = account(&t).await;
+        save_card(&t, &n).await;
+        dial(&t, "CAapon", CALLER, &n, &["2", "1", "10001", "5", "1", "1", ""]).await;
+        let text = dial(&t, "CAapoff", CALLER, &n, &["2", "1", "10001", "5", "1", ""]).await;
+        insta::assert_snapshot!("autopay_off_es", text);
+        let (_, a) = t.get(&format!("/api/v1/accounts/{n}/autopay")).await;
+        assert_eq!(a["status"], "canceled", "{a}");
+        at(&t, "2031-01-15", "07:00");
+        t.app.drain_jobs("test").await.expect("jobs");
+        assert_eq!(t.balance(&n).await, 8410, "AutoPay was turned off");
+    }
+
+    async fn saved_bank_account_with_tel_authorization(t) {
+        let n = account(&t).await;
+        save_bank(&t, &n).await;
+        let text = dial(&t, "CAsavedbank", CALLER, &n, &["1", "1", "10001", "1", "1", "1", ""]).await;
+        insta::assert_snapshot!("saved_bank_en", text);
+        assert_eq!(t.balance(&n).await, 0);
+    }
+
+    async fn in_doubt_payment_is_not_taken_twice(t) {
+        let n = account(&t).await;
+        save_card(&t, &n).await;
+        t.sandbox.inject(billpay_services::sandbox::Fault::TimeoutAfterCharge);
+        let text = dial(&t, "CAdoubt", CALLER, &n, &["1", "1", "10001", "1", "1", "1"]).await;
+        insta::assert_snapshot!("in_doubt_en", text);
+        let (_, call) = t.get("/api/v1/ivr/calls/CAdoubt").await;
+        assert_eq!(call["transfer_reason"], "in_doubt");
+        assert_eq!(t.processor_charges().await, 1);
     }
 
     async fn unsigned_or_wrongly_signed_webhooks_are_refused(t) {

@@ -47,10 +47,12 @@ const PANS: &[&str] = &[
     "6011111111111117",
     "4000000000009995",
     "4000000000000002",
+    "6011000990139424",
 ];
-const CVCS: &[&str] = &["739", "615", "8142", "924"];
+const CVCS: &[&str] = &["739", "615", "8142", "924", "358"];
 const BANK_ACCOUNTS: &[&str] = &[
     "987650123456",
+    "000246813579",
     "000123456789",
     "000777777771",
     "000111111116",
@@ -102,6 +104,8 @@ fn assert_clean(what: &str, hay: &[u8], api_key: &str) {
     assert!(!contains(hay, api_key), "{what} contains the API key");
     assert!(!contains(hay, "\"cvc\""), "{what} contains a cvc field");
 }
+
+const PHONE_TOKEN: &str = "leak-test-twilio-token";
 
 async fn exercise(app: &TestApp) -> Vec<u8> {
     let mut bodies = Vec::new();
@@ -228,6 +232,65 @@ async fn exercise(app: &TestApp) -> Vec<u8> {
         .await;
     bodies.extend_from_slice(methods.to_string().as_bytes());
 
+    // By phone: a new card and a new bank account keyed on the keypad, through the signed
+    // webhooks; what the simulated caller heard (and echoed) is scanned too.
+    let caller = app.account_with_bill(20_000).await;
+    let calls: [(&str, Vec<&str>); 2] = [
+        (
+            "CAleakcard",
+            vec![
+                "1",
+                &caller,
+                "10001",
+                "2",
+                "1006",
+                "1",
+                "1",
+                "6011000990139424",
+                "1131",
+                "358",
+                "10001",
+                "1",
+                "",
+            ],
+        ),
+        (
+            "CAleakbank",
+            vec![
+                "1",
+                &caller,
+                "10001",
+                "2",
+                "1007",
+                "1",
+                "2",
+                "1",
+                "110000000",
+                "000246813579",
+                "1",
+                "",
+            ],
+        ),
+    ];
+    for (sid, keys) in calls {
+        let phone = billpay::phone::Phone::new(&app.base, PHONE_TOKEN, "+15550001111", sid);
+        let mut script: Vec<String> = keys.iter().rev().map(|k| k.to_string()).collect();
+        let mut heard = String::new();
+        phone
+            .call(
+                || script.pop(),
+                |l| {
+                    heard.push_str(l);
+                    heard.push('\n');
+                },
+            )
+            .await
+            .unwrap();
+        assert!(heard.contains("Your confirmation number is"), "{heard}");
+        bodies.extend_from_slice(heard.as_bytes());
+    }
+    assert_eq!(app.balance(&caller).await, 20_000 - 1006 - 1007);
+
     app.clock.advance(jiff::SignedDuration::from_hours(72));
     app.app.reconcile().await.unwrap();
     app.assert_verified().await;
@@ -291,7 +354,13 @@ async fn dump_rows(app: &TestApp) -> Vec<u8> {
 
 async fn scan(engine: Engine) {
     let logs = captured();
-    let app = spawn_app_with(engine, |s| s.ach.originate = true).await;
+    let app = spawn_app_with(engine, |s| {
+        s.ach.originate = true;
+        s.twilio_auth_token = Some(billpay::config::SecretSetting(PHONE_TOKEN.into()));
+        s.agent_hours_start = 0;
+        s.agent_hours_end = 24;
+    })
+    .await;
     let bodies = exercise(&app).await;
     assert_clean("HTTP responses", &bodies, &app.key);
     let rows = dump_rows(&app).await;
@@ -325,6 +394,12 @@ async fn scan(engine: Engine) {
         for (what, hay) in [("responses", &bodies), ("rows", &rows), ("logs", &logs)] {
             assert!(!contains(hay, k), "{what} contain vault key material");
         }
+    }
+    for (what, hay) in [("responses", &bodies), ("rows", &rows), ("logs", &logs)] {
+        assert!(
+            !contains(hay, PHONE_TOKEN),
+            "{what} contain the Twilio auth token"
+        );
     }
 }
 
