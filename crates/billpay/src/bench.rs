@@ -38,6 +38,9 @@ pub enum BenchCommand {
     /// An AutoPay run over many due accounts on the sandbox processor, against a same-run
     /// baseline of direct writes; optionally killed with SIGKILL and resumed.
     Autopay(crate::bench_autopay::AutopayArgs),
+    /// Phone webhook latency under many concurrent simulated calls, against a same-run
+    /// baseline of plain HTTP round trips.
+    Ivr(crate::bench_ivr::IvrArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -94,6 +97,7 @@ pub async fn run(what: BenchCommand, settings: &Settings) -> Result<()> {
     match what {
         BenchCommand::Payments(args) => payments(args, settings).await,
         BenchCommand::Autopay(args) => crate::bench_autopay::run(args, settings).await,
+        BenchCommand::Ivr(args) => crate::bench_ivr::run(args, settings).await,
     }
 }
 

@@ -31,6 +31,12 @@ impl Phone {
         }
     }
 
+    /// Shares an HTTP client (and its connections) with other phones.
+    pub fn with_client(mut self, client: reqwest::Client) -> Phone {
+        self.client = client;
+        self
+    }
+
     fn url(&self, path: &str) -> String {
         if path.starts_with("http://") || path.starts_with("https://") {
             path.to_string()

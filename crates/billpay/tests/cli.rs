@@ -41,6 +41,7 @@ fn every_subcommand_has_help() {
         &["apikey", "revoke", "--help"],
         &["bench", "--help"],
         &["bench", "payments", "--help"],
+        &["bench", "ivr", "--help"],
     ] {
         let o = billpay(args, None);
         assert!(o.status.success(), "{args:?}: {:?}", text(&o));
@@ -57,6 +58,22 @@ fn unknown_command_and_bad_database_url_fail_clearly() {
     assert_eq!(o.status.code(), Some(2));
     let (_, err) = text(&o);
     assert!(err.contains("sqlite: or postgres:"), "{err}");
+}
+
+#[test]
+fn a_bad_representatives_number_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billpay.toml");
+    for bad in ["18005550100", "+1800555CALL", "+1"] {
+        std::fs::write(&path, format!("agent_number = \"{bad}\"\n")).unwrap();
+        let o = billpay(&["--config", path.to_str().unwrap(), "verify"], None);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let (_, err) = text(&o);
+        assert!(
+            err.contains("agent_number must be a phone number in E.164 form"),
+            "{bad}: {err}"
+        );
+    }
 }
 
 #[test]
