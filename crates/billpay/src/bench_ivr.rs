@@ -163,7 +163,12 @@ async fn measure(
         "creating {} accounts, each with a bill and a saved card",
         args.calls
     );
-    let accounts = setup(&client, &base, secret.expose_secret(), args.calls).await?;
+    let today = app
+        .clock
+        .now()
+        .to_zoned(jiff::tz::TimeZone::get("America/New_York")?)
+        .date();
+    let accounts = setup(&client, &base, secret.expose_secret(), args.calls, today).await?;
 
     let requests_per_call = 1 + KEYS.len() + 1;
     eprintln!(
@@ -383,10 +388,8 @@ async fn setup(
     base: &str,
     key: &str,
     n: usize,
+    today: jiff::civil::Date,
 ) -> Result<Vec<(String, String)>> {
-    let today = jiff::Zoned::now()
-        .with_time_zone(jiff::tz::TimeZone::get("America/New_York")?)
-        .date();
     let statement_date = today.checked_sub(jiff::Span::new().days(2))?;
     let due_date = today.checked_add(jiff::Span::new().days(21))?;
     let made: Vec<Result<(String, String)>> = futures::stream::iter(0..n)
