@@ -16,6 +16,8 @@ use billpay_services::{Billpay, ShiftedClock};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
+pub mod smtp;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
