@@ -405,3 +405,136 @@ async fn off_without_configuration(engine: Engine) {
     assert_eq!((waiting.status.as_str(), waiting.attempts), ("queued", 0));
     assert_eq!(app.app.email_queued().await.unwrap(), 1);
 }
+
+/// `billpay` as a real process, with only this environment.
+fn billpay_cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billpay"));
+    cmd.args(args);
+    for v in BILLPAY_ENV_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.env("BILLPAY_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run billpay")
+}
+
+const RELAY_PASSWORD: &str = "relay-Pw-5521xQ";
+
+/// The whole path as deployed: `billpay serve` with an `[email]` section (TLS from the first
+/// byte to a relay whose certificate only the configured `ca_file` vouches for, a login whose
+/// password comes from an environment variable), a card payment over HTTP, and the receipt
+/// arriving through the server's own worker loop. Then the same database served without
+/// `[email]`: the server says once that email is off, and nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_delivers_receipts_over_tls() {
+    for engine in [Engine::Sqlite, Engine::Postgres] {
+        let db = TestDb::new(engine).await;
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let ca = db.dir.path().join("relay-ca.pem");
+        std::fs::write(&ca, cert.cert.pem()).unwrap();
+        let sink =
+            SmtpSink::start_tls(cert.cert.der().clone(), cert.signing_key.serialize_der()).await;
+        let config = db.dir.path().join("billpay.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "biller_name = \"Riverbend Utilities\"\n\n[email]\nsmtp_host = \"localhost\"\nsmtp_port = {}\ntls = \"tls\"\nusername = \"billpay\"\npassword_env = \"BILLPAY_TEST_RELAY_PASSWORD\"\nca_file = \"{}\"\nfrom_address = \"{FROM}\"\ntimeout_secs = 5\n",
+                sink.addr.port(),
+                ca.display()
+            ),
+        )
+        .unwrap();
+        let keyring = db.dir.path().join("keys.toml");
+        let k = keyring.to_str().unwrap().to_string();
+        let c = config.to_str().unwrap().to_string();
+        let env = [
+            ("BILLPAY_DATABASE_URL", db.url.as_str()),
+            ("BILLPAY_VAULT_KEYRING_FILE", k.as_str()),
+            ("BILLPAY_CONFIG", c.as_str()),
+            ("BILLPAY_TEST_RELAY_PASSWORD", RELAY_PASSWORD),
+        ];
+        let o = billpay_cli(&["keys", "init"], &env);
+        assert!(o.status.success(), "{o:?}");
+        let log = db.dir.path().join("serve.log");
+        let server = ServerProcess::start(&[], &env, log.clone()).expect("serve");
+        let base = format!("http://{}", server.addr);
+        let key = String::from_utf8(billpay_cli(&["apikey", "create", "--name", "t"], &env).stdout)
+            .unwrap()
+            .trim()
+            .to_string();
+        let client = http().build().unwrap();
+        let acct: Value = client
+            .post(format!("{base}/api/v1/accounts"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"name": "Pat", "email": "pat@example.com", "postal_code": "10001"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let n = acct["account_number"]
+            .as_str()
+            .expect("account")
+            .to_string();
+        let p: Value = client
+            .post(format!("{base}/api/v1/payments"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", "serve-email-1")
+            .json(&serde_json::json!({"account_number": n, "amount": 4_321, "channel": "web", "payment_method": card("4242424242424242")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let conf = p["confirmation_number"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{p}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while sink.messages().is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let msgs = sink.messages();
+        assert_eq!(msgs.len(), 1, "{}", server.logs());
+        assert!(msgs[0].data.contains(conf));
+        assert!(msgs[0].data.contains("$43.21"));
+        assert!(sink.tls_sessions() >= 1, "over TLS");
+        assert_eq!(sink.auth().len(), 1, "logged in once");
+        let logs = server.logs();
+        assert!(logs.contains("email delivery on"), "{logs}");
+        assert!(!logs.contains(RELAY_PASSWORD));
+        assert!(server.stop().success());
+
+        // The same database without [email]: said once, nothing sent.
+        let env_off = [
+            ("BILLPAY_DATABASE_URL", db.url.as_str()),
+            ("BILLPAY_VAULT_KEYRING_FILE", k.as_str()),
+        ];
+        let log_off = db.dir.path().join("serve-off.log");
+        let server = ServerProcess::start(&[], &env_off, log_off).expect("serve");
+        let p: Value = client
+            .post(format!("http://{}/api/v1/payments", server.addr))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", "serve-email-2")
+            .json(&serde_json::json!({"account_number": n, "amount": 1_000, "channel": "web", "payment_method": card("4242424242424242")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(p["confirmation_number"].is_string(), "{p}");
+        tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+        let logs = server.logs();
+        assert_eq!(
+            logs.matches("email delivery is off").count(),
+            1,
+            "said once: {logs}"
+        );
+        assert_eq!(sink.messages().len(), 1, "nothing sent without [email]");
+        assert!(server.stop().success());
+    }
+}

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -49,6 +49,7 @@ struct State {
     data_delay: Duration,
     rcpt_commands: usize,
     auth: Vec<String>,
+    tls_sessions: usize,
 }
 
 #[derive(Clone)]
@@ -59,6 +60,27 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
+        Self::start_with(None).await
+    }
+
+    /// A sink speaking TLS from the first byte (port 465 style) with this certificate chain
+    /// and PKCS#8 key (DER).
+    pub async fn start_tls(
+        cert: rustls::pki_types::CertificateDer<'static>,
+        key: Vec<u8>,
+    ) -> SmtpSink {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
+            )
+            .expect("server TLS config");
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> SmtpSink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the SMTP sink");
@@ -68,12 +90,28 @@ impl SmtpSink {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let st = st.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = session(stream, st).await;
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                st.lock().unwrap().tls_sessions += 1;
+                                let _ = session(stream, st).await;
+                            }
+                        }
+                        None => {
+                            let _ = session(stream, st).await;
+                        }
+                    }
                 });
             }
         });
         SmtpSink { addr, state }
+    }
+
+    /// Connections that completed a TLS handshake.
+    pub fn tls_sessions(&self) -> usize {
+        self.state.lock().unwrap().tls_sessions
     }
 
     /// The next RCPT is answered with this line (e.g. "550 5.1.1 no such user").
@@ -117,8 +155,11 @@ impl SmtpSink {
     }
 }
 
-async fn session(stream: tokio::net::TcpStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
-    let (r, mut w) = stream.into_split();
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    st: Arc<Mutex<State>>,
+) -> std::io::Result<()> {
+    let (r, mut w) = tokio::io::split(stream);
     let mut r = BufReader::new(r);
     let say = |st: &Arc<Mutex<State>>, s: &str| {
         st.lock()
@@ -129,6 +170,7 @@ async fn session(stream: tokio::net::TcpStream, st: Arc<Mutex<State>>) -> std::i
     };
     let greet = say(&st, "220 sink.test ESMTP ready\r\n");
     w.write_all(greet.as_bytes()).await?;
+    w.flush().await?;
     let mut from = String::new();
     let mut rcpts = Vec::new();
     loop {
@@ -166,6 +208,7 @@ async fn session(stream: tokio::net::TcpStream, st: Arc<Mutex<State>>) -> std::i
         } else if upper.starts_with("DATA") {
             let go = say(&st, "354 end with <CRLF>.<CRLF>\r\n");
             w.write_all(go.as_bytes()).await?;
+            w.flush().await?;
             let mut data = String::new();
             loop {
                 let mut l = String::new();
@@ -202,11 +245,13 @@ async fn session(stream: tokio::net::TcpStream, st: Arc<Mutex<State>>) -> std::i
         } else if upper.starts_with("QUIT") {
             let bye = say(&st, "221 2.0.0 bye\r\n");
             w.write_all(bye.as_bytes()).await?;
+            w.flush().await?;
             return Ok(());
         } else {
             "502 5.5.2 command not recognized\r\n".to_string()
         };
         let reply = say(&st, &reply);
         w.write_all(reply.as_bytes()).await?;
+        w.flush().await?;
     }
 }
