@@ -93,6 +93,7 @@ both!(
     interrupted_send_is_failed_not_resent,
     unknown_kind_fails_cleanly,
     off_without_configuration,
+    refund_is_emailed,
 );
 
 async fn receipt_arrives_once(engine: Engine) {
@@ -394,6 +395,41 @@ async fn unknown_kind_fails_cleanly(engine: Engine) {
     let receipt = row(&app, &format!("receipt:{}", p["id"].as_str().unwrap())).await;
     assert_eq!(receipt.status, "sent");
     assert_eq!(sink.messages().len(), 1);
+}
+
+async fn refund_is_emailed(engine: Engine) {
+    let (app, sink) = app_with_sink(engine).await;
+    let p = pay(&app).await;
+    let id = p["id"].as_str().unwrap();
+    let conf = p["confirmation_number"].as_str().unwrap();
+    let (s, r) = app
+        .post_idem(
+            &format!("/api/v1/payments/{id}/refunds"),
+            "refund-1",
+            serde_json::json!({"amount": 2_500}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    // The replay of the refund request queues nothing more.
+    let (s, _) = app
+        .post_idem(
+            &format!("/api/v1/payments/{id}/refunds"),
+            "refund-1",
+            serde_json::json!({"amount": 2_500}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let report = deliver(&app).await;
+    assert_eq!(report.sent, 2, "the receipt and the refund: {report:?}");
+    let msgs = sink.messages();
+    let refund = msgs
+        .iter()
+        .find(|m| m.header("Subject").is_some_and(|s| s.contains("refunded")))
+        .expect("a refund email");
+    assert!(refund.header("Subject").unwrap().contains("$25.00"));
+    assert!(refund.data.contains(conf));
+    assert!(refund.data.contains("Visa ending in 4242"));
+    assert!(refund.data.contains("$125.40"), "the payment's amount");
 }
 
 async fn off_without_configuration(engine: Engine) {

@@ -45,6 +45,7 @@ pub const KINDS: &[&str] = &[
     "email.arrangement_broken",
     "email.payment_returned",
     "email.reminder",
+    "email.refund",
 ];
 
 /// What the renderer needs besides the row: who the biller is, and the public address that
@@ -156,6 +157,16 @@ struct Returned {
     saved_method_disabled: bool,
     #[serde(default)]
     autopay_stopped_if_enrolled: bool,
+}
+
+#[derive(Deserialize)]
+struct RefundPayload {
+    confirmation_number: String,
+    amount_minor: i64,
+    currency: String,
+    payment_amount_minor: i64,
+    refunded_minor: i64,
+    method: String,
 }
 
 #[derive(Deserialize)]
@@ -414,6 +425,38 @@ pub fn render(
                 link: None,
             }
         }
+        "email.refund" => {
+            let p: RefundPayload = parse(kind, payload_json)?;
+            let currency =
+                billpay_domain::Currency::parse(&p.currency).map_err(|e| RenderError::Payload {
+                    kind: kind.into(),
+                    reason: e.to_string(),
+                })?;
+            let money = |minor| billpay_domain::Money::new(minor, currency).format();
+            let amount = money(p.amount_minor);
+            let mut facts = vec![
+                ("Refund", amount.clone()),
+                ("Refunded to", p.method.clone()),
+                ("Payment confirmation number", p.confirmation_number.clone()),
+                ("Payment amount", money(p.payment_amount_minor)),
+            ];
+            if p.refunded_minor != p.amount_minor {
+                facts.push(("Refunded so far", money(p.refunded_minor)));
+            }
+            Notice {
+                subject: format!("{biller}: we refunded {amount}"),
+                heading: "Your refund".into(),
+                paragraphs: vec![
+                    format!(
+                        "We refunded {amount} of your payment {} to your {}.",
+                        p.confirmation_number, p.method
+                    ),
+                    "Depending on your bank, it can take 5 to 10 business days to show on your statement.".into(),
+                ],
+                facts,
+                link: None,
+            }
+        }
         "email.reminder" => {
             let p: Reminder = parse(kind, payload_json)?;
             let (subject, heading) = match p.what.as_str() {
@@ -624,6 +667,16 @@ mod tests {
                 "payment_returned_account_closed",
                 "email.payment_returned",
                 json!({"payment_id": "pay_08", "confirmation_number": "4821-7735-4", "amount": "$80.00", "return_code": "R02", "message": "The bank account is closed.", "next_step": "Pay with another account.", "saved_method_disabled": true, "autopay_stopped_if_enrolled": true}),
+            ),
+            (
+                "refund_partial",
+                "email.refund",
+                json!({"refund_id": "re_1", "payment_id": "pay_01", "confirmation_number": "4821-7730-5", "amount_minor": 2540, "currency": "USD", "payment_amount_minor": 12540, "refunded_minor": 2540, "method": "Visa ending in 4242"}),
+            ),
+            (
+                "refund_second_part",
+                "email.refund",
+                json!({"refund_id": "re_2", "payment_id": "pay_01", "confirmation_number": "4821-7730-5", "amount_minor": 10000, "currency": "USD", "payment_amount_minor": 12540, "refunded_minor": 12540, "method": "Visa ending in 4242"}),
             ),
             (
                 "reminder_due_soon",
