@@ -94,6 +94,7 @@ both!(
     unknown_kind_fails_cleanly,
     off_without_configuration,
     refund_is_emailed,
+    starttls_login_and_certificate_checks,
 );
 
 async fn receipt_arrives_once(engine: Engine) {
@@ -430,6 +431,74 @@ async fn refund_is_emailed(engine: Engine) {
     assert!(refund.data.contains(conf));
     assert!(refund.data.contains("Visa ending in 4242"));
     assert!(refund.data.contains("$125.40"), "the payment's amount");
+}
+
+/// The default mode: STARTTLS on the submission port, then a login. A relay whose certificate
+/// nothing vouches for is refused (and retried later, not failed); with `ca_file` it is trusted.
+async fn starttls_login_and_certificate_checks(engine: Engine) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let sink =
+        SmtpSink::start_starttls(cert.cert.der().clone(), cert.signing_key.serialize_der()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "relay-pw-77\n").unwrap();
+    let trusted = EmailSettings {
+        smtp_host: "localhost".into(),
+        tls: "starttls".into(),
+        username: Some("billpay".into()),
+        password_file: Some(pw),
+        ca_file: Some(ca),
+        ..email_settings(&sink)
+    };
+    let untrusted = EmailSettings {
+        ca_file: None,
+        ..trusted.clone()
+    };
+    let app = spawn_app_with(engine, move |s| s.email = Some(trusted)).await;
+    let p = pay(&app).await;
+    let key = format!("receipt:{}", p["id"].as_str().unwrap());
+    // An instance that does not trust the relay's certificate: nothing is sent, and the row
+    // waits for a retry with the reason.
+    let settings = billpay::config::Settings {
+        database_url: app.db.url.clone(),
+        keyring_file: Some(app.db.dir.path().join("vault-keyring.toml")),
+        email: Some(untrusted),
+        ..Default::default()
+    };
+    let (wary, _) = billpay::build_with_clock(&settings, false, app.clock.clone())
+        .await
+        .expect("second instance");
+    let r = wary.drain_email("wary").await.unwrap();
+    assert_eq!((r.sent, r.retrying), (0, 1), "{r:?}");
+    let waiting = row(&app, &key).await;
+    assert_eq!(waiting.status, "queued");
+    assert!(
+        waiting
+            .last_error
+            .as_deref()
+            .unwrap()
+            .to_lowercase()
+            .contains("certificate")
+            || waiting.last_error.as_deref().unwrap().contains("tls"),
+        "{waiting:?}"
+    );
+    assert!(sink.messages().is_empty());
+    assert!(
+        sink.auth().is_empty(),
+        "no password offered to an unverified relay"
+    );
+    wary.store.close().await;
+    app.clock
+        .advance(billpay_services::email::backoff(1) + jiff::SignedDuration::from_secs(1));
+    let r = deliver(&app).await;
+    assert_eq!(r.sent, 1, "{r:?}");
+    assert_eq!(sink.messages().len(), 1);
+    assert_eq!(sink.tls_sessions(), 1);
+    assert_eq!(sink.auth().len(), 1, "logged in after STARTTLS");
+    let transcript = String::from_utf8_lossy(&sink.transcript()).to_string();
+    assert!(transcript.contains("C: STARTTLS"), "{transcript}");
 }
 
 async fn off_without_configuration(engine: Engine) {

@@ -60,27 +60,27 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
-        Self::start_with(None).await
+        Self::start_with(Mode::Plain).await
     }
 
-    /// A sink speaking TLS from the first byte (port 465 style) with this certificate chain
-    /// and PKCS#8 key (DER).
+    /// A sink speaking TLS from the first byte (port 465 style) with this certificate and
+    /// PKCS#8 key (DER).
     pub async fn start_tls(
         cert: rustls::pki_types::CertificateDer<'static>,
         key: Vec<u8>,
     ) -> SmtpSink {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
-            )
-            .expect("server TLS config");
-        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+        Self::start_with(Mode::Tls(acceptor(cert, key))).await
     }
 
-    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> SmtpSink {
+    /// A sink that offers STARTTLS (port 587 style) and refuses mail before it.
+    pub async fn start_starttls(
+        cert: rustls::pki_types::CertificateDer<'static>,
+        key: Vec<u8>,
+    ) -> SmtpSink {
+        Self::start_with(Mode::StartTls(acceptor(cert, key))).await
+    }
+
+    async fn start_with(mode: Mode) -> SmtpSink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the SMTP sink");
@@ -90,19 +90,9 @@ impl SmtpSink {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let st = st.clone();
-                let tls = tls.clone();
+                let mode = mode.clone();
                 tokio::spawn(async move {
-                    match tls {
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                st.lock().unwrap().tls_sessions += 1;
-                                let _ = session(stream, st).await;
-                            }
-                        }
-                        None => {
-                            let _ = session(stream, st).await;
-                        }
-                    }
+                    let _ = serve(stream, st, mode).await;
                 });
             }
         });
@@ -155,10 +145,66 @@ impl SmtpSink {
     }
 }
 
+#[derive(Clone)]
+enum Mode {
+    Plain,
+    Tls(tokio_rustls::TlsAcceptor),
+    StartTls(tokio_rustls::TlsAcceptor),
+}
+
+fn acceptor(
+    cert: rustls::pki_types::CertificateDer<'static>,
+    key: Vec<u8>,
+) -> tokio_rustls::TlsAcceptor {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
+        )
+        .expect("server TLS config");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// How a session ended: closed, or the client asked for STARTTLS (the plain stream back).
+enum End<S> {
+    Closed,
+    StartTls(S),
+}
+
+async fn serve(
+    tcp: tokio::net::TcpStream,
+    st: Arc<Mutex<State>>,
+    mode: Mode,
+) -> std::io::Result<()> {
+    match mode {
+        Mode::Plain => {
+            session(tcp, st, true, false).await?;
+        }
+        Mode::Tls(acceptor) => {
+            let tls = acceptor.accept(tcp).await?;
+            st.lock().unwrap().tls_sessions += 1;
+            session(tls, st, true, false).await?;
+        }
+        Mode::StartTls(acceptor) => {
+            if let End::StartTls(tcp) = session(tcp, st.clone(), true, true).await? {
+                let tls = acceptor.accept(tcp).await?;
+                st.lock().unwrap().tls_sessions += 1;
+                session(tls, st, false, false).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One SMTP conversation. `offer_starttls`: advertise STARTTLS and refuse MAIL until it.
 async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     st: Arc<Mutex<State>>,
-) -> std::io::Result<()> {
+    greet: bool,
+    offer_starttls: bool,
+) -> std::io::Result<End<S>> {
     let (r, mut w) = tokio::io::split(stream);
     let mut r = BufReader::new(r);
     let say = |st: &Arc<Mutex<State>>, s: &str| {
@@ -168,23 +214,34 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             .extend_from_slice(format!("S: {s}").as_bytes());
         s.to_string()
     };
-    let greet = say(&st, "220 sink.test ESMTP ready\r\n");
-    w.write_all(greet.as_bytes()).await?;
-    w.flush().await?;
+    if greet {
+        let hello = say(&st, "220 sink.test ESMTP ready\r\n");
+        w.write_all(hello.as_bytes()).await?;
+        w.flush().await?;
+    }
     let mut from = String::new();
     let mut rcpts = Vec::new();
     loop {
         let mut line = String::new();
         if r.read_line(&mut line).await? == 0 {
-            return Ok(());
+            return Ok(End::Closed);
         }
         st.lock()
             .unwrap()
             .transcript
             .extend_from_slice(format!("C: {line}").as_bytes());
         let upper = line.to_ascii_uppercase();
-        let reply = if upper.starts_with("EHLO") {
+        let reply = if upper.starts_with("EHLO") && offer_starttls {
+            "250-sink.test\r\n250-8BITMIME\r\n250-STARTTLS\r\n250 SMTPUTF8\r\n".to_string()
+        } else if upper.starts_with("EHLO") {
             "250-sink.test\r\n250-8BITMIME\r\n250-AUTH PLAIN\r\n250 SMTPUTF8\r\n".to_string()
+        } else if upper.starts_with("STARTTLS") && offer_starttls {
+            let go = say(&st, "220 2.0.0 ready to start TLS\r\n");
+            w.write_all(go.as_bytes()).await?;
+            w.flush().await?;
+            return Ok(End::StartTls(r.into_inner().unsplit(w)));
+        } else if offer_starttls && (upper.starts_with("MAIL") || upper.starts_with("AUTH")) {
+            "530 5.7.0 must issue a STARTTLS command first\r\n".to_string()
         } else if upper.starts_with("HELO") {
             "250 sink.test\r\n".to_string()
         } else if upper.starts_with("AUTH PLAIN") {
@@ -213,7 +270,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             loop {
                 let mut l = String::new();
                 if r.read_line(&mut l).await? == 0 {
-                    return Ok(());
+                    return Ok(End::Closed);
                 }
                 st.lock()
                     .unwrap()
@@ -246,7 +303,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             let bye = say(&st, "221 2.0.0 bye\r\n");
             w.write_all(bye.as_bytes()).await?;
             w.flush().await?;
-            return Ok(());
+            return Ok(End::Closed);
         } else {
             "502 5.5.2 command not recognized\r\n".to_string()
         };
