@@ -95,6 +95,7 @@ both!(
     off_without_configuration,
     refund_is_emailed,
     starttls_login_and_certificate_checks,
+    connection_lost_before_the_message_is_retried_after_it_is_not,
 );
 
 async fn receipt_arrives_once(engine: Engine) {
@@ -499,6 +500,37 @@ async fn starttls_login_and_certificate_checks(engine: Engine) {
     assert_eq!(sink.auth().len(), 1, "logged in after STARTTLS");
     let transcript = String::from_utf8_lossy(&sink.transcript()).to_string();
     assert!(transcript.contains("C: STARTTLS"), "{transcript}");
+}
+
+async fn connection_lost_before_the_message_is_retried_after_it_is_not(engine: Engine) {
+    let (app, sink) = app_with_sink(engine).await;
+    // Lost at RCPT: the relay cannot have the message, so it is simply tried again.
+    sink.hang_up_at_next_rcpt();
+    let p = pay(&app).await;
+    let key = format!("receipt:{}", p["id"].as_str().unwrap());
+    let r = deliver(&app).await;
+    assert_eq!((r.sent, r.retrying, r.failed), (0, 1, 0), "{r:?}");
+    assert_eq!(row(&app, &key).await.status, "queued");
+    // Lost after the final `.`: it may have been accepted, so it is never sent again on its own.
+    sink.hang_up_after_next_data();
+    app.clock.advance(billpay_services::email::BACKOFF_MAX);
+    let r = deliver(&app).await;
+    assert_eq!((r.sent, r.failed, r.interrupted), (0, 1, 1), "{r:?}");
+    assert_eq!(
+        sink.hung_up_messages(),
+        1,
+        "the relay had the whole message"
+    );
+    let failed = row(&app, &key).await;
+    assert_eq!(failed.status, "failed");
+    let why = failed.last_error.clone().unwrap();
+    assert!(
+        why.contains("may have been delivered") && why.contains("Message-ID"),
+        "{why}"
+    );
+    app.clock.advance(jiff::SignedDuration::from_hours(24));
+    assert_eq!(deliver(&app).await.leased, 0, "not retried");
+    assert!(sink.messages().is_empty());
 }
 
 async fn off_without_configuration(engine: Engine) {

@@ -4,19 +4,26 @@
 //! it. Senders (inside every `billpay serve` and `billpay worker`, in the job runner's loop)
 //! lease due `email.*` rows — the lease is committed before the SMTP conversation starts, with
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL so two instances never hold one row — render them
-//! ([`render`]), hand them to the relay with lettre's async SMTP transport (tokio + rustls), and
-//! mark them `sent`. A 4xx reply or a network failure queues the row again with backoff, up to
-//! `max_attempts`; a 5xx reply fails it at once (retrying a permanent reject cannot help); a row
-//! that cannot be rendered fails at once. The reason is kept in `last_error` for `billpay
-//! outbox`.
+//! ([`render`]), hand them to the relay over lettre's async SMTP connection (tokio + rustls), and
+//! mark them `sent`. A 4xx reply, or a failure before the message went out, queues the row again
+//! with backoff, up to `max_attempts`; a 5xx reply fails it at once (retrying a permanent
+//! reject cannot help); a row that cannot be rendered fails at once. The reason is kept in
+//! `last_error` for `billpay outbox`.
 //!
-//! **At most once.** A row is handed to the relay only while leased in `sending`; a sender that
-//! stops after the relay accepted the message but before `sent` is committed (a crash, a kill,
-//! a lost connection after the final `.` — RFC 1047) leaves the row `sending`. When its lease
-//! runs out the row is *failed* as "interrupted", never re-sent automatically, so a customer is
-//! never mailed twice by billpay; an operator checks the relay's log for its Message-ID
-//! (`<outbox id@from domain>`) and requeues it with `billpay outbox retry` if it never left.
-//! A requeued message keeps its Message-ID, so a duplicate is recognisable to mail clients.
+//! We drive lettre's `AsyncSmtpConnection` (the building block of its `AsyncSmtpTransport`)
+//! step by step rather than calling `AsyncTransport::send`, because only then do we know
+//! whether the message and its final `.` had gone out when a conversation broke: before, the
+//! relay cannot have it and a retry is safe; after, without a reply, it may have been accepted.
+//!
+//! **At most once.** A row is handed to the relay only while leased in `sending`. Two cases
+//! are unknowable, and both end as *failed*, never re-sent automatically, so billpay never mails
+//! a customer twice: the connection broke (or timed out) after the final `.` with no reply
+//! (RFC 1047), recorded at once as "interrupted"; and a sender that stopped (crash, kill) after
+//! the relay accepted the message but before `sent` was committed: the row stays `sending`, and
+//! when its lease runs out the next sender fails it as "interrupted". An operator checks the
+//! relay's log for its Message-ID (`<outbox id@from domain>`) and requeues it with `billpay
+//! outbox retry` if it never left. A requeued message keeps its Message-ID, so a duplicate is
+//! recognisable to mail clients.
 
 pub mod render;
 
@@ -24,11 +31,14 @@ use std::time::Duration;
 
 use billpay_domain::SecretString;
 use billpay_store::outbox::{self as q, DeliveryRow};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::AsyncSmtpTransport;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
 use crate::{Billpay, ServiceError};
 
@@ -114,6 +124,9 @@ enum Attempt {
     Transient(String),
     /// Retrying cannot help.
     Permanent(String),
+    /// The whole message went to the relay but no answer came back (the connection broke or
+    /// timed out after the final `.`): it may have been accepted. Failed, never retried.
+    Interrupted(String),
 }
 
 /// The retry delay after `attempts` tries.
@@ -163,33 +176,102 @@ fn classify(e: &lettre::transport::smtp::Error) -> Attempt {
 }
 
 impl EmailConfig {
-    fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.smtp_host)
-            .port(self.smtp_port)
-            .timeout(Some(self.timeout));
-        if self.tls != SmtpTls::None {
-            let mut params = TlsParameters::builder(self.smtp_host.clone());
-            if let Some(pem) = &self.extra_root_pem {
-                let cert = Certificate::from_pem(pem)
-                    .map_err(|e| format!("[email] ca_file is not a PEM certificate: {e}"))?;
-                params = params.add_root_certificate(cert);
-            }
-            let params = params
-                .build_rustls()
-                .map_err(|e| format!("TLS setup: {e}"))?;
-            b = b.tls(match self.tls {
-                SmtpTls::Tls => Tls::Wrapper(params),
-                _ => Tls::Required(params),
-            });
+    /// How the connection is secured, with the roots the relay's certificate must chain to.
+    fn tls_mode(&self) -> Result<Tls, String> {
+        if self.tls == SmtpTls::None {
+            return Ok(Tls::None);
         }
-        if let (Some(user), Some(pass)) = (&self.username, &self.password) {
-            b = b.credentials(Credentials::new(
+        let mut params = TlsParameters::builder(self.smtp_host.clone());
+        if let Some(pem) = &self.extra_root_pem {
+            let cert = Certificate::from_pem(pem)
+                .map_err(|e| format!("[email] ca_file is not a PEM certificate: {e}"))?;
+            params = params.add_root_certificate(cert);
+        }
+        let params = params
+            .build_rustls()
+            .map_err(|e| format!("TLS setup: {e}"))?;
+        Ok(match self.tls {
+            SmtpTls::Tls => Tls::Wrapper(params),
+            _ => Tls::Required(params),
+        })
+    }
+
+    fn credentials(&self) -> Option<Credentials> {
+        match (&self.username, &self.password) {
+            (Some(user), Some(pass)) => Some(Credentials::new(
                 user.clone(),
                 pass.expose_secret().to_string(),
-            ));
+            )),
+            _ => None,
         }
-        Ok(b.build())
     }
+}
+
+/// One SMTP conversation for one message, on lettre's async connection (the building block of
+/// its `AsyncSmtpTransport`), so that we know how far it got: `dot_sent` is set just before the
+/// message and its final `.` go out. An error before that point means the relay cannot have
+/// the message; after it, without a reply, nobody knows.
+async fn converse(
+    cfg: &EmailConfig,
+    tls: &Tls,
+    message: &Message,
+    dot_sent: &AtomicBool,
+) -> Result<(), lettre::transport::smtp::Error> {
+    let hello = ClientId::default();
+    let wrapper = match tls {
+        Tls::Wrapper(p) => Some(p.clone()),
+        _ => None,
+    };
+    let mut conn = AsyncSmtpConnection::connect_tokio1(
+        (cfg.smtp_host.as_str(), cfg.smtp_port),
+        Some(cfg.timeout),
+        &hello,
+        wrapper,
+        None,
+    )
+    .await?;
+    let result = async {
+        if let Tls::Required(p) = tls {
+            // Refuses a relay that does not offer STARTTLS: never falls back to plain text.
+            conn.starttls(p.clone(), &hello).await?;
+        }
+        if let Some(creds) = cfg.credentials() {
+            conn.auth(DEFAULT_MECHANISMS, &creds).await?;
+        }
+        let envelope = message.envelope();
+        let bytes = message.formatted();
+        let mut params = Vec::new();
+        let non_ascii = envelope
+            .from()
+            .is_some_and(|a| !AsRef::<str>::as_ref(a).is_ascii())
+            || envelope
+                .to()
+                .iter()
+                .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+        if non_ascii && conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        if !bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        conn.command(Mail::new(envelope.from().cloned(), params))
+            .await?;
+        for to in envelope.to() {
+            conn.command(Rcpt::new(to.clone(), Vec::new())).await?;
+        }
+        conn.command(Data).await?;
+        dot_sent.store(true, Ordering::SeqCst);
+        conn.message(&bytes).await?;
+        Ok(())
+    }
+    .await;
+    // Accepted: say goodbye politely; a failure to do so changes nothing. After an error the
+    // connection is only dropped: lettre 0.11's `abort` writes QUIT and panics on a stream a
+    // failed STARTTLS handshake left empty (found by the untrusted-certificate test).
+    if result.is_ok() {
+        let _ = conn.quit().await;
+    }
+    result
 }
 
 impl Billpay {
@@ -244,10 +326,10 @@ impl Billpay {
         if batch.is_empty() {
             return Ok(report);
         }
-        let transport = match cfg.transport() {
+        let tls = match cfg.tls_mode() {
             Ok(t) => Some(t),
             Err(e) => {
-                tracing::error!(error = %e, "email transport cannot be built");
+                tracing::error!(error = %e, "email TLS settings cannot be used");
                 None
             }
         };
@@ -255,11 +337,11 @@ impl Billpay {
         let outcomes: Vec<Result<Attempt, ServiceError>> = futures::stream::iter(batch)
             .map(|row| {
                 let cfg = &cfg;
-                let transport = transport.as_ref();
+                let tls = tls.as_ref();
                 async move {
-                    let attempt = match transport {
+                    let attempt = match tls {
                         Some(t) => self.send_one(cfg, t, &row).await,
-                        None => Attempt::Transient("the email transport cannot be built".into()),
+                        None => Attempt::Transient("the email TLS settings cannot be used".into()),
                     };
                     self.record(cfg, row, owner, attempt).await
                 }
@@ -272,6 +354,10 @@ impl Billpay {
                 Attempt::Sent => report.sent += 1,
                 Attempt::Transient(_) => report.retrying += 1,
                 Attempt::Permanent(_) => report.failed += 1,
+                Attempt::Interrupted(_) => {
+                    report.failed += 1;
+                    report.interrupted += 1;
+                }
             }
         }
         Ok(report)
@@ -325,19 +411,45 @@ impl Billpay {
             .map_err(|e| Attempt::Permanent(format!("the message cannot be built: {e}")))
     }
 
-    async fn send_one(
-        &self,
-        cfg: &EmailConfig,
-        transport: &AsyncSmtpTransport<Tokio1Executor>,
-        row: &DeliveryRow,
-    ) -> Attempt {
+    async fn send_one(&self, cfg: &EmailConfig, tls: &Tls, row: &DeliveryRow) -> Attempt {
         let message = match self.build_message(cfg, row) {
             Ok(m) => m,
             Err(a) => return a,
         };
-        match tokio::time::timeout(SEND_DEADLINE, transport.send(message)).await {
-            Ok(Ok(_)) => Attempt::Sent,
+        // Its own task: a panic inside the SMTP client becomes an attempt that failed, not a
+        // dead sender loop.
+        let dot_sent = std::sync::Arc::new(AtomicBool::new(false));
+        let (cfg_t, tls_t, flag) = (cfg.clone(), tls.clone(), dot_sent.clone());
+        let task = tokio::spawn(async move {
+            tokio::time::timeout(SEND_DEADLINE, converse(&cfg_t, &tls_t, &message, &flag)).await
+        });
+        let outcome = match task.await {
+            Ok(o) => o,
+            Err(e) => {
+                let why = format!("the SMTP client failed: {e}");
+                return if dot_sent.load(Ordering::SeqCst) {
+                    Attempt::Interrupted(format!(
+                        "{why}, after the message was sent; it may have been delivered: check the relay's log for its Message-ID before `billpay outbox retry`"
+                    ))
+                } else {
+                    Attempt::Transient(why)
+                };
+            }
+        };
+        let after_dot = dot_sent.load(Ordering::SeqCst);
+        match outcome {
+            Ok(Ok(())) => Attempt::Sent,
+            // A reply to the final `.` is an answer either way: 4xx/5xx mean not accepted.
+            Ok(Err(e)) if e.status().is_some() => classify(&e),
+            Ok(Err(e)) if after_dot => Attempt::Interrupted(format!(
+                "interrupted after the message was sent, before the relay answered ({}); it may have been delivered: check the relay's log for its Message-ID before `billpay outbox retry`",
+                clip(&e.to_string())
+            )),
             Ok(Err(e)) => classify(&e),
+            Err(_) if after_dot => Attempt::Interrupted(format!(
+                "no answer from the relay within {} s after the message was sent; it may have been delivered: check the relay's log for its Message-ID before `billpay outbox retry`",
+                SEND_DEADLINE.as_secs()
+            )),
             Err(_) => Attempt::Transient(format!(
                 "the relay did not finish within {} s",
                 SEND_DEADLINE.as_secs()
@@ -367,7 +479,7 @@ impl Billpay {
                 tracing::info!(outbox = %row.id, kind = %row.kind, attempts = row.attempts, "email sent");
                 ("sent", kept)
             }
-            Attempt::Transient(m) | Attempt::Permanent(m) => {
+            Attempt::Transient(m) | Attempt::Permanent(m) | Attempt::Interrupted(m) => {
                 let retry_at = match &attempt {
                     Attempt::Transient(_) if row.attempts < cfg.max_attempts => {
                         Some(now + backoff(row.attempts).as_micros() as i64)
@@ -383,7 +495,10 @@ impl Billpay {
                         })
                     })
                     .await?;
-                if retry_at.is_some() {
+                if matches!(attempt, Attempt::Interrupted(_)) {
+                    tracing::error!(outbox = %row.id, kind = %row.kind, attempts = row.attempts, error = %m, "email delivery interrupted; failed for an operator to check (billpay outbox)");
+                    ("interrupted", kept)
+                } else if retry_at.is_some() {
                     tracing::warn!(outbox = %row.id, kind = %row.kind, attempts = row.attempts, error = %m, "email not sent; will retry");
                     ("retry", kept)
                 } else {

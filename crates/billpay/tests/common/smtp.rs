@@ -50,6 +50,10 @@ struct State {
     rcpt_commands: usize,
     auth: Vec<String>,
     tls_sessions: usize,
+    /// Close the connection instead of answering the next RCPT / the next final `.`.
+    hang_up_at_rcpt: bool,
+    hang_up_after_data: bool,
+    hung_up_messages: usize,
 }
 
 #[derive(Clone)]
@@ -99,6 +103,11 @@ impl SmtpSink {
         SmtpSink { addr, state }
     }
 
+    /// Messages read in full and then hung up on.
+    pub fn hung_up_messages(&self) -> usize {
+        self.state.lock().unwrap().hung_up_messages
+    }
+
     /// Connections that completed a TLS handshake.
     pub fn tls_sessions(&self) -> usize {
         self.state.lock().unwrap().tls_sessions
@@ -120,6 +129,17 @@ impl SmtpSink {
             .unwrap()
             .data_replies
             .push_back(line.into());
+    }
+
+    /// The next RCPT gets no answer: the connection is closed (nothing of the message sent).
+    pub fn hang_up_at_next_rcpt(&self) {
+        self.state.lock().unwrap().hang_up_at_rcpt = true;
+    }
+
+    /// The next message is read in full, then the connection is closed without an answer: the
+    /// client cannot know whether it was accepted.
+    pub fn hang_up_after_next_data(&self) {
+        self.state.lock().unwrap().hang_up_after_data = true;
     }
 
     /// Waits this long before answering the end of DATA (keeps sends in flight).
@@ -255,6 +275,9 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         } else if upper.starts_with("RCPT TO:") {
             let mut s = st.lock().unwrap();
             s.rcpt_commands += 1;
+            if std::mem::take(&mut s.hang_up_at_rcpt) {
+                return Ok(End::Closed);
+            }
             match s.rcpt_replies.pop_front() {
                 Some(reply) => format!("{reply}\r\n"),
                 None => {
@@ -286,6 +309,10 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 tokio::time::sleep(delay).await;
             }
             let mut s = st.lock().unwrap();
+            if std::mem::take(&mut s.hang_up_after_data) {
+                s.hung_up_messages += 1;
+                return Ok(End::Closed);
+            }
             match s.data_replies.pop_front() {
                 Some(reply) => format!("{reply}\r\n"),
                 None => {
