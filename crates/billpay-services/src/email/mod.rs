@@ -27,11 +27,11 @@
 
 pub mod render;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use billpay_domain::SecretString;
 use billpay_store::outbox::{self as q, DeliveryRow};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
