@@ -42,10 +42,11 @@ pub async fn lease(
     lease_until: i64,
     limit: i64,
 ) -> R<Vec<DeliveryRow>> {
-    // Dialect fork (tested on both engines in tests/email.rs). On PostgreSQL the pick is a
-    // materialized CTE with SKIP LOCKED: written as `WHERE id IN (SELECT ... LIMIT n FOR UPDATE
-    // SKIP LOCKED)` the planner may rescan the subquery and lease more than `limit` rows (seen
-    // in the two-senders test: one sender took all 12 rows with a limit of 8).
+    // Dialect fork (tested on both engines in tests/email.rs and tests/job_lease.rs). On
+    // PostgreSQL the pick is a materialized CTE with SKIP LOCKED, run once: written as
+    // `... WHERE status = 'queued' AND id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` one
+    // sender was seen to lease all 12 rows with a limit of 8 while others ran (the two-senders
+    // test), most likely the subquery re-evaluated by a concurrent-update recheck.
     let sql = match engine {
         Engine::Postgres => {
             "WITH picked AS MATERIALIZED (SELECT id FROM outbox WHERE status = 'queued' \
