@@ -45,8 +45,9 @@ pub async fn lease(
     // Dialect fork (tested on both engines in tests/email.rs and tests/job_lease.rs). On
     // PostgreSQL the pick is a materialized CTE with SKIP LOCKED, run once: written as
     // `... WHERE status = 'queued' AND id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` one
-    // sender was seen to lease all 12 rows with a limit of 8 while others ran (the two-senders
-    // test), most likely the subquery re-evaluated by a concurrent-update recheck.
+    // lease took all 60 rows with a limit of 8 while nine others ran (tests/job_lease.rs fails
+    // on that form), most likely the subquery re-evaluated by the recheck of the outer guard on
+    // rows another lease had just updated. The job queue's form, without the outer guard, holds.
     let sql = match engine {
         Engine::Postgres => {
             "WITH picked AS MATERIALIZED (SELECT id FROM outbox WHERE status = 'queued' \
