@@ -17,6 +17,7 @@ pub mod autopay;
 pub mod billing;
 pub mod clock;
 pub mod collections;
+pub mod email;
 mod error;
 pub mod ivr;
 pub mod jobs;
@@ -98,6 +99,8 @@ pub struct ServiceConfig {
     pub job_lease: jiff::SignedDuration,
     /// Late fees, suspension and restoration, arrangements.
     pub collections: collections::CollectionsConfig,
+    /// The SMTP relay the outbox is delivered through; None leaves messages queued.
+    pub email: Option<email::EmailConfig>,
 }
 
 /// The phone line's settings.
@@ -151,6 +154,7 @@ impl Default for ServiceConfig {
             autopay: autopay::AutopayConfig::default(),
             job_lease: jobs::LEASE,
             collections: collections::CollectionsConfig::default(),
+            email: None,
         }
     }
 }

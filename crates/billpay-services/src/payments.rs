@@ -1180,6 +1180,7 @@ impl Billpay {
             }
         };
         let render = self.render.clone();
+        let msg_id = self.new_id("msg");
         let outcome = self
             .store
             .write(move |c| {
@@ -1244,6 +1245,36 @@ impl Billpay {
                     }
                     if let Some((j, postings)) = &journal {
                         queries::insert_journal(c, j, postings).await?;
+                        // The customer is told, with the refund, if the account has an address.
+                        if let Some(email) = queries::account_by_id(c, &paid.account_id)
+                            .await?
+                            .and_then(|a| a.email)
+                        {
+                            let notice = serde_json::json!({
+                                "refund_id": done.id,
+                                "payment_id": paid.id,
+                                "confirmation_number": paid.confirmation_number.grouped(),
+                                "amount_minor": done.amount.minor_units(),
+                                "currency": done.amount.currency().code(),
+                                "payment_amount_minor": paid.amount.minor_units(),
+                                "refunded_minor": paid.refunded.minor_units(),
+                                "method": paid.method.describe(),
+                            });
+                            queries::insert_outbox(
+                                c,
+                                &OutboxRow {
+                                    id: msg_id,
+                                    kind: "email.refund".into(),
+                                    dedupe_key: format!("refund:{}", done.id),
+                                    recipient: email,
+                                    payload_json: notice.to_string(),
+                                    created_at: now,
+                                    sent_at: None,
+                                    attempts: 0,
+                                },
+                            )
+                            .await?;
+                        }
                     }
                     let result = match failure {
                         Some(code) => RefundResult::Declined(done, paid, code),

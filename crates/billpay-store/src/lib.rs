@@ -13,6 +13,7 @@ pub mod ach;
 pub mod collections;
 mod db;
 pub mod jobs;
+pub mod outbox;
 pub mod queries;
 pub mod rows;
 

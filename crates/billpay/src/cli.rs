@@ -98,6 +98,11 @@ enum Command {
         #[command(subcommand)]
         action: StatementsAction,
     },
+    /// Customer emails: queued, sent and failed counts, the failures and their reasons.
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+    },
     /// Scheduled work: what ran, what will run today, what failed.
     Jobs {
         #[command(subcommand)]
@@ -153,6 +158,18 @@ enum JobsAction {
     Status,
     /// Run every due job now, then exit.
     Run,
+}
+
+#[derive(Subcommand, Debug)]
+enum OutboxAction {
+    /// Counts per kind and status, every failed message with its reason, and the messages
+    /// waiting to retry (default).
+    Status,
+    /// Send every due email now through the configured relay, then exit.
+    Send,
+    /// Queue a failed message again, with fresh attempts. For a message failed as
+    /// "interrupted", first check the relay's log for its Message-ID: it may have been sent.
+    Retry { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -299,6 +316,12 @@ pub async fn build_with_clock(
         },
     ));
     let vault = open_vault(settings)?.map(Arc::new);
+    let mut config = settings.service_config();
+    config.email = settings
+        .email
+        .as_ref()
+        .map(|e| e.config(&settings.biller_name))
+        .transpose()?;
     let app = Billpay {
         vault,
         store,
@@ -306,7 +329,7 @@ pub async fn build_with_clock(
         random,
         processor: sandbox.clone(),
         render: Arc::new(billpay_http::JsonRender),
-        config: Arc::new(settings.service_config()),
+        config: Arc::new(config),
     }
     .with_ach_origination();
     Ok((app, sandbox))
@@ -465,6 +488,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Jobs { action } => {
             return jobs(action.unwrap_or(JobsAction::Status), &settings).await;
+        }
+        Command::Outbox { action } => {
+            return outbox(action.unwrap_or(OutboxAction::Status), &settings).await;
         }
         Command::Lockbox { action } => return lockbox(action, &settings).await,
         Command::Phone {
@@ -811,17 +837,46 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
-/// Leases and runs due jobs until told to stop; waits a moment when there are none.
+/// Says once, at start-up, whether customer emails will be delivered.
+async fn announce_email(app: &Billpay) {
+    match &app.config.email {
+        Some(e) => tracing::info!(
+            relay = %format!("{}:{}", e.smtp_host, e.smtp_port),
+            tls = ?e.tls,
+            from = %e.from_address,
+            "email delivery on"
+        ),
+        None => {
+            let queued = app.email_queued().await.unwrap_or(0);
+            tracing::warn!(
+                queued,
+                "email delivery is off (no [email] section in the configuration): customer emails stay queued in the outbox until it is configured"
+            );
+        }
+    }
+}
+
+/// Leases and runs due jobs, and delivers due emails, until told to stop; waits a moment when
+/// there is nothing to do.
 async fn run_worker(app: Billpay, mut stop: tokio::sync::watch::Receiver<bool>) {
     let owner = billpay_services::jobs::worker_name(&app);
+    announce_email(&app).await;
     loop {
-        let idle = match app.run_due_jobs(&owner).await {
+        let jobs_idle = match app.run_due_jobs(&owner).await {
             Ok(r) => r.leased == 0,
             Err(e) => {
                 tracing::warn!(error = %e, "job runner pass failed");
                 true
             }
         };
+        let email_idle = match app.deliver_email(&owner).await {
+            Ok(r) => r.leased == 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "email delivery pass failed");
+                true
+            }
+        };
+        let idle = jobs_idle && email_idle;
         if *stop.borrow() {
             break;
         }
@@ -872,6 +927,70 @@ async fn jobs(action: JobsAction, settings: &Settings) -> Result<std::process::E
                         j.business_key,
                         j.attempts,
                         j.last_error.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.store.close().await;
+    result.map(|_| std::process::ExitCode::SUCCESS)
+}
+
+async fn outbox(action: OutboxAction, settings: &Settings) -> Result<std::process::ExitCode> {
+    let (app, _) = build_from_settings(settings, true).await?;
+    let result = async {
+        match action {
+            OutboxAction::Send => {
+                if app.config.email.is_none() {
+                    anyhow::bail!("email delivery is off: add an [email] section to the configuration");
+                }
+                let owner = billpay_services::jobs::worker_name(&app);
+                let r = app.drain_email(&owner).await?;
+                println!(
+                    "emails attempted: {}\nsent: {}\nretrying later: {}\nfailed: {}\ninterrupted earlier, now failed: {}",
+                    r.leased, r.sent, r.retrying, r.failed, r.interrupted
+                );
+            }
+            OutboxAction::Retry { id } => {
+                if !app.outbox_retry(&id).await? {
+                    anyhow::bail!("no failed message {id}");
+                }
+                println!("{id} queued again");
+            }
+            OutboxAction::Status => {
+                if app.config.email.is_none() {
+                    println!("email delivery is off: no [email] section in the configuration\n");
+                }
+                println!("kind\tstatus\tcount");
+                for (kind, status, n) in app.outbox_counts().await? {
+                    println!("{kind}\t{status}\t{n}");
+                }
+                let (failed, retrying) = app.outbox_problems(200).await?;
+                println!("\nfailed:");
+                for m in failed {
+                    println!(
+                        "  {}\t{}\t{}\t{}\tafter {} attempts: {}",
+                        m.id,
+                        billpay_services::clock::from_micros(m.finished_at.unwrap_or(m.created_at)),
+                        m.kind,
+                        m.dedupe_key,
+                        m.attempts,
+                        m.last_error.unwrap_or_default()
+                    );
+                }
+                println!("\nwaiting to retry:");
+                for m in retrying {
+                    println!(
+                        "  {}\t{}\t{}\t{}\tnext at {} after {} attempts: {}",
+                        m.id,
+                        billpay_services::clock::from_micros(m.created_at),
+                        m.kind,
+                        m.dedupe_key,
+                        billpay_services::clock::from_micros(m.next_attempt_at),
+                        m.attempts,
+                        m.last_error.unwrap_or_default()
                     );
                 }
             }

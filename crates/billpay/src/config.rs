@@ -62,6 +62,139 @@ pub struct Settings {
     pub job_lease_secs: u64,
     /// `[collections]`: late fees, suspension and restoration, payment arrangements.
     pub collections: CollectionsSettings,
+    /// `[email]`: the SMTP relay notices are delivered through. Absent: messages stay queued.
+    pub email: Option<EmailSettings>,
+}
+
+/// The `[email]` table of the configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// The SMTP relay (your provider's submission host, or a local MTA).
+    pub smtp_host: String,
+    /// Default: 587 for starttls, 465 for tls, 25 for none.
+    pub smtp_port: Option<u16>,
+    /// "starttls" (default), "tls" (TLS from the first byte) or "none" (loopback only when
+    /// logging in).
+    #[serde(default = "default_tls")]
+    pub tls: String,
+    pub username: Option<String>,
+    /// A file holding the password (its first line), e.g. a mounted secret...
+    pub password_file: Option<std::path::PathBuf>,
+    /// ...or the name of an environment variable holding it.
+    pub password_env: Option<String>,
+    /// Extra PEM root certificate(s) to trust, for a relay with a private CA.
+    pub ca_file: Option<std::path::PathBuf>,
+    pub from_address: String,
+    /// The sender's display name; default: `biller_name`.
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+    /// Attempts before a message fails for good (1 to 50).
+    #[serde(default = "default_email_attempts")]
+    pub max_attempts: u32,
+    /// Seconds each SMTP command may take (1 to 120).
+    #[serde(default = "default_email_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_tls() -> String {
+    "starttls".into()
+}
+fn default_email_attempts() -> u32 {
+    10
+}
+fn default_email_timeout() -> u64 {
+    30
+}
+
+/// A plausible single address: one @, no spaces or angle brackets (lettre checks the rest).
+fn plain_address(a: &str) -> bool {
+    a.split_once('@')
+        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'))
+        && !a.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
+}
+
+impl EmailSettings {
+    /// Checks the table and reads the password; the password is never logged or printed.
+    pub fn config(&self, biller_name: &str) -> Result<billpay_services::email::EmailConfig> {
+        use billpay_services::email::{EmailConfig, SmtpTls};
+        let tls = SmtpTls::parse(&self.tls).ok_or_else(|| {
+            anyhow::anyhow!("[email] tls must be \"starttls\", \"tls\" or \"none\"")
+        })?;
+        if self.smtp_host.trim().is_empty() {
+            anyhow::bail!("[email] smtp_host is empty");
+        }
+        if !plain_address(&self.from_address) {
+            anyhow::bail!("[email] from_address must be an address like billing@example.com");
+        }
+        if let Some(r) = &self.reply_to
+            && !plain_address(r)
+        {
+            anyhow::bail!("[email] reply_to must be an address like support@example.com");
+        }
+        if !(1..=50).contains(&self.max_attempts) {
+            anyhow::bail!("[email] max_attempts must be 1 to 50");
+        }
+        if !(1..=120).contains(&self.timeout_secs) {
+            anyhow::bail!("[email] timeout_secs must be 1 to 120");
+        }
+        let password = match (&self.password_file, &self.password_env) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("[email] give password_file or password_env, not both")
+            }
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("[email] reading password_file {}", path.display()))?;
+                Some(text.lines().next().unwrap_or_default().to_string())
+            }
+            (None, Some(var)) => Some(std::env::var(var).map_err(|_| {
+                anyhow::anyhow!("[email] password_env: the environment variable {var} is not set")
+            })?),
+            (None, None) => None,
+        }
+        .map(billpay_domain::SecretString::new);
+        match (&self.username, &password) {
+            (Some(_), None) => anyhow::bail!(
+                "[email] a username needs a password: give password_file or password_env"
+            ),
+            (None, Some(_)) => anyhow::bail!("[email] a password needs a username"),
+            _ => {}
+        }
+        let loopback = matches!(self.smtp_host.as_str(), "localhost" | "127.0.0.1" | "::1");
+        if tls == SmtpTls::None && self.username.is_some() && !loopback {
+            anyhow::bail!(
+                "[email] tls = \"none\" would send the SMTP password in clear text to {}: use starttls or tls",
+                self.smtp_host
+            );
+        }
+        let extra_root_pem = match &self.ca_file {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .with_context(|| format!("[email] reading ca_file {}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(EmailConfig {
+            smtp_host: self.smtp_host.clone(),
+            smtp_port: self.smtp_port.unwrap_or(match tls {
+                SmtpTls::StartTls => 587,
+                SmtpTls::Tls => 465,
+                SmtpTls::None => 25,
+            }),
+            tls,
+            username: self.username.clone(),
+            password,
+            extra_root_pem,
+            from_address: self.from_address.clone(),
+            from_name: self
+                .from_name
+                .clone()
+                .unwrap_or_else(|| biller_name.to_string()),
+            reply_to: self.reply_to.clone(),
+            max_attempts: i64::from(self.max_attempts),
+            timeout: std::time::Duration::from_secs(self.timeout_secs),
+        })
+    }
 }
 
 /// The `[collections]` table of the configuration file. Every step is off until configured.
@@ -346,6 +479,7 @@ impl Default for Settings {
             autopay: AutopaySettings::default(),
             job_lease_secs: 300,
             collections: CollectionsSettings::default(),
+            email: None,
         }
     }
 }
@@ -397,6 +531,9 @@ impl Settings {
         s.ach.check()?;
         s.autopay.config()?;
         s.collections.config()?;
+        if let Some(e) = &s.email {
+            e.config(&s.biller_name)?;
+        }
         if s.job_lease_secs < 1 || s.job_lease_secs > 3600 {
             anyhow::bail!("job_lease_secs must be 1 to 3600");
         }
@@ -442,6 +579,12 @@ impl Settings {
             autopay: self.autopay.config().unwrap_or_default(),
             job_lease: jiff::SignedDuration::from_secs(self.job_lease_secs as i64),
             collections: self.collections.config().unwrap_or_default(),
+            // Checked by `load`; a table that no longer reads (a password file removed since)
+            // is reported by `email_config` at start-up.
+            email: self
+                .email
+                .as_ref()
+                .and_then(|e| e.config(&self.biller_name).ok()),
             ..Default::default()
         }
     }
@@ -471,4 +614,85 @@ pub fn demo_keyring_path(database_url: &str) -> std::path::PathBuf {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| std::path::PathBuf::from("./billpay-data"));
     dir.join("vault-keyring.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(extra: &str) -> EmailSettings {
+        let text = format!(
+            "smtp_host = \"smtp.example.com\"\nfrom_address = \"billing@example.com\"\n{extra}"
+        );
+        toml::from_str(&text).expect("parses")
+    }
+
+    #[test]
+    fn email_defaults_to_starttls_on_587() {
+        let c = email("").config("Riverbend").expect("valid");
+        assert_eq!(c.tls, billpay_services::email::SmtpTls::StartTls);
+        assert_eq!(c.smtp_port, 587);
+        assert_eq!(c.from_name, "Riverbend");
+        assert_eq!(c.max_attempts, 10);
+        assert!(c.password.is_none());
+    }
+
+    #[test]
+    fn email_password_comes_from_a_file_and_never_shows() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "s3cret-relay-pw\nignored\n").expect("write");
+        let c = email(&format!(
+            "username = \"u\"\npassword_file = \"{}\"\ntls = \"tls\"",
+            path.display()
+        ))
+        .config("x")
+        .expect("valid");
+        assert_eq!(
+            c.password.as_ref().map(|p| p.expose_secret()),
+            Some("s3cret-relay-pw")
+        );
+        assert_eq!(c.smtp_port, 465);
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn email_refuses_what_would_go_wrong() {
+        let bad = [
+            ("tls = \"ssl\"", "tls must be"),
+            ("username = \"u\"", "needs a password"),
+            (
+                "password_env = \"BILLPAY_TEST_NO_SUCH_VAR_9\"",
+                "is not set",
+            ),
+            ("max_attempts = 0", "max_attempts"),
+            ("reply_to = \"not an address\"", "reply_to"),
+        ];
+        for (extra, why) in bad {
+            let err = email(extra).config("x").expect_err(extra).to_string();
+            assert!(err.contains(why), "{extra}: {err}");
+        }
+        // A password in clear text over the network is refused; on loopback it is allowed.
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "pw").expect("write");
+        let plain = format!(
+            "username = \"u\"\npassword_file = \"{}\"\ntls = \"none\"",
+            path.display()
+        );
+        let err = email(&plain)
+            .config("x")
+            .expect_err("clear text")
+            .to_string();
+        assert!(err.contains("clear text"), "{err}");
+        let mut local = email(&plain);
+        local.smtp_host = "127.0.0.1".into();
+        assert!(local.config("x").is_ok());
+        let from: Result<EmailSettings, _> =
+            toml::from_str("smtp_host = \"h\"\nfrom_address = \"a@b.c\"\nsmtp_password = \"x\"");
+        assert!(
+            from.is_err(),
+            "a password inline in the file is not a field"
+        );
+    }
 }

@@ -150,6 +150,7 @@ both_engines! {
         // Notices: one pre-debit notice and one receipt notice per charge.
         assert_eq!(outbox_count(&app, "email.autopay_paid").await, 4 * 6);
         assert!(outbox_count(&app, "email.autopay_upcoming").await >= 4 * 6);
+        app.assert_emails_render(&["email.autopay_paid", "email.autopay_upcoming", "email.autopay_over_maximum", "email.receipt"]).await;
         // Everything ran; nothing failed.
         let counts = app.app.job_counts().await.unwrap();
         assert!(counts.iter().all(|(_, status, _)| status == "done" || status == "canceled"), "{counts:?}");
@@ -178,6 +179,7 @@ both_engines! {
         assert!(payments(&app, &soft).await.iter().all(|p| p["status"] == "failed" && p["failure"]["code"] == "insufficient_funds"));
         assert_eq!(attempts(&payments(&app, &hard).await), vec!["2027-02-10"], "a lost card is never retried");
         assert_eq!(outbox_count(&app, "email.autopay_failed").await, 5);
+        app.assert_emails_render(&["email.autopay_failed"]).await;
         app.assert_verified().await;
     }
 
@@ -225,6 +227,7 @@ both_engines! {
         let (_, list) = app.get(&format!("/api/v1/accounts/{acct}/scheduled_payments")).await;
         let statuses: Vec<&str> = list["data"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
         assert_eq!(statuses, vec!["completed", "completed", "canceled"], "{list}");
+        app.assert_emails_render(&["email.scheduled_paid"]).await;
         app.assert_verified().await;
     }
 
@@ -352,6 +355,7 @@ both_engines! {
         app.app.import_ach_returns(&returns).await.unwrap();
         let (_, a) = app.get(&format!("/api/v1/accounts/{acct}/autopay")).await;
         assert_eq!(a["status"], "stopped", "R02: AutoPay from the closed account stops: {a}");
+        app.assert_emails_render(&["email.payment_returned"]).await;
         // The next bill is not charged.
         bill(&app, &acct, "2027-09-01".parse().unwrap(), "2027-09-10".parse().unwrap(), 4_000).await;
         set_clock(&app, local("2027-09-11", "12:00", tz));

@@ -178,6 +178,7 @@ both_engines! {
             assert_eq!(*sig, billpay_services::webhooks::signature(secret.as_bytes(), t, body), "the signature verifies");
         }
         assert!(got[0].1.contains("service.suspended") && got[1].1.contains("service.restored"));
+        app.assert_emails_render(&["email.past_due", "email.disconnect_notice", "email.service_suspended", "email.service_restored"]).await;
         app.assert_verified().await;
     }
 
@@ -211,6 +212,7 @@ both_engines! {
         assert!(charges["data"].as_array().unwrap().iter().all(|c| c["kind"] != "late_fee"), "the arrangement came before the late fee: {charges}");
         assert_eq!(status(&app, &arranged).await, "suspended", "a missed installment breaks the plan");
         assert_eq!(outbox(&app, "email.arrangement_broken").await.len(), 2);
+        app.assert_emails_render(&["email.arrangement_broken"]).await;
         app.assert_verified().await;
     }
 
@@ -300,6 +302,7 @@ both_engines! {
         }
         assert_eq!(outbox(&app, "email.reminder").await.len(), 4, "only the October bill-ready email");
         assert_eq!(outbox(&app, "sms.reminder").await.len(), 2);
+        app.assert_emails_render(&["email.reminder"]).await;
     }
 }
 

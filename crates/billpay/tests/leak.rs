@@ -352,16 +352,53 @@ async fn dump_rows(app: &TestApp) -> Vec<u8> {
     out
 }
 
+/// The SMTP relay's password: it must appear in no log, row or message.
+const SMTP_PASSWORD: &str = "smtp-Pw-93a1Zq7";
+
 async fn scan(engine: Engine) {
     let logs = captured();
-    let app = spawn_app_with(engine, |s| {
+    let sink = common::smtp::SmtpSink::start().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let password_file = secrets.path().join("smtp-password");
+    std::fs::write(&password_file, format!("{SMTP_PASSWORD}\n")).unwrap();
+    let port = sink.addr.port();
+    let app = spawn_app_with(engine, move |s| {
         s.ach.originate = true;
         s.twilio_auth_token = Some(billpay::config::SecretSetting(PHONE_TOKEN.into()));
         s.agent_hours_start = 0;
         s.agent_hours_end = 24;
+        s.email = Some(billpay::config::EmailSettings {
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: Some(port),
+            tls: "none".into(),
+            username: Some("billpay".into()),
+            password_file: Some(password_file),
+            password_env: None,
+            ca_file: None,
+            from_address: "billing@riverbend.example".into(),
+            from_name: None,
+            reply_to: None,
+            max_attempts: 3,
+            timeout_secs: 5,
+        });
     })
     .await;
     let bodies = exercise(&app).await;
+    // Every notice the payments caused is emailed: receipts, the returned payment.
+    let sent = app.app.drain_email("leak-sender").await.unwrap();
+    assert!(sent.sent >= 8, "{sent:?}");
+    assert!(!sink.auth().is_empty(), "the sender logged in to the relay");
+    let transcript = sink.transcript();
+    assert!(
+        contains(&transcript, "Confirmation number"),
+        "the messages were read"
+    );
+    assert_clean("SMTP transcript", &transcript, &app.key);
+    assert!(
+        !contains(&transcript, SMTP_PASSWORD),
+        "the password is only in AUTH, encoded"
+    );
+    assert!(!contains(&transcript, "\"cvc\""));
     assert_clean("HTTP responses", &bodies, &app.key);
     let rows = dump_rows(&app).await;
     assert!(
@@ -385,6 +422,16 @@ async fn scan(engine: Engine) {
         logs.len()
     );
     assert_clean("log lines", &logs, &app.key);
+    for (what, hay) in [("responses", &bodies), ("rows", &rows), ("logs", &logs)] {
+        assert!(
+            !contains(hay, SMTP_PASSWORD),
+            "{what} contain the SMTP password"
+        );
+    }
+    assert!(
+        !format!("{:?}", app.app.config).contains(SMTP_PASSWORD),
+        "the configuration's Debug hides the SMTP password"
+    );
     let keys = keyring_secrets(&app);
     assert!(
         keys.len() >= 2,

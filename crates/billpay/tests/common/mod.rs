@@ -16,6 +16,8 @@ use billpay_services::{Billpay, ShiftedClock};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
+pub mod smtp;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
@@ -300,6 +302,30 @@ impl TestApp {
             "ledger verification failed:\n{}",
             report.to_text()
         );
+    }
+
+    /// Every email in the outbox renders through its template (the payloads the services write
+    /// are what the renderer reads), and each of `kinds` is among them.
+    pub async fn assert_emails_render(&self, kinds: &[&str]) {
+        let mut c = self.app.store.read_conn().await.expect("conn");
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT kind, payload_json FROM outbox WHERE kind LIKE 'email.%'")
+                .fetch_all(&mut *c)
+                .await
+                .expect("outbox");
+        for (kind, payload) in &rows {
+            let e = self
+                .app
+                .render_outbox_row(kind, payload)
+                .unwrap_or_else(|e| panic!("{kind} does not render: {e}\n{payload}"));
+            assert!(!e.subject.is_empty() && !e.text.is_empty() && !e.html.is_empty());
+        }
+        for k in kinds {
+            assert!(
+                rows.iter().any(|(kind, _)| kind == k),
+                "no {k} in the outbox"
+            );
+        }
     }
 
     /// How many charges the sandbox processor has made.
