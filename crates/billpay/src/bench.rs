@@ -535,13 +535,7 @@ impl Phase {
 
     /// The latency at percentile `p` (nearest rank), in milliseconds.
     fn percentile_ms(&self, p: f64) -> f64 {
-        let mut sorted = self.latencies_us.clone();
-        sorted.sort_unstable();
-        if sorted.is_empty() {
-            return 0.0;
-        }
-        let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-        sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
+        percentile_ms(&self.latencies_us, p)
     }
 
     /// Accepted payments per second in each quarter of the phase.
@@ -554,6 +548,30 @@ impl Phase {
         }
         counts.map(|n| per_sec(n, self.wall / 4))
     }
+}
+
+/// Percentile `p` (nearest rank) of latencies in microseconds, in milliseconds.
+pub(crate) fn percentile_ms(samples_us: &[u64], p: f64) -> f64 {
+    let mut sorted = samples_us.to_vec();
+    sorted.sort_unstable();
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
+}
+
+/// A fresh vault keyring for one benchmark run, beside its database; removed by the caller
+/// unless kept.
+pub(crate) fn bench_keyring(dir: Option<&PathBuf>, run_id: &str) -> Result<PathBuf> {
+    let path = dir
+        .cloned()
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("billpay-bench-{run_id}-keyring.toml"));
+    billpay_vault::Keyring::generate(&|b: &mut [u8]| billpay_services::Random::fill(&OsRandom, b))
+        .save(&path)
+        .context("writing the benchmark keyring")?;
+    Ok(path)
 }
 
 /// Sends requests `first .. first + count` from `concurrency` clients and waits for all.

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use billpay_domain::{AccountNumber, JournalEntry, Money, local_date, local_instant};
-use billpay_services::{Billpay, OsRandom, Random, SystemClock};
+use billpay_services::{Billpay, OsRandom, SystemClock};
 use billpay_store::jobs::{self as jq, AutopayRow};
 use billpay_store::rows::{AccountRow, JournalRow, PaymentMethodRow, StatementRow};
 use billpay_store::{StoreError, queries};
@@ -95,16 +95,17 @@ pub async fn run(args: AutopayArgs, settings: &Settings) -> Result<()> {
     sqlx::any::install_default_drivers();
     let run_id = billpay_services::clock::new_id("run", &SystemClock, &OsRandom);
     let db = BenchDb::create(settings, args.dir.as_ref(), &run_id).await?;
-    let keyring = args
-        .dir
-        .clone()
-        .unwrap_or_else(std::env::temp_dir)
-        .join(format!("billpay-bench-{run_id}-keyring.toml"));
-    let outcome = run_autopay(&args, settings, &db, &keyring, &run_id).await;
+    let outcome = match crate::bench::bench_keyring(args.dir.as_ref(), &run_id) {
+        Ok(keyring) => {
+            let outcome = run_autopay(&args, settings, &db, &keyring, &run_id).await;
+            if !args.keep {
+                let _ = std::fs::remove_file(&keyring);
+            }
+            outcome
+        }
+        Err(e) => Err(e),
+    };
     let cleanup = db.destroy(args.keep).await;
-    if !args.keep {
-        let _ = std::fs::remove_file(&keyring);
-    }
     let report = outcome?;
     print!("{report}");
     if let Err(e) = cleanup {
@@ -186,9 +187,6 @@ async fn run_autopay(
     let engine = db.engine();
     let machine = Machine::read();
     eprintln!("benchmark database: {}", db.describe());
-    billpay_vault::Keyring::generate(&|b: &mut [u8]| Random::fill(&OsRandom, b))
-        .save(keyring)
-        .context("writing the benchmark keyring")?;
     let mut app_settings = settings.clone();
     app_settings.database_url = db.url().to_string();
     app_settings.keyring_file = Some(keyring.to_path_buf());

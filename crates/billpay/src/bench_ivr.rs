@@ -18,9 +18,9 @@ use clap::Args;
 use futures::StreamExt;
 use serde_json::json;
 
-use billpay_services::{OsRandom, Random, SystemClock};
+use billpay_services::{OsRandom, SystemClock};
 
-use crate::bench::{BenchDb, Machine};
+use crate::bench::{BenchDb, Machine, bench_keyring, percentile_ms as pct};
 use crate::config::{SecretSetting, Settings};
 use crate::phone::Phone;
 
@@ -89,17 +89,6 @@ impl Timings {
     }
 }
 
-/// Nearest-rank percentile of microsecond samples, in milliseconds.
-fn pct(samples: &[u64], p: f64) -> f64 {
-    let mut s = samples.to_vec();
-    s.sort_unstable();
-    if s.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
-    s[rank.clamp(1, s.len()) - 1] as f64 / 1000.0
-}
-
 pub async fn run(args: IvrArgs, settings: &Settings) -> Result<()> {
     if args.calls == 0 {
         bail!("--calls must be at least 1");
@@ -107,16 +96,17 @@ pub async fn run(args: IvrArgs, settings: &Settings) -> Result<()> {
     sqlx::any::install_default_drivers();
     let run_id = billpay_services::clock::new_id("run", &SystemClock, &OsRandom);
     let db = BenchDb::create(settings, args.dir.as_ref(), &run_id).await?;
-    let keyring = args
-        .dir
-        .clone()
-        .unwrap_or_else(std::env::temp_dir)
-        .join(format!("billpay-bench-{run_id}-keyring.toml"));
-    let result = measure(&args, settings, &db, &keyring).await;
+    let result = match bench_keyring(args.dir.as_ref(), &run_id) {
+        Ok(keyring) => {
+            let r = measure(&args, settings, &db, &keyring).await;
+            if !args.keep {
+                let _ = std::fs::remove_file(&keyring);
+            }
+            r
+        }
+        Err(e) => Err(e),
+    };
     db.destroy(args.keep).await?;
-    if !args.keep {
-        let _ = std::fs::remove_file(&keyring);
-    }
     let report = result?;
     println!("{report}");
     Ok(())
@@ -130,9 +120,6 @@ async fn measure(
 ) -> Result<String> {
     let machine = Machine::read();
     eprintln!("benchmark database: {}", db.describe());
-    billpay_vault::Keyring::generate(&|b: &mut [u8]| Random::fill(&OsRandom, b))
-        .save(keyring)
-        .context("writing the benchmark keyring")?;
     let mut s = settings.clone();
     s.keyring_file = Some(keyring.to_path_buf());
     s.database_url = db.url().to_string();
