@@ -495,9 +495,13 @@ impl Billpay {
             created_at,
             updated_at: now,
         };
+        // The call's place in the flow is not money: on PostgreSQL it does not wait for a WAL
+        // flush. A payment made on this turn was committed durably on its own before this.
         let saved = self
             .store
-            .write(move |c| Box::pin(async move { queries::ivr_call_save(c, &row, turn).await }))
+            .write_relaxed(move |c| {
+                Box::pin(async move { queries::ivr_call_save(c, &row, turn).await })
+            })
             .await?;
         if !saved {
             // Another instance answered this turn first: answer as it did.

@@ -222,6 +222,30 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
     {
+        self.write_as(work, false).await
+    }
+
+    /// Like [`Store::write`], for state that is not money and may be lost to a crash of the
+    /// database server (never to a crash of billpay): a phone call's position in the call
+    /// flow. On PostgreSQL the commit does not wait for its WAL flush (`synchronous_commit =
+    /// off` for this transaction only; a later durable commit flushes it, and nothing is ever
+    /// half-written). On SQLite it is an ordinary durable write: the single writer's group
+    /// commit cannot mix durability levels.
+    pub async fn write_relaxed<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+    {
+        self.write_as(work, true).await
+    }
+
+    async fn write_as<T, E, F>(&self, work: F, relaxed: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+    {
         match &self.writer {
             Writer::Queue(queue) => {
                 let (reply, answer) = oneshot::channel();
@@ -243,6 +267,11 @@ impl Store {
                 // Spawned so that a caller going away cannot cancel a transaction half way.
                 let handle = tokio::spawn(async move {
                     let mut tx = pool.begin().await.map_err(|e| E::from(e.into()))?;
+                    if relaxed {
+                        tx.execute("SET LOCAL synchronous_commit = off")
+                            .await
+                            .map_err(|e| E::from(e.into()))?;
+                    }
                     let value = work(&mut tx).await?;
                     tx.commit().await.map_err(|e| E::from(e.into()))?;
                     Ok(value)
