@@ -803,7 +803,7 @@ async fn prompt<B: Backend + Sync>(b: &B, call: &mut Call, _secrets: &mut Secret
         }
         Step::MethodMenu => {
             let number = verified(call)?;
-            let saved = b.saved_methods(&number).await?;
+            let saved = offerable(call.mode, b.saved_methods(&number).await?);
             let mut says = Vec::new();
             let mut key = 1;
             for m in saved.iter().take(SAVED_METHODS_OFFERED_MAX) {
@@ -1129,7 +1129,8 @@ fn keyed_date(d: &str, today: jiff::civil::Date) -> Option<jiff::civil::Date> {
     }
 }
 
-/// The AutoPay terms as read to the caller (and stored with the enrollment).
+/// The AutoPay terms as read to the caller (and stored with the enrollment). By phone AutoPay
+/// takes a card (see [`offerable`]).
 fn autopay_text<B: Backend>(b: &B, call: &Call) -> String {
     let l = call.lang;
     let date = spoken_date(b.today(), l.domain());
@@ -1141,19 +1142,12 @@ fn autopay_text<B: Backend>(b: &B, call: &Call) -> String {
         .as_ref()
         .map(|c| c.describe(l))
         .unwrap_or_default();
-    let bank = call.chosen.as_ref().is_some_and(Chosen::is_bank);
-    match (l, bank) {
-        (Lang::En, false) => format!(
+    match l {
+        Lang::En => format!(
             "Today, {date}, you authorize {biller} to charge your {method} for the amount of each bill, on each due date, until you cancel AutoPay. We will notify you {days} days before each payment. To cancel, call {phone} at least 3 days before a payment."
         ),
-        (Lang::En, true) => format!(
-            "Today, {date}, you authorize {biller} to make a recurring ACH debit from your {method} for the amount of each bill, on each due date, until you cancel AutoPay. We will notify you {days} days before each debit. To revoke this authorization, call {phone} at least 3 days before a debit."
-        ),
-        (Lang::Es, false) => format!(
+        Lang::Es => format!(
             "Hoy, {date}, usted autoriza a {biller} a cargar a su {method} el monto de cada factura, en cada fecha de vencimiento, hasta que cancele el pago automático. Le avisaremos {days} días antes de cada pago. Para cancelar, llame al {phone} al menos 3 días antes de un pago."
-        ),
-        (Lang::Es, true) => format!(
-            "Hoy, {date}, usted autoriza a {biller} a realizar un débito ACH recurrente de su {method} por el monto de cada factura, en cada fecha de vencimiento, hasta que cancele el pago automático. Le avisaremos {days} días antes de cada débito. Para revocar esta autorización, llame al {phone} al menos 3 días antes de un débito."
         ),
     }
 }
@@ -1402,8 +1396,8 @@ async fn advance<B: Backend + Sync>(
                     start(call, Mode::Autopay);
                     if b.autopay(&number).await?.is_some() {
                         goto(call, Step::AutopayMenu);
-                    } else if b.saved_methods(&number).await?.is_empty() {
-                        return back_to_menu(b, call, secrets, needs_saved_method(l)).await;
+                    } else if offerable(Mode::Autopay, b.saved_methods(&number).await?).is_empty() {
+                        return back_to_menu(b, call, secrets, needs_saved_card(l)).await;
                     } else {
                         goto(call, Step::MethodMenu);
                     }
@@ -1474,7 +1468,7 @@ async fn advance<B: Backend + Sync>(
         },
         Step::MethodMenu => {
             let number = verified(call)?;
-            let saved = b.saved_methods(&number).await?;
+            let saved = offerable(call.mode, b.saved_methods(&number).await?);
             let offered: Vec<&SavedMethodInfo> =
                 saved.iter().take(SAVED_METHODS_OFFERED_MAX).collect();
             let choice: usize = d.parse().unwrap_or(usize::MAX);
@@ -1804,6 +1798,27 @@ async fn back_to_menu<B: Backend + Sync>(
     let mut r = prompt(b, call, secrets).await?;
     r.says.insert(0, said);
     Ok(r)
+}
+
+/// The saved methods a mode can use. AutoPay by phone takes cards only: recurring bank debits
+/// need an authorization the customer receives in writing (NACHA PPD, or TEL with a written
+/// copy before the first debit), which the website gives and a phone call cannot.
+fn offerable(mode: Mode, saved: Vec<SavedMethodInfo>) -> Vec<SavedMethodInfo> {
+    match mode {
+        Mode::Autopay => saved
+            .into_iter()
+            .filter(|m| m.kind == MethodKind::Card)
+            .collect(),
+        Mode::Pay | Mode::Schedule => saved,
+    }
+}
+
+fn needs_saved_card(l: Lang) -> String {
+    t(
+        l,
+        "AutoPay by phone uses a saved card. To pay AutoPay from a bank account, sign up on our website, where you receive the authorization in writing; or ask a representative.",
+        "El pago automático por teléfono usa una tarjeta guardada. Para pagar automáticamente desde una cuenta bancaria, inscríbase en nuestro sitio web, donde recibe la autorización por escrito; o pregunte a un representante.",
+    )
 }
 
 fn needs_saved_method(l: Lang) -> String {

@@ -434,8 +434,40 @@ fn scheduling_and_autopay_need_a_saved_method() {
     assert_eq!(
         said.matches("For that you need a saved payment method.")
             .count(),
-        2,
+        1,
+        "{said}"
+    );
+    assert!(
+        said.contains("AutoPay by phone uses a saved card."),
         "{said}"
     );
     assert_eq!(c.step, Step::MainMenu);
+}
+
+#[test]
+fn autopay_by_phone_never_offers_a_bank_account() {
+    let mut b = Fake::new();
+    b.saved.insert(
+        0,
+        SavedMethodInfo {
+            token: "pm_bank".into(),
+            kind: MethodKind::Ach,
+            brand: None,
+            bank_type: Some(billpay_domain::BankAccountType::Checking),
+            last4: "6789".into(),
+        },
+    );
+    let (said, _, _, _) = call(&b, "+15555550101", &["1", "1", "10001", "5", "1", "1"]);
+    assert!(!said.contains("6, 7, 8, 9 for AutoPay"), "{said}");
+    assert!(
+        said.contains("To use your Visa ending in 4, 2, 4, 2 for AutoPay, press 1."),
+        "{said}"
+    );
+    let (token, _) = b.autopay.lock().expect("lock").clone().expect("enrolled");
+    assert_eq!(token, "pm_1");
+    // With only a bank account saved, the caller is told where to enroll it.
+    b.saved.truncate(1);
+    *b.autopay.lock().expect("lock") = None;
+    let (said, _, _, _) = call(&b, "+15555550101", &["1", "1", "10001", "5"]);
+    assert!(said.contains("sign up on our website"), "{said}");
 }

@@ -276,6 +276,12 @@ impl Billpay {
         let account = self.account_row(number).await?;
         let method = self.usable_method(&account, token).await?;
         let now = self.clock.now_micros();
+        if terms.is_some() && method.kind == "ach" {
+            return Err(ServiceError::invalid(
+                "payment_method",
+                "AutoPay from a bank account needs an authorization the customer receives in writing; enroll it on the website or through the API",
+            ));
+        }
         let authorization_text =
             terms.unwrap_or_else(|| self.autopay_authorization(&method, timing, maximum));
         let (kind, days) = match timing {
@@ -719,9 +725,9 @@ impl Billpay {
             None => self.new_id("sch"),
         };
         let keyed = phone.is_some();
-        let (authorization_text, authorization_call_sid) = match phone {
-            Some(p) if method.kind == "ach" => (p.authorization, Some(p.call_sid)),
-            _ => (None, None),
+        let (authorization_text, authorization_call_sid, authorization_at) = match phone {
+            Some(p) if method.kind == "ach" => (p.authorization, Some(p.call_sid), Some(now)),
+            _ => (None, None, None),
         };
         let row = ScheduledPaymentRow {
             id: id.clone(),
@@ -753,6 +759,7 @@ impl Billpay {
             updated_at: now,
             authorization_text,
             authorization_call_sid,
+            authorization_at,
         };
         let first = self.occurrence_job(&row, &account, 0, new.start);
         let row_w = row.clone();
@@ -842,6 +849,14 @@ impl Billpay {
             Some(t) => self.usable_method(&account, t).await?.id,
             None => row.payment_method_id.clone(),
         };
+        let changes_debit = method != row.payment_method_id
+            || amount.is_some_and(|a| a.minor_units() != row.amount);
+        if row.authorization_text.is_some() && changes_debit {
+            return Err(ServiceError::Conflict {
+                code: "reauthorization_required",
+                message: "this bank debit was authorized on a phone call for its amount and account; cancel it and schedule a new one to change them".into(),
+            });
+        }
         let amount = match amount {
             Some(a)
                 if !a.is_positive()
@@ -950,12 +965,36 @@ impl Billpay {
         let number = AccountNumber::parse(&account.account_number)
             .map_err(|e| JobError::Fatal(e.to_string()))?;
         let channel = Channel::parse(&row.channel).unwrap_or(Channel::Web);
-        let result = self
-            .create_payment_result(
+        // A payment scheduled by phone pays the bill: never more than is still owed (AutoPay or
+        // a manual payment may have paid it meanwhile), and nothing when nothing is.
+        let bill_payment = channel == Channel::Phone;
+        let mut amount = row.amount;
+        if bill_payment {
+            let mut c = self
+                .store
+                .read_conn()
+                .await
+                .map_err(crate::jobs::store_err)?;
+            let owed = q::payable_balance(
+                &mut c,
+                &account.id,
+                &format!("ar:{}", account.account_number),
+            )
+            .await
+            .map_err(crate::jobs::store_err)?;
+            amount = amount.min(owed);
+        }
+        let result = if amount <= 0 {
+            Err(ServiceError::Conflict {
+                code: "nothing_owed",
+                message: "the bill was already paid, so this scheduled payment was not made".into(),
+            })
+        } else {
+            self.create_payment_result(
                 Idempotency::new("scheduled", j.business_key.clone())?,
                 PaymentRequest {
                     account_number: number,
-                    amount: Money::new(row.amount, currency),
+                    amount: Money::new(amount, currency),
                     channel,
                     method: NewMethod::Saved {
                         token: row.payment_method_id.clone(),
@@ -965,12 +1004,14 @@ impl Billpay {
                         crate::payments::TelAuthorization {
                             call_sid: row.authorization_call_sid.clone().unwrap_or_default(),
                             text,
+                            authorized_at: row.authorization_at,
                         }
                     }),
-                    limit_to_balance: false,
+                    limit_to_balance: bill_payment,
                 },
             )
-            .await;
+            .await
+        };
         let now = self.clock.now_micros();
         let msg_id = self.new_id("msg");
         let notice = match &result {
@@ -990,6 +1031,13 @@ impl Billpay {
             Err(e @ ServiceError::Invalid { .. }) => (
                 "email.scheduled_failed",
                 serde_json::json!({"amount": Money::new(row.amount, currency).format(), "reason": e.to_string(), "next_step": "Update the payment method of your scheduled payment, or pay another way.", "fix_url": self.autopay_cfg().fix_url}),
+            ),
+            Err(ServiceError::Conflict {
+                code: "nothing_owed",
+                message,
+            }) => (
+                "email.scheduled_failed",
+                serde_json::json!({"amount": Money::new(row.amount, currency).format(), "reason": message, "next_step": "Nothing to do: nothing was charged.", "fix_url": self.autopay_cfg().fix_url}),
             ),
             Err(e) => return Err(JobError::Retry(e.to_string())),
         };

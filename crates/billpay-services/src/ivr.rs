@@ -239,6 +239,7 @@ impl Backend for Line<'_> {
             tel_authorization: req.tel_authorization.map(|text| TelAuthorization {
                 call_sid: self.call_sid.to_string(),
                 text,
+                authorized_at: None,
             }),
         };
         let result = match self.app.create_payment_result(idem, request).await {

@@ -72,6 +72,8 @@ pub struct PaymentRequest {
 pub struct TelAuthorization {
     pub call_sid: String,
     pub text: String,
+    /// When the caller consented (microseconds); None: now, on this call.
+    pub authorized_at: Option<i64>,
 }
 
 #[derive(Clone, Debug)]
@@ -530,7 +532,7 @@ impl Billpay {
                                 payment_id: row.id.clone(),
                                 call_sid: auth.call_sid,
                                 text: auth.text,
-                                authorized_at: now_us,
+                                authorized_at: auth.authorized_at.unwrap_or(now_us),
                             },
                         )
                         .await?;

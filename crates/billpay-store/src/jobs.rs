@@ -61,6 +61,7 @@ pub struct ScheduledPaymentRow {
     /// The TEL authorization of a bank debit scheduled by phone.
     pub authorization_text: Option<String>,
     pub authorization_call_sid: Option<String>,
+    pub authorization_at: Option<i64>,
 }
 
 // ---------------------------------------------------------------- jobs
@@ -287,8 +288,8 @@ pub async fn insert_scheduled(c: &mut AnyConnection, s: &ScheduledPaymentRow) ->
     sqlx::query(
         "INSERT INTO scheduled_payments (id, account_id, payment_method_id, amount, currency, \
          channel, frequency, start_date, end_date, max_count, made_count, next_date, status, \
-         created_at, updated_at, authorization_text, authorization_call_sid) VALUES ($1, $2, $3, \
-         $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+         created_at, updated_at, authorization_text, authorization_call_sid, authorization_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&s.id)
     .bind(&s.account_id)
@@ -307,6 +308,7 @@ pub async fn insert_scheduled(c: &mut AnyConnection, s: &ScheduledPaymentRow) ->
     .bind(s.updated_at)
     .bind(&s.authorization_text)
     .bind(&s.authorization_call_sid)
+    .bind(s.authorization_at)
     .execute(c)
     .await?;
     Ok(())

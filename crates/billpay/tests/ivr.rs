@@ -265,6 +265,12 @@ both_engines! {
             &["2", "1", "10001", "4", "0110", "1", "1", "1", ""],
         ).await;
         insta::assert_snapshot!("scheduled_bank_es", text);
+        // The debit was authorized for its amount and account: changing them needs a new call.
+        let (_, list) = t.get(&format!("/api/v1/accounts/{n}/scheduled_payments")).await;
+        let sched = list["data"][0]["id"].as_str().expect("scheduled").to_string();
+        let (s, e) = t.send_patch(&format!("/api/v1/scheduled_payments/{sched}"), json!({"amount": 100})).await;
+        assert_eq!(s, 409, "{e}");
+        assert_eq!(e["error"]["code"], "reauthorization_required");
         at(&t, "2031-01-10", "07:00");
         t.app.drain_jobs("test").await.expect("jobs");
         let (_, list) = t.get(&format!("/api/v1/accounts/{n}/payments")).await;
@@ -274,6 +280,28 @@ both_engines! {
         assert!(auth.text.contains("un único débito ACH de 84 dólares con 10 centavos"), "{}", auth.text);
         assert!(auth.text.contains("el 10 de enero de 2031"), "{}", auth.text);
         assert!(!auth.text.contains("123456789"));
+        // Authorized on the call, not when the debit ran.
+        let consented = jiff::Timestamp::from_microsecond(auth.authorized_at).expect("time");
+        let tz = jiff::tz::TimeZone::get("America/New_York").expect("tz");
+        assert_eq!(consented.to_zoned(tz).date(), jiff::civil::date(2030, 12, 22));
+    }
+
+    async fn a_payment_scheduled_by_phone_never_pays_a_bill_already_paid(t) {
+        at(&t, "2030-12-22", "10:00");
+        let n = account(&t).await;
+        save_card(&t, &n).await;
+        dial(&t, "CAschedpaid", CALLER, &n, &["1", "1", "10001", "4", "0110", "1", "1", "1", ""]).await;
+        // The customer pays the bill another way before the scheduled date.
+        let (s, p) = t.pay("paid-early", json!({"account_number": n, "amount": 8410, "channel": "web",
+            "payment_method": {"type": "card", "number": "5555555555554444", "exp_month": 12, "exp_year": 2034, "cvc": "123", "postal_code": "10001"}})).await;
+        assert_eq!(s, 201, "{p}");
+        at(&t, "2031-01-10", "07:00");
+        t.app.drain_jobs("test").await.expect("jobs");
+        assert_eq!(t.balance(&n).await, 0);
+        assert_eq!(t.processor_charges().await, 1, "the scheduled payment charged nothing");
+        let (_, list) = t.get(&format!("/api/v1/accounts/{n}/scheduled_payments")).await;
+        assert_eq!(list["data"][0]["status"], "completed", "{list}");
+        t.assert_verified().await;
     }
 
     async fn autopay_enrollment_by_phone(t) {
