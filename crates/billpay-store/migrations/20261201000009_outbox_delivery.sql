@@ -13,5 +13,11 @@ ALTER TABLE outbox ADD COLUMN last_error TEXT;
 ALTER TABLE outbox ADD COLUMN finished_at BIGINT;
 
 UPDATE outbox SET status = 'sent', finished_at = sent_at WHERE sent_at IS NOT NULL;
+-- Messages written before delivery existed are not sent on upgrade: they may be months old
+-- (reminders of bills since paid, notices since resolved). An operator can still send one
+-- with `billpay outbox retry ID`.
+UPDATE outbox SET status = 'failed', finished_at = created_at,
+    last_error = 'written before email delivery existed: not sent on upgrade (billpay outbox retry ID sends it)'
+    WHERE sent_at IS NULL AND kind LIKE 'email.%';
 
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
