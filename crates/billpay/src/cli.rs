@@ -856,27 +856,51 @@ async fn announce_email(app: &Billpay) {
     }
 }
 
-/// Leases and runs due jobs, and delivers due emails, until told to stop; waits a moment when
-/// there is nothing to do.
-async fn run_worker(app: Billpay, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let owner = billpay_services::jobs::worker_name(&app);
+/// Leases and runs due jobs, and delivers due emails, until told to stop. The two loops run
+/// side by side, so a slow mail relay never holds up AutoPay or scheduled payments; each waits
+/// a moment when it has nothing to do.
+async fn run_worker(app: Billpay, stop: tokio::sync::watch::Receiver<bool>) {
     announce_email(&app).await;
+    let mail = {
+        let app = app.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let owner = billpay_services::jobs::worker_name(&app);
+            worker_loop(stop, "email delivery", move || {
+                let app = app.clone();
+                let owner = owner.clone();
+                async move { app.deliver_email(&owner).await.map(|r| r.leased == 0) }
+            })
+            .await
+        })
+    };
+    let owner = billpay_services::jobs::worker_name(&app);
+    worker_loop(stop, "job runner", move || {
+        let app = app.clone();
+        let owner = owner.clone();
+        async move { app.run_due_jobs(&owner).await.map(|r| r.leased == 0) }
+    })
+    .await;
+    let _ = mail.await;
+}
+
+/// Runs `pass` (which says whether it found nothing to do) until told to stop.
+async fn worker_loop<F, Fut>(
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    what: &'static str,
+    pass: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, billpay_services::ServiceError>>,
+{
     loop {
-        let jobs_idle = match app.run_due_jobs(&owner).await {
-            Ok(r) => r.leased == 0,
+        let idle = match pass().await {
+            Ok(idle) => idle,
             Err(e) => {
-                tracing::warn!(error = %e, "job runner pass failed");
+                tracing::warn!(error = %e, "{what} pass failed");
                 true
             }
         };
-        let email_idle = match app.deliver_email(&owner).await {
-            Ok(r) => r.leased == 0,
-            Err(e) => {
-                tracing::warn!(error = %e, "email delivery pass failed");
-                true
-            }
-        };
-        let idle = jobs_idle && email_idle;
         if *stop.borrow() {
             break;
         }
