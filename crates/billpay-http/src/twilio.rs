@@ -8,7 +8,9 @@
 //! - `POST /ivr/twilio/wait` is the hold message of a caller in the representatives' queue
 //!   (`<Enqueue waitUrl>`): place in line and estimated wait, in the caller's language;
 //! - `POST /ivr/twilio/whisper?call=SID` is what an answering representative hears before a
-//!   `<Dial>`ed transfer connects: the verified account and why the caller was transferred.
+//!   `<Dial>`ed transfer connects: the verified account and why the caller was transferred;
+//! - `POST /ivr/twilio/dial-status?call=SID` is how that dial ended: unanswered, the caller
+//!   hears so and a call back is noted.
 //!
 //! Every request must carry a valid `X-Twilio-Signature` (base64 HMAC-SHA1 under the auth
 //! token of the public URL followed by the sorted POST parameters); anything else is 403 with
@@ -24,7 +26,7 @@ use axum::routing::post;
 use base64::Engine as _;
 use billpay_ivr::Input;
 use billpay_services::Billpay;
-use billpay_services::ivr::{CallEvent, DIGITS_LEN_MAX, WAIT_PATH, WHISPER_PATH};
+use billpay_services::ivr::{CallEvent, DIAL_STATUS_PATH, DIGITS_LEN_MAX, WAIT_PATH, WHISPER_PATH};
 use hmac13::{Hmac, KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
@@ -67,6 +69,7 @@ pub fn routes() -> Router<Billpay> {
         .route("/ivr/twilio/status", post(status))
         .route(WAIT_PATH, post(wait))
         .route(WHISPER_PATH, post(whisper))
+        .route(DIAL_STATUS_PATH, post(dial_status))
 }
 
 /// Routes with the signature check in front.
@@ -301,6 +304,19 @@ async fn whisper(State(app): State<Billpay>, req: Request) -> Response {
         Err(e) => {
             tracing::error!(error = %e, "representative whisper failed");
             twiml(billpay_ivr::twiml::Response::new().to_xml())
+        }
+    }
+}
+
+async fn dial_status(State(app): State<Billpay>, req: Request) -> Response {
+    let sid = query_param(&req, "call").unwrap_or_default();
+    let p = params(&req);
+    let st = p.get("DialCallStatus").unwrap_or("").to_string();
+    match app.ivr_dial_result(&sid, &st).await {
+        Ok(xml) => twiml(xml),
+        Err(e) => {
+            tracing::error!(error = %e, "transfer outcome failed");
+            twiml(sorry())
         }
     }
 }

@@ -31,6 +31,9 @@ pub const NO_INPUT_MAX: u8 = 2;
 pub const SAVED_METHODS_OFFERED_MAX: usize = 3;
 /// Seconds a Gather waits for the first key.
 pub const GATHER_TIMEOUT_SECS: u8 = 6;
+/// Seconds a transfer rings the representatives' number before the caller is told nobody
+/// answered.
+pub const DIAL_RING_SECS: u8 = 25;
 /// Largest amount accepted by phone, in cents ($100,000.00).
 pub const PHONE_AMOUNT_MAX_MINOR: i64 = 10_000_000;
 
@@ -255,8 +258,13 @@ pub enum TransferTo {
     /// estimated wait, in the caller's language).
     Queue { name: String, wait_url: String },
     /// A representatives' number (`<Dial>`): `whisper_url` tells the representative who is
-    /// calling, and about which verified account, before the two are connected.
-    Dial { number: String, whisper_url: String },
+    /// calling, and about which verified account, before the two are connected; the provider
+    /// reports to `status_url` how the dial ended (nobody answering is not a silent hang-up).
+    Dial {
+        number: String,
+        whisper_url: String,
+        status_url: String,
+    },
 }
 
 impl Reply {
@@ -294,9 +302,11 @@ impl Reply {
                     TransferTo::Dial {
                         number,
                         whisper_url,
+                        status_url,
                     } => Verb::Dial {
                         number: number.clone(),
                         whisper_url: Some(whisper_url.clone()),
+                        action: Some((status_url.clone(), DIAL_RING_SECS)),
                     },
                 });
             }
@@ -522,6 +532,9 @@ fn describe_method(
     last4: &str,
     lang: Lang,
 ) -> String {
+    if last4.is_empty() {
+        return t(lang, "saved payment method", "método de pago guardado");
+    }
     if kind == "ach" {
         let word = bank_type_word(bank_type.unwrap_or("checking"), lang);
         return match lang {

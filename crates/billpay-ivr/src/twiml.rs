@@ -64,6 +64,9 @@ pub enum Verb {
     Dial {
         number: String,
         whisper_url: Option<String>,
+        /// Where the provider reports how the dial ended (`DialCallStatus`), with the seconds
+        /// to ring first.
+        action: Option<(String, u8)>,
     },
     Pause {
         secs: u8,
@@ -129,19 +132,26 @@ impl Verb {
             }
             Verb::Dial {
                 number,
-                whisper_url: None,
+                whisper_url,
+                action,
             } => {
-                out.push_str(&format!("<Dial>{}</Dial>", escape(number)));
-            }
-            Verb::Dial {
-                number,
-                whisper_url: Some(w),
-            } => {
-                out.push_str(&format!(
-                    "<Dial><Number url=\"{}\" method=\"POST\">{}</Number></Dial>",
-                    escape(w),
-                    escape(number)
-                ));
+                out.push_str("<Dial");
+                if let Some((url, ring_secs)) = action {
+                    out.push_str(&format!(
+                        " action=\"{}\" method=\"POST\" timeout=\"{ring_secs}\"",
+                        escape(url)
+                    ));
+                }
+                out.push('>');
+                match whisper_url {
+                    Some(w) => out.push_str(&format!(
+                        "<Number url=\"{}\" method=\"POST\">{}</Number>",
+                        escape(w),
+                        escape(number)
+                    )),
+                    None => out.push_str(&escape(number)),
+                }
+                out.push_str("</Dial>");
             }
             Verb::Pause { secs } => out.push_str(&format!("<Pause length=\"{secs}\"/>")),
             Verb::Hangup => out.push_str("<Hangup/>"),
@@ -280,18 +290,17 @@ pub fn read(xml: &str) -> Vec<Event> {
                 queue: text_until("</Enqueue>"),
             }),
             "Dial" => {
-                let inner = text_until("</Dial>");
+                // Read raw (the markup of <Number> is inside), unescaping each value once.
+                let pos = rest.find("</Dial>").unwrap_or(rest.len());
+                let inner = rest.get(..pos).unwrap_or("").to_string();
+                rest = rest.get(pos + "</Dial>".len()..).unwrap_or("");
                 let (number, whisper_url) = match inner.strip_prefix("<Number") {
                     Some(n) => {
                         let gt = n.find('>').unwrap_or(n.len());
-                        let number = n
-                            .get(gt + 1..)
-                            .unwrap_or("")
-                            .trim_end_matches("</Number>")
-                            .to_string();
-                        (number, attr(n.get(..gt).unwrap_or(""), "url"))
+                        let number = n.get(gt + 1..).unwrap_or("").trim_end_matches("</Number>");
+                        (unescape(number), attr(n.get(..gt).unwrap_or(""), "url"))
                     }
-                    None => (inner, None),
+                    None => (unescape(&inner), None),
                 };
                 out.push(Event::Dial {
                     number,
@@ -338,6 +347,7 @@ mod read_tests {
             .push(Verb::Dial {
                 number: "+15555550100".into(),
                 whisper_url: Some("/ivr/twilio/whisper?call=CA1&x=2".into()),
+                action: Some(("/ivr/twilio/dial-status?call=CA1".into(), 25)),
             })
             .push(Verb::Pause { secs: 20 })
             .push(Verb::Hangup)

@@ -25,6 +25,8 @@ pub const DIGITS_LEN_MAX: usize = 32;
 pub const WAIT_PATH: &str = "/ivr/twilio/wait";
 /// What an answering representative hears before the caller is connected (`<Number url>`).
 pub const WHISPER_PATH: &str = "/ivr/twilio/whisper";
+/// Where the provider reports how a transfer's dial ended (`<Dial action>`).
+pub const DIAL_STATUS_PATH: &str = "/ivr/twilio/dial-status";
 
 /// A query-string value, percent-encoded.
 fn query_value(v: &str) -> String {
@@ -459,6 +461,7 @@ impl Billpay {
             Some(number) => billpay_ivr::TransferTo::Dial {
                 number: number.clone(),
                 whisper_url: format!("{WHISPER_PATH}?call={}", query_value(&sid)),
+                status_url: format!("{DIAL_STATUS_PATH}?call={}", query_value(&sid)),
             },
             None => billpay_ivr::TransferTo::Queue {
                 name: self.config.ivr.agent_queue.clone(),
@@ -679,6 +682,45 @@ impl Billpay {
             r = r.push(Verb::say(lang, s));
         }
         Ok(r.to_xml())
+    }
+
+    /// How a transfer's dial ended (`DialCallStatus`). After a conversation the call is over;
+    /// when nobody answered (busy, no answer, failed) the caller hears so in their language and
+    /// that a call back is noted, and the call is marked for one.
+    pub async fn ivr_dial_result(
+        &self,
+        call_sid: &str,
+        dial_status: &str,
+    ) -> Result<String, ServiceError> {
+        use billpay_ivr::twiml::{Response, Verb};
+        if dial_status == "completed" || dial_status == "answered" {
+            return Ok(Response::new().push(Verb::Hangup).to_xml());
+        }
+        let mut lang = Language::En;
+        if let Some((_, mut call)) = self.call_state(call_sid).await? {
+            lang = call.lang.domain();
+            call.callback_requested = true;
+            let state = serde_json::to_string(&call).map_err(|_| corrupt("state"))?;
+            let (sid, now) = (call_sid.to_string(), self.clock.now_micros());
+            self.store
+                .write(move |c| {
+                    Box::pin(async move { queries::ivr_call_set_state(c, &sid, &state, now).await })
+                })
+                .await?;
+            tracing::info!(dial_status, "transfer not answered: call back requested");
+        }
+        let said = match lang {
+            Language::En => {
+                "All our representatives are busy right now. We have noted that you would like a call back at the number you are calling from. Thank you for calling. Goodbye."
+            }
+            Language::Es => {
+                "Todos nuestros representantes están ocupados en este momento. Hemos anotado que desea que le llamemos al número desde el que llama. Gracias por llamar. Adiós."
+            }
+        };
+        Ok(Response::new()
+            .push(Verb::say(lang, said))
+            .push(Verb::Hangup)
+            .to_xml())
     }
 
     /// The stored state of a call (for tests and the agent desk).

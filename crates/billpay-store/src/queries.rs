@@ -1093,6 +1093,23 @@ pub async fn ivr_call(c: &mut AnyConnection, call_sid: &str) -> R<Option<IvrCall
 /// Inserts a new call, or replaces its state when the stored turn is `expected_turn`
 /// (optimistic: two instances answering the same call cannot both advance it). Returns false
 /// when another writer got there first.
+/// Replaces the flow state of a call that has left the flow (a transfer's outcome).
+pub async fn ivr_call_set_state(
+    c: &mut AnyConnection,
+    call_sid: &str,
+    state: &str,
+    now: i64,
+) -> R<bool> {
+    let n = sqlx::query("UPDATE ivr_calls SET state = $2, updated_at = $3 WHERE call_sid = $1")
+        .bind(call_sid)
+        .bind(state)
+        .bind(now)
+        .execute(c)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
 pub async fn ivr_call_save(c: &mut AnyConnection, r: &IvrCallRow, expected_turn: i64) -> R<bool> {
     let inserted = sqlx::query(
         "INSERT INTO ivr_calls (call_sid, from_number, status, turn, state, last_twiml, \

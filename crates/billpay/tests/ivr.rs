@@ -150,6 +150,16 @@ both_engines! {
         assert_eq!(call["from"], CALLER);
         let (s, _) = t.get("/api/v1/ivr/calls/CAnosuchcall").await;
         assert_eq!(s, 404);
+        // Nobody answers the representatives' number: the caller is told, a call back noted.
+        let p = Phone::new(&t.base, TOKEN, CALLER, "CAwhisper");
+        let (s, xml) = p.post("/ivr/twilio/dial-status?call=CAwhisper", &[("DialCallStatus", "no-answer")]).await.expect("post");
+        assert_eq!(s, 200);
+        assert!(xml.contains("Todos nuestros representantes están ocupados"), "{xml}");
+        assert!(xml.ends_with("<Hangup/></Response>"), "{xml}");
+        let (_, call) = t.get("/api/v1/ivr/calls/CAwhisper").await;
+        assert_eq!(call["callback_requested"], true, "{call}");
+        let (_, xml) = p.post("/ivr/twilio/dial-status?call=CAwhisper", &[("DialCallStatus", "completed")]).await.expect("post");
+        assert!(!xml.contains("<Say"), "after a conversation the call just ends: {xml}");
     }
 }
 
