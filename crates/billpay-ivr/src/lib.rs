@@ -327,6 +327,8 @@ pub struct AccountInfo {
     pub zip5: String,
     pub balance: Money,
     pub due_date: Option<jiff::civil::Date>,
+    /// Today in the account's time zone (due dates and scheduled dates are its dates).
+    pub today: jiff::civil::Date,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -764,7 +766,7 @@ async fn prompt<B: Backend + Sync>(b: &B, call: &mut Call, _secrets: &mut Secret
                     "To pay the full balance, press 1. To pay another amount, press 2. To hear your last payment, press 3.",
                     "Para pagar el saldo total, oprima 1. Para pagar otra cantidad, oprima 2. Para escuchar su último pago, oprima 3.",
                 ));
-                if can_schedule(b, &acct) {
+                if can_schedule(&acct) {
                     says.push(t(
                         l,
                         "To schedule a payment for a later date, press 4.",
@@ -984,7 +986,7 @@ async fn prompt<B: Backend + Sync>(b: &B, call: &mut Call, _secrets: &mut Secret
             GatherSpec::keys(1),
         ),
         Step::ScheduleDate => {
-            let due = scheduling_due_date(b, call).await?;
+            let (due, _) = scheduling_window(b, call).await?;
             let due = spoken_date(due, l.domain());
             gather(
                 call,
@@ -1108,19 +1110,19 @@ fn describe_saved(m: &SavedMethodInfo, l: Lang) -> String {
 }
 
 /// A payment can be scheduled for a later date when a balance is due after today.
-fn can_schedule<B: Backend>(b: &B, acct: &AccountInfo) -> bool {
-    acct.balance.is_positive() && acct.due_date.is_some_and(|d| d > b.today())
+fn can_schedule(acct: &AccountInfo) -> bool {
+    acct.balance.is_positive() && acct.due_date.is_some_and(|d| d > acct.today)
 }
 
-/// The latest date a payment can be scheduled for: the due date.
-async fn scheduling_due_date<B: Backend + Sync>(
+/// The latest date a payment can be scheduled for (the due date), and the account's today.
+async fn scheduling_window<B: Backend + Sync>(
     b: &B,
     call: &Call,
-) -> Result<jiff::civil::Date, BackendError> {
+) -> Result<(jiff::civil::Date, jiff::civil::Date), BackendError> {
     let number = verified(call)?;
     b.account(&number)
         .await?
-        .and_then(|a| a.due_date)
+        .and_then(|a| a.due_date.map(|due| (due, a.today)))
         .ok_or_else(|| BackendError("no due date to schedule before".into()))
 }
 
@@ -1395,7 +1397,7 @@ async fn advance<B: Backend + Sync>(
                         .account(&number)
                         .await?
                         .ok_or_else(|| BackendError("account vanished".into()))?;
-                    if !can_schedule(b, &acct) {
+                    if !can_schedule(&acct) {
                         return invalid(b, call, secrets, wrong_choice()).await;
                     }
                     if b.saved_methods(&number).await?.is_empty() {
@@ -1682,8 +1684,7 @@ async fn advance<B: Backend + Sync>(
             _ => invalid(b, call, secrets, wrong_choice()).await,
         },
         Step::ScheduleDate => {
-            let due = scheduling_due_date(b, call).await?;
-            let today = b.today();
+            let (due, today) = scheduling_window(b, call).await?;
             match keyed_date(&d, today) {
                 Some(date) if date <= due => {
                     call.schedule_date = Some(date.to_string());

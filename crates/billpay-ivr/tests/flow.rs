@@ -25,6 +25,7 @@ impl Fake {
                 zip5: "10001".into(),
                 balance: Money::usd(8410),
                 due_date: Some(jiff::civil::date(2026, 12, 5)),
+                today: jiff::civil::date(2026, 11, 22),
             },
             phone: "+15555550101".into(),
             saved: vec![SavedMethodInfo {

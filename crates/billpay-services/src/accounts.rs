@@ -339,7 +339,12 @@ impl Billpay {
 
 /// The account's time zone (UTC if the stored name is unknown).
 pub(crate) fn account_tz(account: &billpay_store::rows::AccountRow) -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::get(&account.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+    tz_named(&account.timezone)
+}
+
+/// A time zone by IANA name (checked when it was configured or stored); UTC if unknown.
+pub(crate) fn tz_named(name: &str) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC)
 }
 
 impl Billpay {

@@ -101,7 +101,7 @@ struct Line<'a> {
 
 impl Line<'_> {
     fn tz(&self) -> jiff::tz::TimeZone {
-        jiff::tz::TimeZone::get(&self.app.config.ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+        crate::accounts::tz_named(&self.app.config.ivr.timezone)
     }
 
     async fn info(&self, number: &AccountNumber) -> Result<Option<AccountInfo>, BackendError> {
@@ -111,6 +111,12 @@ impl Line<'_> {
                 zip5: s.account.postal_code.chars().take(5).collect(),
                 balance: s.balance,
                 due_date: s.current_statement.as_ref().map(|st| st.due_date),
+                today: self
+                    .app
+                    .clock
+                    .now()
+                    .to_zoned(crate::accounts::tz_named(&s.account.timezone))
+                    .date(),
             })),
             Err(ServiceError::NotFound { .. }) => Ok(None),
             Err(e) => Err(backend_err(e)),
