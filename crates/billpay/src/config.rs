@@ -92,7 +92,7 @@ pub struct EmailSettings {
     /// Attempts before a message fails for good (1 to 50).
     #[serde(default = "default_email_attempts")]
     pub max_attempts: u32,
-    /// Seconds each SMTP command may take (1 to 120).
+    /// Seconds connecting to the relay may take (1 to 120); a whole message is bounded at 120 s.
     #[serde(default = "default_email_timeout")]
     pub timeout_secs: u64,
 }

@@ -102,7 +102,8 @@ pub struct EmailConfig {
     pub reply_to: Option<String>,
     /// Attempts before a message fails for good.
     pub max_attempts: i64,
-    /// Timeout of each SMTP command.
+    /// Timeout of connecting to the relay (lettre applies it to the connection only); a whole
+    /// message is bounded by [`SEND_DEADLINE`].
     pub timeout: Duration,
 }
 
