@@ -3,9 +3,13 @@
 use std::net::SocketAddr;
 
 use anyhow::Result;
-use billpay_domain::{AccountNumber, Money, PostalCode};
+use billpay_domain::{AccountNumber, CardExpiry, CardNumber, Money, PostalCode};
 use billpay_services::Billpay;
 use billpay_services::accounts::{NewAccount, NewStatement};
+use billpay_services::vault::{Actor, MethodToSave, MethodUpdate};
+
+/// The demo customer with a saved card.
+const DEMO_SAVED_CARD_ACCOUNT: &str = "10000000002";
 
 /// Demo customers: (account body, name, email, phone, ZIP, time zone, amount due in cents).
 const DEMO_ACCOUNTS: &[(&str, &str, &str, &str, &str, &str, i64)] = &[
@@ -74,10 +78,35 @@ pub async fn seed_and_print(app: &Billpay, addr: SocketAddr, scheme: &str) -> Re
                 },
             )
             .await?;
+            // One customer has a card on file, to try scheduling and AutoPay by phone.
+            if *body == DEMO_SAVED_CARD_ACCOUNT && app.vault.is_some() {
+                app.save_payment_method(
+                    &number,
+                    MethodToSave::Card {
+                        number: CardNumber::parse("4242424242424242")?,
+                        expiry: CardExpiry::new(12, 2034)?,
+                        postal_code: Some(PostalCode::parse(zip)?),
+                    },
+                    MethodUpdate {
+                        nickname: Some("Demo Visa".into()),
+                        ..MethodUpdate::default()
+                    },
+                    Actor {
+                        id: "demo".into(),
+                        channel: billpay_domain::Channel::Api,
+                    },
+                )
+                .await?;
+            }
         }
         let summary = app.account_summary(&number).await?;
+        let saved = if *body == DEMO_SAVED_CARD_ACCOUNT && app.vault.is_some() {
+            "  saved Visa ending 4242"
+        } else {
+            ""
+        };
         lines.push(format!(
-            "  {}  {:<18} ZIP {}  balance {}",
+            "  {}  {:<18} ZIP {}  balance {}{saved}",
             number, name, zip, summary.balance
         ));
     }
