@@ -362,6 +362,18 @@ both_engines! {
         let (_, call) = t.get("/api/v1/ivr/calls/CAdoubt").await;
         assert_eq!(call["transfer_reason"], "in_doubt");
         assert_eq!(t.processor_charges().await, 1);
+        assert_eq!(t.balance(&n).await, 8410, "not yet known to be paid");
+        // The provider redelivers the confirming keypress: answered from storage, no charge.
+        let p = Phone::new(&t.base, TOKEN, CALLER, "CAdoubt");
+        let (s, again) = p.post("/ivr/twilio/gather?turn=6", &[("Digits", "1")]).await.expect("redeliver");
+        assert_eq!(s, 200);
+        assert!(!again.contains("was approved"), "{again}");
+        // Reconciliation asks the processor by the call's key and finds the one charge.
+        t.clock.advance(jiff::SignedDuration::from_mins(5));
+        t.app.reconcile().await.expect("reconcile");
+        assert_eq!(t.balance(&n).await, 0, "the in-doubt payment resolved as paid");
+        assert_eq!(t.processor_charges().await, 1, "never charged a second time");
+        t.assert_verified().await;
     }
 
     async fn unsigned_or_wrongly_signed_webhooks_are_refused(t) {
