@@ -415,7 +415,7 @@ impl Billpay {
         }
         let sid = event.call_sid.clone();
         let existing = {
-            let mut c = self.store.read_conn().await?;
+            let mut c = self.store.relaxed_conn().await?;
             queries::ivr_call(&mut c, &sid).await?
         };
         let now = self.clock.now().as_microsecond();
@@ -505,8 +505,9 @@ impl Billpay {
             created_at,
             updated_at: now,
         };
-        // The call's place in the flow is not money: on PostgreSQL it does not wait for a WAL
-        // flush. A payment made on this turn was committed durably on its own before this.
+        // The call's place in the flow is not money: it never waits for the disk (the SQLite
+        // session database, or no WAL-flush wait on PostgreSQL). A payment made on this turn
+        // was committed durably on its own before this.
         let saved = self
             .store
             .write_relaxed(move |c| {
@@ -515,7 +516,7 @@ impl Billpay {
             .await?;
         if !saved {
             // Another instance answered this turn first: answer as it did.
-            let mut c = self.store.read_conn().await?;
+            let mut c = self.store.relaxed_conn().await?;
             if let Some(row) = queries::ivr_call(&mut c, &sid).await?
                 && let Some(twiml) = row.last_twiml
             {
@@ -544,7 +545,7 @@ impl Billpay {
         let sid = call_sid.to_string();
         let now = self.clock.now().as_microsecond();
         self.store
-            .write(move |c| {
+            .write_relaxed(move |c| {
                 Box::pin(async move { queries::ivr_call_end(c, &sid, "completed", now).await })
             })
             .await?;
@@ -709,7 +710,7 @@ impl Billpay {
             let state = serde_json::to_string(&call).map_err(|_| corrupt("state"))?;
             let (sid, now) = (call_sid.to_string(), self.clock.now_micros());
             self.store
-                .write(move |c| {
+                .write_relaxed(move |c| {
                     Box::pin(async move { queries::ivr_call_set_state(c, &sid, &state, now).await })
                 })
                 .await?;
@@ -731,7 +732,7 @@ impl Billpay {
 
     /// The stored state of a call (for tests and the agent desk).
     pub async fn ivr_call(&self, call_sid: &str) -> Result<Option<IvrCallRow>, ServiceError> {
-        let mut c = self.store.read_conn().await?;
+        let mut c = self.store.relaxed_conn().await?;
         Ok(queries::ivr_call(&mut c, call_sid).await?)
     }
 

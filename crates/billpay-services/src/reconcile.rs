@@ -84,7 +84,7 @@ impl Billpay {
             .unwrap_or(i64::MIN);
         report.idle_call_digits_wiped = self
             .store
-            .write(move |c| {
+            .write_relaxed(move |c| {
                 Box::pin(async move { queries::ivr_wipe_idle_digits(c, idle_before).await })
             })
             .await?;

@@ -7,6 +7,15 @@
 //! savepoint, and commits once (group commit). A write that fails rolls back to its savepoint
 //! and leaves the others alone. Nobody is answered before the commit that holds their write
 //! has returned, and with `synchronous=FULL` that commit is on disk.
+//!
+//! State that is not money and changes on every request (a phone call's place in the call
+//! flow) is written through [`Store::write_relaxed`]. On PostgreSQL that is the same database
+//! with `synchronous_commit = off` for the one transaction. On SQLite it is a companion file
+//! beside the database, `<database>-sessions`, with its own writer in WAL mode and
+//! `synchronous=NORMAL`: its commits never wait for the disk, and never queue behind the main
+//! writer's durable payment commits (SQLite has one writer per file). Such a write survives a
+//! crash of billpay, and may be lost to a crash of the machine, which costs a caller at most a
+//! repeated prompt.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -53,6 +62,9 @@ const WRITE_QUEUE_MAX: usize = 8192;
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The SQLite session database's schema (on PostgreSQL these tables are in `migrations`).
+pub(crate) static SESSION_MIGRATOR: sqlx::migrate::Migrator =
+    sqlx::migrate!("./migrations-sessions");
 
 /// A unit of work run inside a write transaction.
 pub type WriteFn<T, E> =
@@ -112,6 +124,9 @@ pub struct Store {
     engine: Engine,
     pool: AnyPool,
     writer: Writer,
+    /// Where relaxed state lives: the SQLite session database, or the same PostgreSQL pool.
+    session_pool: AnyPool,
+    session_writer: Writer,
 }
 
 impl std::fmt::Debug for Store {
@@ -151,28 +166,30 @@ impl Store {
         match engine {
             Engine::Sqlite => {
                 ensure_sqlite_parent(&opts.url)?;
-                // Readers: WAL lets them run beside the one writer.
-                let pool = AnyPoolOptions::new()
-                    .max_connections(opts.max_connections.clamp(1, 8))
-                    .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn).await }))
-                    .connect_with(connect.clone())
-                    .await
-                    .map_err(StoreError::from)?;
+                let (pool, writer) =
+                    open_sqlite(&connect, opts.max_connections.clamp(1, 8), Sync::Full).await?;
                 if opts.migrate {
                     MIGRATOR.run(&pool).await.map_err(StoreError::from)?;
                 }
-                let mut writer_conn = AnyConnection::connect_with(&connect)
+                let session_connect = AnyConnectOptions::from_str(&session_url(&opts.url)?)
+                    .map_err(|e| StoreError::Config(format!("bad database URL: {e}")))?;
+                let (session_pool, session_writer) =
+                    open_sqlite(&session_connect, 4, Sync::Normal).await?;
+                // Always: the session database is billpay's own, and `migrate` may not exist
+                // yet for a file that was never opened.
+                SESSION_MIGRATOR
+                    .run(&session_pool)
                     .await
                     .map_err(StoreError::from)?;
-                sqlite_pragmas(&mut writer_conn)
-                    .await
-                    .map_err(StoreError::from)?;
-                let (tx, rx) = mpsc::channel(WRITE_QUEUE_MAX);
-                tokio::spawn(sqlite_writer(writer_conn, rx));
+                if opts.migrate {
+                    move_calls_to_sessions(&pool, &session_pool).await?;
+                }
                 Ok(Store {
                     engine,
                     pool,
-                    writer: Writer::Queue(tx),
+                    writer,
+                    session_pool,
+                    session_writer,
                 })
             }
             Engine::Postgres => {
@@ -187,8 +204,10 @@ impl Store {
                 }
                 Ok(Store {
                     engine,
+                    session_pool: pool.clone(),
                     pool,
                     writer: Writer::Pool,
+                    session_writer: Writer::Pool,
                 })
             }
         }
@@ -206,6 +225,11 @@ impl Store {
     /// A connection for reads.
     pub async fn read_conn(&self) -> Result<crate::PoolConnection, StoreError> {
         self.pool.acquire().await.map_err(StoreError::from)
+    }
+
+    /// A connection for reading what [`Store::write_relaxed`] wrote.
+    pub async fn relaxed_conn(&self) -> Result<crate::PoolConnection, StoreError> {
+        self.session_pool.acquire().await.map_err(StoreError::from)
     }
 
     /// Applies pending migrations.
@@ -226,11 +250,11 @@ impl Store {
     }
 
     /// Like [`Store::write`], for state that is not money and may be lost to a crash of the
-    /// database server (never to a crash of billpay): a phone call's position in the call
-    /// flow. On PostgreSQL the commit does not wait for its WAL flush (`synchronous_commit =
-    /// off` for this transaction only; a later durable commit flushes it, and nothing is ever
-    /// half-written). On SQLite it is an ordinary durable write: the single writer's group
-    /// commit cannot mix durability levels.
+    /// machine (never to a crash of billpay): a phone call's position in the call flow. Read
+    /// it back through [`Store::relaxed_conn`]. On PostgreSQL the commit does not wait for its
+    /// WAL flush (`synchronous_commit = off` for this transaction only; a later durable commit
+    /// flushes it, and nothing is ever half-written). On SQLite it goes to the session
+    /// database (`synchronous=NORMAL`, its own writer), so it never waits behind payments.
     pub async fn write_relaxed<T, E, F>(&self, work: F) -> Result<T, E>
     where
         T: Send + 'static,
@@ -246,7 +270,12 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
     {
-        match &self.writer {
+        let writer = if relaxed {
+            &self.session_writer
+        } else {
+            &self.writer
+        };
+        match writer {
             Writer::Queue(queue) => {
                 let (reply, answer) = oneshot::channel();
                 let pending: Box<dyn ErasedWrite> = Box::new(PendingWrite {
@@ -263,7 +292,11 @@ impl Store {
                 answer.await.map_err(|_| stopped())?
             }
             Writer::Pool => {
-                let pool = self.pool.clone();
+                let pool = if relaxed {
+                    self.session_pool.clone()
+                } else {
+                    self.pool.clone()
+                };
                 // Spawned so that a caller going away cannot cancel a transaction half way.
                 let handle = tokio::spawn(async move {
                     let mut tx = pool.begin().await.map_err(|e| E::from(e.into()))?;
@@ -286,6 +319,7 @@ impl Store {
     /// Closes the pools after the writer has drained.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.session_pool.close().await;
     }
 }
 
@@ -310,9 +344,111 @@ fn ensure_sqlite_parent(url: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+/// The URL of the SQLite session database: the database's path with `-sessions` appended,
+/// and the same query parameters.
+fn session_url(url: &str) -> Result<String, StoreError> {
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (url, None),
+    };
+    let file = path
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    if file.is_empty() || file == ":memory:" || query.is_some_and(|q| q.contains("mode=memory")) {
+        return Err(StoreError::Config(
+            "billpay needs a SQLite database file (an in-memory database loses every payment \
+             when billpay stops)"
+                .into(),
+        ));
+    }
+    Ok(match query {
+        Some(q) => format!("{path}-sessions?{q}"),
+        None => format!("{path}-sessions"),
+    })
+}
+
+/// Calls stored in the main SQLite database by a billpay from before the session database
+/// are moved into it, so a call in progress across the upgrade goes on. Copied first, then
+/// deleted: a crash in between leaves a copy in both, and the next open finishes the move.
+async fn move_calls_to_sessions(main: &AnyPool, sessions: &AnyPool) -> Result<(), StoreError> {
+    let rows: Vec<crate::rows::IvrCallRow> = sqlx::query_as("SELECT * FROM ivr_calls")
+        .fetch_all(main)
+        .await
+        .map_err(StoreError::from)?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut tx = sessions.begin().await.map_err(StoreError::from)?;
+    for r in &rows {
+        sqlx::query(
+            "INSERT INTO ivr_calls (call_sid, from_number, status, turn, state, last_twiml, \
+             sealed_kek_version, sealed_wrapped_key, sealed_ciphertext, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (call_sid) DO NOTHING",
+        )
+        .bind(&r.call_sid)
+        .bind(&r.from_number)
+        .bind(&r.status)
+        .bind(r.turn)
+        .bind(&r.state)
+        .bind(&r.last_twiml)
+        .bind(r.sealed_kek_version)
+        .bind(&r.sealed_wrapped_key)
+        .bind(&r.sealed_ciphertext)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    sqlx::query("DELETE FROM ivr_calls")
+        .execute(main)
+        .await
+        .map_err(StoreError::from)?;
+    tracing::info!(calls = rows.len(), "phone calls moved to the session database");
+    Ok(())
+}
+
+/// How a SQLite file's commits reach the disk.
+#[derive(Clone, Copy)]
+enum Sync {
+    /// Every commit is on disk before it returns: the main database.
+    Full,
+    /// Commits survive a crash of the process, not of the machine: the session database.
+    Normal,
+}
+
+/// A SQLite file's read pool and its one writer task.
+async fn open_sqlite(
+    connect: &AnyConnectOptions,
+    readers: u32,
+    sync: Sync,
+) -> Result<(AnyPool, Writer), StoreError> {
+    // Readers: WAL lets them run beside the one writer.
+    let pool = AnyPoolOptions::new()
+        .max_connections(readers)
+        .after_connect(move |conn, _| Box::pin(async move { sqlite_pragmas(conn, sync).await }))
+        .connect_with(connect.clone())
+        .await
+        .map_err(StoreError::from)?;
+    let mut writer_conn = AnyConnection::connect_with(connect)
+        .await
+        .map_err(StoreError::from)?;
+    sqlite_pragmas(&mut writer_conn, sync)
+        .await
+        .map_err(StoreError::from)?;
+    let (tx, rx) = mpsc::channel(WRITE_QUEUE_MAX);
+    tokio::spawn(sqlite_writer(writer_conn, rx));
+    Ok((pool, Writer::Queue(tx)))
+}
+
+async fn sqlite_pragmas(conn: &mut AnyConnection, sync: Sync) -> Result<(), sqlx::Error> {
     conn.execute("PRAGMA journal_mode=WAL").await?;
-    conn.execute("PRAGMA synchronous=FULL").await?;
+    conn.execute(match sync {
+        Sync::Full => "PRAGMA synchronous=FULL",
+        Sync::Normal => "PRAGMA synchronous=NORMAL",
+    })
+    .await?;
     conn.execute("PRAGMA foreign_keys=ON").await?;
     // 64 MiB of page cache per connection, and checkpoints every ~40 MiB of WAL rather than
     // every 4 MiB: fewer, larger checkpoints. Durability is still synchronous=FULL.

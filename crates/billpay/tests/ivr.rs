@@ -102,6 +102,27 @@ fn mask(t: &TestApp, text: &str, account: &str) -> String {
     out
 }
 
+/// A second billpay on the same database and keyring, started now, serving on its own port.
+async fn second_instance(t: &TestApp) -> String {
+    let settings = billpay::config::Settings {
+        database_url: t.db.url.clone(),
+        keyring_file: Some(t.db.dir.path().join("vault-keyring.toml")),
+        twilio_auth_token: Some(billpay::config::SecretSetting(TOKEN.into())),
+        agent_hours_start: 0,
+        agent_hours_end: 24,
+        ..billpay::config::Settings::default()
+    };
+    let (app, _) = billpay::build_with_clock(&settings, true, t.clock.clone())
+        .await
+        .expect("second instance");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, billpay_http::router(app)).await;
+    });
+    format!("http://{addr}")
+}
+
 /// Sets the clock to this New York local time.
 fn at(t: &TestApp, date: &str, time: &str) {
     let tz = jiff::tz::TimeZone::get("America/New_York").expect("tz");
@@ -411,6 +432,33 @@ both_engines! {
         assert_eq!(first, again);
         assert_eq!(t.processor_charges().await, 1);
         assert_eq!(t.balance(&n).await, 0);
+    }
+
+    async fn a_call_goes_on_at_another_instance_after_a_restart(t) {
+        let n = account(&t).await;
+        let first = Phone::new(&t.base, TOKEN, "+15550000000", "CAmoved");
+        let (s, _) = first.post("/ivr/twilio/voice", &[]).await.expect("voice");
+        assert_eq!(s, 200);
+        let keys = ["2", n.as_str(), "10001", "2", "2500", "1", "1", "378282246310005", "1234", "1234", "10001", "1"];
+        // The first instance hears the card number and expiry...
+        for (turn, d) in keys[..9].iter().enumerate() {
+            let (s, _) = first.post(&format!("/ivr/twilio/gather?turn={}", turn + 1), &[("Digits", d)]).await.expect("gather");
+            assert_eq!(s, 200);
+        }
+        // ...and a freshly started second instance on the same database takes the rest: the
+        // security code, the ZIP and the confirmation, with the sealed digits from the first.
+        let second = second_instance(&t).await;
+        let phone = Phone::new(&second, TOKEN, "+15550000000", "CAmoved");
+        let mut last = String::new();
+        for (turn, d) in keys.iter().enumerate().skip(9) {
+            let (s, body) = phone.post(&format!("/ivr/twilio/gather?turn={}", turn + 1), &[("Digits", d)]).await.expect("gather");
+            assert_eq!(s, 200);
+            last = body;
+        }
+        assert!(last.contains("aprobado"), "{last}");
+        assert_eq!(t.balance(&n).await, 8410 - 2500);
+        assert!(t.app.ivr_call("CAmoved").await.expect("read").expect("row").sealed_ciphertext.is_none());
+        t.assert_verified().await;
     }
 
     async fn no_card_digits_in_stored_call_state(t) {

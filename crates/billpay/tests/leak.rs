@@ -302,9 +302,22 @@ async fn exercise(app: &TestApp) -> Vec<u8> {
 }
 
 /// Every text value of every table, via SQL.
+/// Every row of every table: on SQLite, of the database and of its session database.
 async fn dump_rows(app: &TestApp) -> Vec<u8> {
+    let mut out = dump_database(app, app.app.store.read_conn().await.unwrap(), true).await;
+    if app.db.engine == Engine::Sqlite {
+        let sessions = dump_database(app, app.app.store.relaxed_conn().await.unwrap(), false).await;
+        assert!(
+            contains(&sessions, "CAleak"),
+            "the session database holds the calls, so it really was read"
+        );
+        out.extend(sessions);
+    }
+    out
+}
+
+async fn dump_database(app: &TestApp, mut c: billpay_store::PoolConnection, main: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut c = app.app.store.read_conn().await.unwrap();
     let tables: Vec<String> = match app.db.engine {
         Engine::Sqlite => sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
             .fetch_all(&mut *c)
@@ -317,7 +330,8 @@ async fn dump_rows(app: &TestApp) -> Vec<u8> {
         .await
         .unwrap(),
     };
-    assert!(tables.iter().any(|t| t == "payments"), "{tables:?}");
+    let expected = if main { "payments" } else { "ivr_calls" };
+    assert!(tables.iter().any(|t| t == expected), "{tables:?}");
     for t in tables {
         let text: String = match app.db.engine {
             Engine::Sqlite => {
@@ -408,7 +422,14 @@ async fn scan(engine: Engine) {
     assert_clean("stored rows", &rows, &app.key);
     if engine == Engine::Sqlite {
         let path = app.db.sqlite_path();
-        for file in [path.clone(), path.with_extension("db-wal")] {
+        let sessions = path.with_extension("db-sessions");
+        assert!(sessions.exists(), "the session database is beside the database");
+        for file in [
+            path.clone(),
+            path.with_extension("db-wal"),
+            sessions,
+            path.with_extension("db-sessions-wal"),
+        ] {
             if let Ok(bytes) = std::fs::read(&file) {
                 assert!(!bytes.is_empty());
                 assert_clean(&format!("{}", file.display()), &bytes, &app.key);

@@ -104,3 +104,37 @@ async fn upgrade_leaves_old_messages_unsent_sqlite() {
 async fn upgrade_leaves_old_messages_unsent_postgres() {
     upgrade_leaves_old_messages_unsent(common::Engine::Postgres).await;
 }
+
+/// A SQLite database from before the session database: its calls (one in progress, with sealed
+/// digits) move to `<database>-sessions` when the new billpay opens it, and leave the main file.
+#[tokio::test]
+async fn calls_move_to_the_sqlite_session_database() {
+    let db = common::TestDb::new(common::Engine::Sqlite).await;
+    let store = billpay_store::Store::open(billpay_store::StoreOptions::new(&db.url))
+        .await
+        .expect("open");
+    sqlx::query(
+        "INSERT INTO ivr_calls (call_sid, from_number, status, turn, state, last_twiml, \
+         sealed_kek_version, sealed_wrapped_key, sealed_ciphertext, created_at, updated_at) \
+         VALUES ('CAold', '+15555550101', 'active', 3, '{}', '<Response/>', 1, 'wrapped', 'sealed', 1, 2)",
+    )
+    .execute(store.reader())
+    .await
+    .expect("an old call in the main database");
+    store.close().await;
+    let store = billpay_store::Store::open(billpay_store::StoreOptions::new(&db.url))
+        .await
+        .expect("reopen");
+    let main: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ivr_calls")
+        .fetch_one(store.reader())
+        .await
+        .expect("count");
+    assert_eq!(main, 0, "the call left the main database");
+    let mut c = store.relaxed_conn().await.expect("session database");
+    let row = billpay_store::queries::ivr_call(&mut c, "CAold")
+        .await
+        .expect("read")
+        .expect("the call is in the session database");
+    assert_eq!((row.turn, row.status.as_str()), (3, "active"));
+    assert_eq!(row.sealed_ciphertext.as_deref(), Some("sealed"));
+}
