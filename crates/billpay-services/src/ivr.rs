@@ -97,6 +97,9 @@ fn backend_err(e: impl std::fmt::Display) -> BackendError {
 struct Line<'a> {
     app: &'a Billpay,
     call_sid: &'a str,
+    /// The account as last read during this webhook: one keypress may need it several times.
+    /// Forgotten by anything that changes money or schedules.
+    seen: std::sync::Mutex<Option<AccountInfo>>,
 }
 
 impl Line<'_> {
@@ -104,7 +107,26 @@ impl Line<'_> {
         crate::accounts::tz_named(&self.app.config.ivr.timezone)
     }
 
+    fn forget(&self) {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = None;
+        }
+    }
+
     async fn info(&self, number: &AccountNumber) -> Result<Option<AccountInfo>, BackendError> {
+        if let Ok(seen) = self.seen.lock()
+            && let Some(info) = seen.as_ref().filter(|i| i.number.as_str() == number.as_str())
+        {
+            return Ok(Some(info.clone()));
+        }
+        let info = self.read_info(number).await?;
+        if let (Ok(mut seen), Some(i)) = (self.seen.lock(), info.as_ref()) {
+            *seen = Some(i.clone());
+        }
+        Ok(info)
+    }
+
+    async fn read_info(&self, number: &AccountNumber) -> Result<Option<AccountInfo>, BackendError> {
         match self.app.account_summary(number).await {
             Ok(s) => Ok(Some(AccountInfo {
                 number: s.account.account_number.clone(),
@@ -198,6 +220,7 @@ impl Backend for Line<'_> {
     }
 
     async fn pay(&self, req: PayRequest) -> Result<PayOutcome, BackendError> {
+        self.forget();
         let idem = Idempotency::new(
             format!("call:{}", self.call_sid),
             format!("payment-{}", req.seq),
@@ -273,6 +296,7 @@ impl Backend for Line<'_> {
     }
 
     async fn schedule(&self, req: ScheduleRequest) -> Result<(), BackendError> {
+        self.forget();
         let key = format!("call:{}:schedule-{}", self.call_sid, req.seq);
         let new = NewScheduledPayment {
             payment_method: req.token,
@@ -326,6 +350,7 @@ impl Backend for Line<'_> {
         terms: String,
     ) -> Result<(), BackendError> {
         tracing::info!("caller enrolled in AutoPay by phone");
+        self.forget();
         self.app
             .enroll_autopay_by_phone(account, token, terms)
             .await
@@ -335,6 +360,7 @@ impl Backend for Line<'_> {
 
     async fn cancel_autopay(&self, account: &AccountNumber) -> Result<(), BackendError> {
         tracing::info!("caller turned AutoPay off by phone");
+        self.forget();
         self.app
             .cancel_autopay(account)
             .await
@@ -460,6 +486,7 @@ impl Billpay {
         let line = Line {
             app: self,
             call_sid: &sid,
+            seen: std::sync::Mutex::new(None),
         };
         let reply: Reply = billpay_ivr::step(&line, &mut call, &mut secrets, input).await;
         let next_turn = turn + 1;
@@ -508,10 +535,11 @@ impl Billpay {
         // The call's place in the flow is not money: it never waits for the disk (the SQLite
         // session database, or no WAL-flush wait on PostgreSQL). A payment made on this turn
         // was committed durably on its own before this.
+        let expected = existing.as_ref().map(|_| turn);
         let saved = self
             .store
             .write_relaxed(move |c| {
-                Box::pin(async move { queries::ivr_call_save(c, &row, turn).await })
+                Box::pin(async move { queries::ivr_call_save(c, &row, expected).await })
             })
             .await?;
         if !saved {

@@ -60,6 +60,8 @@ pub const GROUP_COMMIT_BATCH_MAX: usize = 256;
 /// Writes that may wait for the SQLite writer before callers are made to wait for room.
 const WRITE_QUEUE_MAX: usize = 8192;
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+/// How often the session database's WAL is checkpointed.
+const SESSION_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// The SQLite session database's schema (on PostgreSQL these tables are in `migrations`).
@@ -437,6 +439,22 @@ async fn open_sqlite(
     sqlite_pragmas(&mut writer_conn, sync)
         .await
         .map_err(StoreError::from)?;
+    if matches!(sync, Sync::Normal) {
+        // The session database's writer never checkpoints on commit (a checkpoint writes and
+        // syncs the database file, and a webhook would wait for it): a task beside it does,
+        // without blocking the writer (PASSIVE).
+        writer_conn
+            .execute("PRAGMA wal_autocheckpoint=0")
+            .await
+            .map_err(StoreError::from)?;
+        let mut checkpointer = AnyConnection::connect_with(connect)
+            .await
+            .map_err(StoreError::from)?;
+        sqlite_pragmas(&mut checkpointer, sync)
+            .await
+            .map_err(StoreError::from)?;
+        tokio::spawn(sqlite_checkpointer(checkpointer, pool.clone()));
+    }
     let (tx, rx) = mpsc::channel(WRITE_QUEUE_MAX);
     tokio::spawn(sqlite_writer(writer_conn, rx));
     Ok((pool, Writer::Queue(tx)))
@@ -457,6 +475,19 @@ async fn sqlite_pragmas(conn: &mut AnyConnection, sync: Sync) -> Result<(), sqlx
     let busy = format!("PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}");
     conn.execute(sqlx::AssertSqlSafe(busy)).await?;
     Ok(())
+}
+
+/// Checkpoints a SQLite file's WAL once a second until its pool is closed.
+async fn sqlite_checkpointer(mut conn: AnyConnection, pool: AnyPool) {
+    let mut tick = tokio::time::interval(SESSION_CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        tick.tick().await;
+        if let Err(e) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+            tracing::warn!(error = %e, "session database checkpoint failed; retrying");
+        }
+    }
+    let _ = conn.close().await;
 }
 
 /// The SQLite writer: one connection, one transaction per batch, one savepoint per write.
@@ -486,6 +517,21 @@ async fn run_batch(
     conn.execute("BEGIN IMMEDIATE")
         .await
         .map_err(StoreError::from)?;
+    if let [write] = batch {
+        // Alone in its transaction: no savepoint needed (two fewer round trips to SQLite's
+        // thread); a failed write rolls the whole transaction back.
+        if !write.run(conn).await {
+            conn.execute("ROLLBACK").await.map_err(StoreError::from)?;
+            return Ok(());
+        }
+        return match conn.execute("COMMIT").await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                Err(StoreError::from(e))
+            }
+        };
+    }
     for write in batch.iter_mut() {
         let step = async {
             conn.execute("SAVEPOINT w").await?;

@@ -1090,9 +1090,6 @@ pub async fn ivr_call(c: &mut AnyConnection, call_sid: &str) -> R<Option<IvrCall
     )
 }
 
-/// Inserts a new call, or replaces its state when the stored turn is `expected_turn`
-/// (optimistic: two instances answering the same call cannot both advance it). Returns false
-/// when another writer got there first.
 /// Replaces the flow state of a call that has left the flow (a transfer's outcome).
 pub async fn ivr_call_set_state(
     c: &mut AnyConnection,
@@ -1110,29 +1107,17 @@ pub async fn ivr_call_set_state(
     Ok(n == 1)
 }
 
-pub async fn ivr_call_save(c: &mut AnyConnection, r: &IvrCallRow, expected_turn: i64) -> R<bool> {
-    let inserted = sqlx::query(
-        "INSERT INTO ivr_calls (call_sid, from_number, status, turn, state, last_twiml, \
-         sealed_kek_version, sealed_wrapped_key, sealed_ciphertext, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (call_sid) DO NOTHING",
-    )
-    .bind(&r.call_sid)
-    .bind(&r.from_number)
-    .bind(&r.status)
-    .bind(r.turn)
-    .bind(&r.state)
-    .bind(&r.last_twiml)
-    .bind(r.sealed_kek_version)
-    .bind(&r.sealed_wrapped_key)
-    .bind(&r.sealed_ciphertext)
-    .bind(r.created_at)
-    .bind(r.updated_at)
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        return Ok(true);
-    }
+/// Stores a new call (`expected_turn` None), or replaces its state when the stored turn is
+/// `expected_turn` (optimistic: two instances answering the same call cannot both advance it).
+/// Returns false when another writer got there first.
+pub async fn ivr_call_save(
+    c: &mut AnyConnection,
+    r: &IvrCallRow,
+    expected_turn: Option<i64>,
+) -> R<bool> {
+    let Some(expected_turn) = expected_turn else {
+        return ivr_call_insert(c, r).await;
+    };
     let updated = sqlx::query(
         "UPDATE ivr_calls SET status = $2, turn = $3, state = $4, last_twiml = $5, \
          sealed_kek_version = $6, sealed_wrapped_key = $7, sealed_ciphertext = $8, updated_at = $9 \
@@ -1152,6 +1137,30 @@ pub async fn ivr_call_save(c: &mut AnyConnection, r: &IvrCallRow, expected_turn:
     .await?
     .rows_affected();
     Ok(updated == 1)
+}
+
+/// Stores a new call; false when another instance stored it first.
+pub async fn ivr_call_insert(c: &mut AnyConnection, r: &IvrCallRow) -> R<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO ivr_calls (call_sid, from_number, status, turn, state, last_twiml, \
+         sealed_kek_version, sealed_wrapped_key, sealed_ciphertext, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (call_sid) DO NOTHING",
+    )
+    .bind(&r.call_sid)
+    .bind(&r.from_number)
+    .bind(&r.status)
+    .bind(r.turn)
+    .bind(&r.state)
+    .bind(&r.last_twiml)
+    .bind(r.sealed_kek_version)
+    .bind(&r.sealed_wrapped_key)
+    .bind(&r.sealed_ciphertext)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(c)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// The provider says the call is over: mark it and destroy any sealed digits.

@@ -11,6 +11,7 @@
 //! `GET /healthz` through the same router: the cost of an HTTP round trip on this machine at
 //! this concurrency. The figures are the webhook percentiles and their ratio to it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -42,6 +43,20 @@ pub struct IvrArgs {
 }
 
 const TOKEN: &str = "bench-ivr-twilio-token";
+/// Clients asking GET /healthz while the calls run, and their mean pause.
+const PROBES: usize = 20;
+const PROBE_PAUSE_MS: u64 = 100;
+/// What each turn of a call is, for the per-turn table.
+const TURN_NAMES: [&str; 8] = [
+    "voice (call arrives)",
+    "language",
+    "yes, my account",
+    "ZIP",
+    "pay in full",
+    "saved card",
+    "confirm (pays)",
+    "status callback",
+];
 /// The keys of one call, after the voice webhook: English, yes, ZIP, pay in full, the saved
 /// card, confirm.
 const KEYS: [&str; 6] = ["1", "1", "10001", "1", "1", "1"];
@@ -69,6 +84,8 @@ impl Jitter {
 struct Timings {
     flow_us: Vec<u64>,
     pay_us: Vec<u64>,
+    /// The flow webhooks again, by turn (0 = the voice webhook; the last = the status callback).
+    by_turn: Vec<Vec<u64>>,
     failures: usize,
     first_failure: Option<String>,
 }
@@ -77,10 +94,24 @@ impl Timings {
     fn merge(&mut self, o: Timings) {
         self.flow_us.extend(o.flow_us);
         self.pay_us.extend(o.pay_us);
+        if self.by_turn.len() < o.by_turn.len() {
+            self.by_turn.resize(o.by_turn.len(), Vec::new());
+        }
+        for (mine, theirs) in self.by_turn.iter_mut().zip(o.by_turn) {
+            mine.extend(theirs);
+        }
         self.failures += o.failures;
         if self.first_failure.is_none() {
             self.first_failure = o.first_failure;
         }
+    }
+
+    fn flow(&mut self, turn: usize, us: u64) {
+        self.flow_us.push(us);
+        if self.by_turn.len() <= turn {
+            self.by_turn.resize(turn + 1, Vec::new());
+        }
+        self.by_turn[turn].push(us);
     }
 
     fn fail(&mut self, why: String) {
@@ -195,13 +226,45 @@ async fn measure(
         args.calls, args.think_ms
     );
     let started = Instant::now();
+    // Beside the calls, a few clients keep asking GET /healthz: what the same machine, runtime
+    // and HTTP stack add to any request while the calls are in progress.
+    let probing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let probes: Vec<_> = (0..PROBES)
+        .map(|i| {
+            let (client, url, probing) =
+                (client.clone(), format!("{base}/healthz"), probing.clone());
+            let mut jitter = Jitter(0x2545_f491_4f6c_dd1d ^ i as u64);
+            tokio::spawn(async move {
+                let mut us = Vec::new();
+                while probing.load(std::sync::atomic::Ordering::Relaxed) {
+                    tokio::time::sleep(jitter.pause(PROBE_PAUSE_MS)).await;
+                    let at = Instant::now();
+                    if let Ok(r) = client.get(&url).send().await {
+                        let _ = r.bytes().await;
+                        us.push(at.elapsed().as_micros() as u64);
+                    }
+                }
+                us
+            })
+        })
+        .collect();
     let calls = paced(args, |i, mut jitter| {
-        let phone = Phone::new(&base, TOKEN, &accounts[i].1, &format!("CAbench{i:06}"))
-            .with_client(client.clone());
+        let phone = Phone::with_client(
+            &base,
+            TOKEN,
+            &accounts[i].1,
+            &format!("CAbench{i:06}"),
+            client.clone(),
+        );
         async move { one_call(&phone, &mut jitter, think_ms).await }
     })
     .await;
     let calls_wall = started.elapsed();
+    probing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut probe_us = Vec::new();
+    for p in probes {
+        probe_us.extend(p.await.unwrap_or_default());
+    }
 
     let _ = stop_tx.send(());
     let _ = server.await;
@@ -242,6 +305,23 @@ async fn measure(
         pct(&calls.flow_us, 100.0),
     );
     let (p50, p99) = (pct(&calls.pay_us, 50.0), pct(&calls.pay_us, 99.0));
+    let (q50, q99) = (pct(&probe_us, 50.0), pct(&probe_us, 99.0));
+    let mut turns = String::from(
+        "\n| turn | webhooks | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|\n",
+    );
+    for (i, us) in calls.by_turn.iter().enumerate() {
+        if us.is_empty() {
+            continue;
+        }
+        turns.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} |\n",
+            TURN_NAMES.get(i).copied().unwrap_or("?"),
+            us.len(),
+            pct(us, 50.0),
+            pct(us, 99.0),
+            pct(us, 100.0)
+        ));
+    }
     let ratio = |x: f64, base: f64| if base > 0.0 { x / base } else { 0.0 };
     Ok(format!(
         "## billpay bench ivr\n\n\
@@ -253,12 +333,15 @@ async fn measure(
          | figure | ms | ratio to baseline |\n|---|---|---|\n\
          | baseline GET /healthz p50 | {b50:.2} | 1.00 |\n\
          | baseline GET /healthz p99 | {b99:.2} | 1.00 |\n\
+         | GET /healthz during the calls p50 ({} requests) | {q50:.2} | {:.2} |\n\
+         | GET /healthz during the calls p99 | {q99:.2} | {:.2} |\n\
          | webhook p50 (no processor call; {} webhooks) | {f50:.2} | {:.2} |\n\
          | webhook p95 | {f95:.2} | {:.2} |\n\
          | **webhook p99** (target <= 5 ms) | {f99:.2} | {:.2} |\n\
          | webhook max | {fmax:.2} | {:.2} |\n\
          | paying webhook p50 (includes the processor call; {} webhooks) | {p50:.2} | {:.2} |\n\
-         | paying webhook p99 | {p99:.2} | {:.2} |\n\n\
+         | paying webhook p99 | {p99:.2} | {:.2} |\n\
+         {turns}\n\
          Every call paid once ({payments} phone payments); billpay verify over {} payments: {}.\n",
         machine.cpus,
         machine.model,
@@ -269,6 +352,9 @@ async fn measure(
         calls_wall.as_secs_f64(),
         baseline_wall.as_secs_f64(),
         s.sandbox_latency_ms,
+        probe_us.len(),
+        ratio(q50, b50),
+        ratio(q99, b99),
         calls.flow_us.len(),
         ratio(f50, b50),
         ratio(f95, b99),
@@ -339,7 +425,7 @@ async fn one_call(phone: &Phone, jitter: &mut Jitter, think_ms: u64) -> Timings 
             }
             break;
         }
-        t.flow_us.push(us);
+        t.flow(turn, us);
         let next = billpay_ivr::twiml::read(&body)
             .into_iter()
             .find_map(|e| match e {
@@ -361,7 +447,7 @@ async fn one_call(phone: &Phone, jitter: &mut Jitter, think_ms: u64) -> Timings 
         .post("/ivr/twilio/status", &[("CallStatus", "completed")])
         .await
     {
-        Ok((204, _)) => t.flow_us.push(at.elapsed().as_micros() as u64),
+        Ok((204, _)) => t.flow(PAY_TURN + 1, at.elapsed().as_micros() as u64),
         Ok((s, _)) => t.fail(format!("{}: status callback answered {s}", phone.call_sid)),
         Err(e) => t.fail(format!("{}: {e:#}", phone.call_sid)),
     }

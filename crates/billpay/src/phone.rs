@@ -21,20 +21,26 @@ const TURNS_MAX: usize = 200;
 
 impl Phone {
     pub fn new(base: &str, auth_token: &str, from: &str, call_sid: &str) -> Phone {
+        Phone::with_client(base, auth_token, from, call_sid, reqwest::Client::new())
+    }
+
+    /// A phone sharing an HTTP client (and its connections) with other phones. Building a
+    /// client reads the system's root certificates, which many phones at once should not.
+    pub fn with_client(
+        base: &str,
+        auth_token: &str,
+        from: &str,
+        call_sid: &str,
+        client: reqwest::Client,
+    ) -> Phone {
         Phone {
             base: base.trim_end_matches('/').to_string(),
             auth_token: auth_token.to_string(),
             from: from.to_string(),
             to: "+18005550199".into(),
             call_sid: call_sid.to_string(),
-            client: reqwest::Client::new(),
+            client,
         }
-    }
-
-    /// Shares an HTTP client (and its connections) with other phones.
-    pub fn with_client(mut self, client: reqwest::Client) -> Phone {
-        self.client = client;
-        self
     }
 
     fn url(&self, path: &str) -> String {
