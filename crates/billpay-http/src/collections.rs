@@ -354,6 +354,36 @@ pub async fn set_consent(
     }))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentList {
+    pub data: Vec<ConsentOut>,
+}
+
+/// What the customer agreed to be contacted by, and where they said so (a withdrawal by
+/// replying STOP to a text is recorded here too).
+#[utoipa::path(get, path = "/accounts/{account_number}/consents", tag = "collections",
+    params(("account_number" = String, Path)),
+    responses((status = 200, body = ConsentList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn consents(
+    State(app): State<Billpay>,
+    Path(number): Path<String>,
+) -> Result<Json<ConsentList>, ApiError> {
+    let number = parse_account_number("account_number", &number)?;
+    let data = app
+        .consents(&number)
+        .await?
+        .into_iter()
+        .map(|c| ConsentOut {
+            channel: c.channel,
+            status: c.status,
+            source: c.source,
+            consent_text: c.consent_text,
+        })
+        .collect();
+    Ok(Json(ConsentList { data }))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HardshipIn {

@@ -116,6 +116,7 @@ fn api_router() -> OpenApiRouter<Billpay> {
             .routes(routes!(collections::list_events))
             .routes(routes!(collections::add_webhook_endpoint))
             .routes(routes!(collections::set_consent))
+            .routes(routes!(collections::consents))
             .routes(routes!(schedules::set_billing_plan))
             .routes(routes!(collections::enroll_hardship))
             .routes(routes!(collections::post_pledge))

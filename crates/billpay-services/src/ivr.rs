@@ -115,7 +115,9 @@ impl Line<'_> {
 
     async fn info(&self, number: &AccountNumber) -> Result<Option<AccountInfo>, BackendError> {
         if let Ok(seen) = self.seen.lock()
-            && let Some(info) = seen.as_ref().filter(|i| i.number.as_str() == number.as_str())
+            && let Some(info) = seen
+                .as_ref()
+                .filter(|i| i.number.as_str() == number.as_str())
         {
             return Ok(Some(info.clone()));
         }

@@ -29,6 +29,7 @@ pub mod receipts;
 pub mod reconcile;
 pub mod reminders;
 pub mod sandbox;
+pub mod sms;
 pub mod vault;
 pub mod verify;
 pub mod webhooks;
@@ -101,6 +102,8 @@ pub struct ServiceConfig {
     pub collections: collections::CollectionsConfig,
     /// The SMTP relay the outbox is delivered through; None leaves messages queued.
     pub email: Option<email::EmailConfig>,
+    /// The text-message provider (Twilio's Messages API shape); None leaves texts queued.
+    pub sms: Option<sms::SmsConfig>,
 }
 
 /// The phone line's settings.
@@ -155,6 +158,7 @@ impl Default for ServiceConfig {
             job_lease: jobs::LEASE,
             collections: collections::CollectionsConfig::default(),
             email: None,
+            sms: None,
         }
     }
 }

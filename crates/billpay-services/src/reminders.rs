@@ -59,6 +59,16 @@ impl Billpay {
         ]
     }
 
+    /// What the customer agreed to be contacted by.
+    pub async fn consents(
+        &self,
+        number: &billpay_domain::AccountNumber,
+    ) -> Result<Vec<ConsentRow>, ServiceError> {
+        let account = self.account_row(number).await?;
+        let mut c = self.store.read_conn().await?;
+        Ok(billpay_store::collections::consents_of(&mut c, &account.id).await?)
+    }
+
     /// Records what the customer agreed to be contacted by.
     pub async fn set_consent(
         &self,

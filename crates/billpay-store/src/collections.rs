@@ -328,3 +328,14 @@ pub async fn consents_of(c: &mut AnyConnection, account_id: &str) -> R<Vec<Conse
     .fetch_all(c)
     .await?)
 }
+
+/// Accounts with this phone number whose text-message consent is granted.
+pub async fn sms_consented_accounts(c: &mut AnyConnection, phone: &str) -> R<Vec<String>> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT a.account_number FROM accounts a JOIN contact_consents k ON k.account_id = a.id \
+         WHERE a.phone = $1 AND k.channel = 'sms' AND k.status = 'granted' ORDER BY a.created_at",
+    )
+    .bind(phone)
+    .fetch_all(c)
+    .await?)
+}

@@ -76,17 +76,24 @@ pub async fn lease(
     Ok(rows)
 }
 
-/// Rows left `sending` by a sender whose lease ran out (it stopped mid-conversation): whether
+/// Rows of a kind prefix left `sending` by a sender whose lease ran out (it stopped
+/// mid-conversation): whether
 /// the relay accepted them is unknown, so they are not sent again automatically but failed
 /// with `error`, for an operator to check and requeue. Returns their ids.
-pub async fn fail_interrupted(c: &mut AnyConnection, error: &str, now: i64) -> R<Vec<String>> {
+pub async fn fail_interrupted(
+    c: &mut AnyConnection,
+    kind_prefix: &str,
+    error: &str,
+    now: i64,
+) -> R<Vec<String>> {
     Ok(sqlx::query_scalar::<_, String>(
         "UPDATE outbox SET status = 'failed', last_error = $1, lease_owner = NULL, \
          lease_until = NULL, finished_at = $2 \
-         WHERE status = 'sending' AND lease_until < $2 RETURNING id",
+         WHERE status = 'sending' AND lease_until < $2 AND kind LIKE $3 RETURNING id",
     )
     .bind(error)
     .bind(now)
+    .bind(format!("{kind_prefix}%"))
     .fetch_all(c)
     .await?)
 }

@@ -306,9 +306,8 @@ async fn measure(
     );
     let (p50, p99) = (pct(&calls.pay_us, 50.0), pct(&calls.pay_us, 99.0));
     let (q50, q99) = (pct(&probe_us, 50.0), pct(&probe_us, 99.0));
-    let mut turns = String::from(
-        "\n| turn | webhooks | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|\n",
-    );
+    let mut turns =
+        String::from("\n| turn | webhooks | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|\n");
     for (i, us) in calls.by_turn.iter().enumerate() {
         if us.is_empty() {
             continue;

@@ -837,8 +837,24 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
-/// Says once, at start-up, whether customer emails will be delivered.
+/// Says once, at start-up, whether customer emails and texts will be delivered.
 async fn announce_email(app: &Billpay) {
+    match &app.config.sms {
+        Some(m) => tracing::info!(
+            provider = %m.api_base,
+            from = %m.from.as_deref().or(m.messaging_service_sid.as_deref()).unwrap_or_default(),
+            "text message delivery on"
+        ),
+        None => {
+            let queued = app.sms_queued().await.unwrap_or(0);
+            if queued > 0 {
+                tracing::warn!(
+                    queued,
+                    "text message delivery is off (no [sms] section in the configuration): texts stay queued in the outbox until it is configured"
+                );
+            }
+        }
+    }
     match &app.config.email {
         Some(e) => tracing::info!(
             relay = %format!("{}:{}", e.smtp_host, e.smtp_port),
@@ -874,6 +890,19 @@ async fn run_worker(app: Billpay, stop: tokio::sync::watch::Receiver<bool>) {
             .await
         })
     };
+    let texts = {
+        let app = app.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let owner = billpay_services::jobs::worker_name(&app);
+            worker_loop(stop, "text message delivery", move || {
+                let app = app.clone();
+                let owner = owner.clone();
+                async move { app.deliver_sms(&owner).await.map(|r| r.leased == 0) }
+            })
+            .await
+        })
+    };
     let owner = billpay_services::jobs::worker_name(&app);
     worker_loop(stop, "job runner", move || {
         let app = app.clone();
@@ -882,6 +911,7 @@ async fn run_worker(app: Billpay, stop: tokio::sync::watch::Receiver<bool>) {
     })
     .await;
     let _ = mail.await;
+    let _ = texts.await;
 }
 
 /// Runs `pass` (which says whether it found nothing to do) until told to stop.
@@ -967,15 +997,23 @@ async fn outbox(action: OutboxAction, settings: &Settings) -> Result<std::proces
     let result = async {
         match action {
             OutboxAction::Send => {
-                if app.config.email.is_none() {
-                    anyhow::bail!("email delivery is off: add an [email] section to the configuration");
+                if app.config.email.is_none() && app.config.sms.is_none() {
+                    anyhow::bail!("delivery is off: add an [email] or [sms] section to the configuration");
                 }
                 let owner = billpay_services::jobs::worker_name(&app);
-                let r = app.drain_email(&owner).await?;
-                println!(
-                    "emails attempted: {}\nsent: {}\nretrying later: {}\nfailed: {}\ninterrupted earlier, now failed: {}",
-                    r.leased, r.sent, r.retrying, r.failed, r.interrupted
-                );
+                for (what, on, r) in [
+                    ("emails", app.config.email.is_some(), app.drain_email(&owner).await?),
+                    ("texts", app.config.sms.is_some(), app.drain_sms(&owner).await?),
+                ] {
+                    if on {
+                        println!(
+                            "{what} attempted: {}\nsent: {}\nretrying later: {}\nfailed: {}\ninterrupted earlier, now failed: {}",
+                            r.leased, r.sent, r.retrying, r.failed, r.interrupted
+                        );
+                    } else {
+                        println!("{what}: delivery is off");
+                    }
+                }
             }
             OutboxAction::Retry { id } => {
                 if !app.outbox_retry(&id).await? {
@@ -986,6 +1024,9 @@ async fn outbox(action: OutboxAction, settings: &Settings) -> Result<std::proces
             OutboxAction::Status => {
                 if app.config.email.is_none() {
                     println!("email delivery is off: no [email] section in the configuration\n");
+                }
+                if app.config.sms.is_none() {
+                    println!("text message delivery is off: no [sms] section in the configuration\n");
                 }
                 println!("kind\tstatus\tcount");
                 for (kind, status, n) in app.outbox_counts().await? {

@@ -64,6 +64,112 @@ pub struct Settings {
     pub collections: CollectionsSettings,
     /// `[email]`: the SMTP relay notices are delivered through. Absent: messages stay queued.
     pub email: Option<EmailSettings>,
+    /// `[sms]`: the text-message provider (Twilio's Messages API shape). Absent: texts stay
+    /// queued.
+    pub sms: Option<SmsSettings>,
+}
+
+/// The `[sms]` table of the configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    /// The provider's API root: Twilio's by default.
+    #[serde(default = "default_sms_api_base")]
+    pub api_base: String,
+    /// The account SID (Twilio: `AC…`).
+    pub account_sid: String,
+    /// A file holding the auth token (its first line)...
+    pub auth_token_file: Option<std::path::PathBuf>,
+    /// ...or the name of an environment variable holding it.
+    pub auth_token_env: Option<String>,
+    /// The number texts come from (E.164, e.g. "+18005550199")...
+    pub from: Option<String>,
+    /// ...or a messaging service (Twilio: `MG…`) that picks the number.
+    pub messaging_service_sid: Option<String>,
+    /// Attempts before a text fails for good (1 to 50).
+    #[serde(default = "default_email_attempts")]
+    pub max_attempts: u32,
+    /// Seconds one request to the provider may take (1 to 120).
+    #[serde(default = "default_email_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_sms_api_base() -> String {
+    "https://api.twilio.com".into()
+}
+
+impl SmsSettings {
+    /// Checks the table and reads the token; the token is never logged or printed.
+    pub fn config(&self) -> Result<billpay_services::sms::SmsConfig> {
+        let base = self.api_base.trim_end_matches('/');
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|l| base.starts_with(l));
+        if !base.starts_with("https://") && !loopback {
+            anyhow::bail!("[sms] api_base must start with https:// (http:// only on loopback)");
+        }
+        if self.account_sid.is_empty()
+            || !self
+                .account_sid
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            anyhow::bail!(
+                "[sms] account_sid must be the provider's account id, letters and digits"
+            );
+        }
+        let from = match (&self.from, &self.messaging_service_sid) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("[sms] give from or messaging_service_sid, not both")
+            }
+            (None, None) => anyhow::bail!(
+                "[sms] needs from (the sending number, like \"+18005550199\") or messaging_service_sid"
+            ),
+            (Some(f), None) => Some(
+                billpay_services::accounts::normalize_phone(f)
+                    .ok()
+                    .filter(|n| n == f)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("[sms] from must be a number like \"+18005550199\"")
+                    })?,
+            ),
+            (None, Some(_)) => None,
+        };
+        if !(1..=50).contains(&self.max_attempts) {
+            anyhow::bail!("[sms] max_attempts must be 1 to 50");
+        }
+        if !(1..=120).contains(&self.timeout_secs) {
+            anyhow::bail!("[sms] timeout_secs must be 1 to 120");
+        }
+        let token = match (&self.auth_token_file, &self.auth_token_env) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("[sms] give auth_token_file or auth_token_env, not both")
+            }
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("[sms] reading auth_token_file {}", path.display()))?;
+                text.lines().next().unwrap_or_default().trim().to_string()
+            }
+            (None, Some(var)) => std::env::var(var).map_err(|_| {
+                anyhow::anyhow!("[sms] auth_token_env: the environment variable {var} is not set")
+            })?,
+            (None, None) => {
+                anyhow::bail!("[sms] needs the auth token: give auth_token_file or auth_token_env")
+            }
+        };
+        if token.is_empty() {
+            anyhow::bail!("[sms] the auth token is empty");
+        }
+        Ok(billpay_services::sms::SmsConfig {
+            api_base: base.to_string(),
+            account_sid: self.account_sid.clone(),
+            auth_token: billpay_domain::SecretString::new(token),
+            from,
+            messaging_service_sid: self.messaging_service_sid.clone(),
+            max_attempts: i64::from(self.max_attempts),
+            timeout: std::time::Duration::from_secs(self.timeout_secs),
+        })
+    }
 }
 
 /// The `[email]` table of the configuration file.
@@ -480,6 +586,7 @@ impl Default for Settings {
             job_lease_secs: 300,
             collections: CollectionsSettings::default(),
             email: None,
+            sms: None,
         }
     }
 }
@@ -534,6 +641,9 @@ impl Settings {
         if let Some(e) = &s.email {
             e.config(&s.biller_name)?;
         }
+        if let Some(m) = &s.sms {
+            m.config()?;
+        }
         if s.job_lease_secs < 1 || s.job_lease_secs > 3600 {
             anyhow::bail!("job_lease_secs must be 1 to 3600");
         }
@@ -585,6 +695,7 @@ impl Settings {
                 .email
                 .as_ref()
                 .and_then(|e| e.config(&self.biller_name).ok()),
+            sms: self.sms.as_ref().and_then(|m| m.config().ok()),
             ..Default::default()
         }
     }

@@ -58,7 +58,7 @@ pub const BACKOFF_BASE: jiff::SignedDuration = jiff::SignedDuration::from_secs(6
 pub const BACKOFF_MAX: jiff::SignedDuration = jiff::SignedDuration::from_hours(2);
 /// Longest error text kept on a row.
 const ERROR_LEN_MAX: usize = 500;
-/// The kinds this sender delivers; other channels' rows (`sms.`) stay queued.
+/// The kinds this sender delivers; `sms.` rows are [`crate::sms`]'s.
 pub const KIND_PREFIX: &str = "email.";
 
 const INTERRUPTED: &str = "interrupted: the sender stopped during the SMTP conversation, so the \
@@ -118,8 +118,30 @@ pub struct DeliveryReport {
     pub interrupted: u64,
 }
 
+impl DeliveryReport {
+    pub(crate) fn tally(&mut self, attempt: &Attempt) {
+        match attempt {
+            Attempt::Sent => self.sent += 1,
+            Attempt::Transient(_) => self.retrying += 1,
+            Attempt::Permanent(_) => self.failed += 1,
+            Attempt::Interrupted(_) => {
+                self.failed += 1;
+                self.interrupted += 1;
+            }
+        }
+    }
+
+    pub fn add(&mut self, r: &DeliveryReport) {
+        self.leased += r.leased;
+        self.sent += r.sent;
+        self.retrying += r.retrying;
+        self.failed += r.failed;
+        self.interrupted += r.interrupted;
+    }
+}
+
 /// How an attempt ended.
-enum Attempt {
+pub(crate) enum Attempt {
     Sent,
     /// Try again later.
     Transient(String),
@@ -128,6 +150,40 @@ enum Attempt {
     /// The whole message went to the relay but no answer came back (the connection broke or
     /// timed out after the final `.`): it may have been accepted. Failed, never retried.
     Interrupted(String),
+}
+
+/// The outbox's delivery channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    pub(crate) fn kind_prefix(self) -> &'static str {
+        match self {
+            Channel::Email => KIND_PREFIX,
+            Channel::Sms => crate::sms::KIND_PREFIX,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "text message",
+        }
+    }
+
+    fn count(self, outcome: &'static str) {
+        match self {
+            Channel::Email => {
+                metrics::counter!("billpay_email_messages_total", "outcome" => outcome).increment(1)
+            }
+            Channel::Sms => {
+                metrics::counter!("billpay_sms_messages_total", "outcome" => outcome).increment(1)
+            }
+        }
+    }
 }
 
 /// The retry delay after `attempts` tries.
@@ -139,7 +195,7 @@ pub fn backoff(attempts: i64) -> jiff::SignedDuration {
     jiff::SignedDuration::from_secs(secs.min(BACKOFF_MAX.as_secs()))
 }
 
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     let s = billpay_domain::mask_card_numbers(s);
     match s.char_indices().nth(ERROR_LEN_MAX) {
         Some((i, _)) => format!("{}…", &s[..i]),
@@ -299,26 +355,9 @@ impl Billpay {
         let Some(cfg) = self.config.email.clone() else {
             return Ok(DeliveryReport::default());
         };
-        let now = self.clock.now_micros();
-        let until = now + LEASE.as_micros() as i64;
-        let engine = self.store.engine();
-        let owner_w = owner.to_string();
         let (interrupted, batch) = self
-            .store
-            .write(move |c| {
-                Box::pin(async move {
-                    let interrupted = q::fail_interrupted(c, INTERRUPTED, now).await?;
-                    let batch =
-                        q::lease(c, engine, KIND_PREFIX, &owner_w, now, until, BATCH).await?;
-                    Ok::<_, billpay_store::StoreError>((interrupted, batch))
-                })
-            })
+            .lease_outbox(Channel::Email, owner, INTERRUPTED)
             .await?;
-        for id in &interrupted {
-            tracing::error!(outbox = %id, "email delivery interrupted; failed for an operator to check (billpay outbox)");
-            metrics::counter!("billpay_email_messages_total", "outcome" => "interrupted")
-                .increment(1);
-        }
         let mut report = DeliveryReport {
             leased: batch.len() as u64,
             interrupted: interrupted.len() as u64,
@@ -344,22 +383,15 @@ impl Billpay {
                         Some(t) => self.send_one(cfg, t, &row).await,
                         None => Attempt::Transient("the email TLS settings cannot be used".into()),
                     };
-                    self.record(cfg, row, owner, attempt).await
+                    self.record_attempt(Channel::Email, cfg.max_attempts, row, owner, attempt)
+                        .await
                 }
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
         for o in outcomes {
-            match o? {
-                Attempt::Sent => report.sent += 1,
-                Attempt::Transient(_) => report.retrying += 1,
-                Attempt::Permanent(_) => report.failed += 1,
-                Attempt::Interrupted(_) => {
-                    report.failed += 1;
-                    report.interrupted += 1;
-                }
-            }
+            report.tally(&o?);
         }
         Ok(report)
     }
@@ -369,11 +401,7 @@ impl Billpay {
         let mut total = DeliveryReport::default();
         for _ in 0..10_000 {
             let r = self.deliver_email(owner).await?;
-            total.leased += r.leased;
-            total.sent += r.sent;
-            total.retrying += r.retrying;
-            total.failed += r.failed;
-            total.interrupted += r.interrupted;
+            total.add(&r);
             if r.leased == 0 {
                 break;
             }
@@ -458,10 +486,41 @@ impl Billpay {
         }
     }
 
-    /// Records an attempt on the leased row, and returns it.
-    async fn record(
+    /// Fails this channel's rows whose sender stopped mid-send (`interrupted` says what to do),
+    /// then leases a batch of its due rows.
+    pub(crate) async fn lease_outbox(
         &self,
-        cfg: &EmailConfig,
+        channel: Channel,
+        owner: &str,
+        interrupted: &'static str,
+    ) -> Result<(Vec<String>, Vec<DeliveryRow>), ServiceError> {
+        let now = self.clock.now_micros();
+        let until = now + LEASE.as_micros() as i64;
+        let engine = self.store.engine();
+        let owner_w = owner.to_string();
+        let prefix = channel.kind_prefix();
+        let (failed, batch) = self
+            .store
+            .write(move |c| {
+                Box::pin(async move {
+                    let failed = q::fail_interrupted(c, prefix, interrupted, now).await?;
+                    let batch = q::lease(c, engine, prefix, &owner_w, now, until, BATCH).await?;
+                    Ok::<_, billpay_store::StoreError>((failed, batch))
+                })
+            })
+            .await?;
+        for id in &failed {
+            tracing::error!(outbox = %id, channel = channel.name(), "delivery interrupted; failed for an operator to check (billpay outbox)");
+            channel.count("interrupted");
+        }
+        Ok((failed, batch))
+    }
+
+    /// Records an attempt on the leased row, and returns it.
+    pub(crate) async fn record_attempt(
+        &self,
+        channel: Channel,
+        max_attempts: i64,
         row: DeliveryRow,
         owner: &str,
         attempt: Attempt,
@@ -477,12 +536,12 @@ impl Billpay {
                         Box::pin(async move { q::mark_sent(c, &id, &owner_w, now).await })
                     })
                     .await?;
-                tracing::info!(outbox = %row.id, kind = %row.kind, attempts = row.attempts, "email sent");
+                tracing::info!(outbox = %row.id, kind = %row.kind, attempts = row.attempts, "{} sent", channel.name());
                 ("sent", kept)
             }
             Attempt::Transient(m) | Attempt::Permanent(m) | Attempt::Interrupted(m) => {
                 let retry_at = match &attempt {
-                    Attempt::Transient(_) if row.attempts < cfg.max_attempts => {
+                    Attempt::Transient(_) if row.attempts < max_attempts => {
                         Some(now + backoff(row.attempts).as_micros() as i64)
                     }
                     _ => None,
@@ -497,13 +556,13 @@ impl Billpay {
                     })
                     .await?;
                 if matches!(attempt, Attempt::Interrupted(_)) {
-                    tracing::error!(outbox = %row.id, kind = %row.kind, attempts = row.attempts, error = %m, "email delivery interrupted; failed for an operator to check (billpay outbox)");
+                    tracing::error!(outbox = %row.id, kind = %row.kind, attempts = row.attempts, error = %m, "{} delivery interrupted; failed for an operator to check (billpay outbox)", channel.name());
                     ("interrupted", kept)
                 } else if retry_at.is_some() {
-                    tracing::warn!(outbox = %row.id, kind = %row.kind, attempts = row.attempts, error = %m, "email not sent; will retry");
+                    tracing::warn!(outbox = %row.id, kind = %row.kind, attempts = row.attempts, error = %m, "{} not sent; will retry", channel.name());
                     ("retry", kept)
                 } else {
-                    tracing::error!(outbox = %row.id, kind = %row.kind, attempts = row.attempts, error = %m, "email failed");
+                    tracing::error!(outbox = %row.id, kind = %row.kind, attempts = row.attempts, error = %m, "{} failed", channel.name());
                     ("failed", kept)
                 }
             }
@@ -511,9 +570,9 @@ impl Billpay {
         if !kept {
             // Only an operator's requeue or an expired lease can take a row from its sender;
             // the lease is far longer than a send, so this means the process was stalled.
-            tracing::error!(outbox = %row.id, "email row changed hands during its send");
+            tracing::error!(outbox = %row.id, "{} row changed hands during its send", channel.name());
         }
-        metrics::counter!("billpay_email_messages_total", "outcome" => label).increment(1);
+        channel.count(label);
         Ok(match attempt {
             Attempt::Transient(m) if label == "failed" => Attempt::Permanent(m),
             a => a,
