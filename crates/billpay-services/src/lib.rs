@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod ach;
 pub mod apikeys;
+pub mod audit;
 pub mod autopay;
 pub mod billing;
 pub mod clock;

@@ -10,6 +10,7 @@
 //! every instant is passed in as microseconds since the Unix epoch.
 
 pub mod ach;
+pub mod audit;
 pub mod collections;
 mod db;
 pub mod jobs;

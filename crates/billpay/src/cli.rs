@@ -98,6 +98,11 @@ enum Command {
         #[command(subcommand)]
         action: StatementsAction,
     },
+    /// The tamper-evident audit log: verify its hash chain, list records.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Customer emails: queued, sent and failed counts, the failures and their reasons.
     Outbox {
         #[command(subcommand)]
@@ -158,6 +163,34 @@ enum JobsAction {
     Status,
     /// Run every due job now, then exit.
     Run,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditAction {
+    /// Recompute the hash chain; exits 1 naming every record altered, deleted or added outside
+    /// the sealer, and prints the head to record elsewhere.
+    Verify,
+    /// Records, newest first, filtered by any of the options.
+    List {
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        /// An account number.
+        #[arg(long)]
+        account: Option<String>,
+        /// The subject's id (a payment, a saved method...).
+        #[arg(long)]
+        subject: Option<String>,
+        /// From this day (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long)]
+        since: Option<jiff::civil::Date>,
+        /// Up to this day (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long)]
+        until: Option<jiff::civil::Date>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -492,6 +525,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Outbox { action } => {
             return outbox(action.unwrap_or(OutboxAction::Status), &settings).await;
         }
+        Command::Audit { action } => return audit(action, &settings).await,
         Command::Lockbox { action } => return lockbox(action, &settings).await,
         Command::Phone {
             url,
@@ -907,7 +941,11 @@ async fn run_worker(app: Billpay, stop: tokio::sync::watch::Receiver<bool>) {
     worker_loop(stop, "job runner", move || {
         let app = app.clone();
         let owner = owner.clone();
-        async move { app.run_due_jobs(&owner).await.map(|r| r.leased == 0) }
+        async move {
+            // Audit records written since the last pass join the hash chain.
+            app.seal_audit().await?;
+            app.run_due_jobs(&owner).await.map(|r| r.leased == 0)
+        }
     })
     .await;
     let _ = mail.await;
@@ -990,6 +1028,90 @@ async fn jobs(action: JobsAction, settings: &Settings) -> Result<std::process::E
     .await;
     app.store.close().await;
     result.map(|_| std::process::ExitCode::SUCCESS)
+}
+
+async fn audit(action: AuditAction, settings: &Settings) -> Result<std::process::ExitCode> {
+    let (app, _) = build_from_settings(settings, true).await?;
+    let result = async {
+        match action {
+            AuditAction::Verify => {
+                let r = app.verify_audit().await?;
+                println!("sealed records checked: {}", r.sealed);
+                println!("chain head: record {} {}", r.head_seq, r.head_hash);
+                if r.unsealed > 0 {
+                    println!(
+                        "not sealed yet: {} (oldest {}); a running serve or worker seals them within seconds",
+                        r.unsealed,
+                        r.oldest_unsealed_at
+                            .map(|t| billpay_services::clock::from_micros(t).to_string())
+                            .unwrap_or_default()
+                    );
+                }
+                if r.ok() {
+                    println!("audit chain: ok");
+                    Ok(std::process::ExitCode::SUCCESS)
+                } else {
+                    println!("audit chain: TAMPERED");
+                    for p in &r.problems {
+                        println!("  {p}");
+                    }
+                    Ok(std::process::ExitCode::from(1))
+                }
+            }
+            AuditAction::List {
+                actor,
+                action,
+                account,
+                subject,
+                since,
+                until,
+                limit,
+            } => {
+                let account = account
+                    .map(|a| billpay_domain::AccountNumber::parse(&a))
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--account: {e}"))?;
+                let from = since
+                    .map(|d| d.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()))
+                    .transpose()?
+                    .unwrap_or(jiff::Timestamp::MIN);
+                let to = until
+                    .and_then(|d| d.tomorrow().ok())
+                    .map(|d| d.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()))
+                    .transpose()?
+                    .unwrap_or(jiff::Timestamp::MAX);
+                let rows = app
+                    .audit_records(
+                        actor.as_deref(),
+                        action.as_deref(),
+                        account.as_ref(),
+                        subject.as_deref(),
+                        from,
+                        to,
+                        limit,
+                    )
+                    .await?;
+                println!("at\tseq\tactor\taction\tsubject\tchannel\tdetail");
+                for r in rows {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}:{}\t{}\t{}",
+                        billpay_services::clock::from_micros(r.at),
+                        r.seq.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                        r.actor,
+                        r.action,
+                        r.subject_type,
+                        r.subject_id,
+                        r.channel.unwrap_or_default(),
+                        r.detail
+                    );
+                }
+                Ok(std::process::ExitCode::SUCCESS)
+            }
+        }
+    }
+    .await;
+    app.store.close().await;
+    result
 }
 
 async fn outbox(action: OutboxAction, settings: &Settings) -> Result<std::process::ExitCode> {
