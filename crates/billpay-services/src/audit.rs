@@ -241,7 +241,8 @@ mod tests {
         assert_eq!(base, record_hash(GENESIS, 1, &row()));
         assert_ne!(base, record_hash("other", 1, &row()));
         assert_ne!(base, record_hash(GENESIS, 2, &row()));
-        let changes: Vec<Box<dyn Fn(&mut ChainedAuditRow)>> = vec![
+        type Change = Box<dyn Fn(&mut ChainedAuditRow)>;
+        let changes: Vec<Change> = vec![
             Box::new(|r| r.at = 2),
             Box::new(|r| r.actor = "apj".into()),
             Box::new(|r| r.detail = "{ }".into()),
