@@ -6,6 +6,7 @@
 //! rules.
 
 pub mod api;
+pub mod audit;
 pub mod collections;
 pub mod error;
 pub mod files;
@@ -50,7 +51,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
         license(name = "Apache-2.0")
     ),
     modifiers(&SecurityAddon),
-    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"), (name = "collections"), (name = "phone"))
+    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"), (name = "collections"), (name = "phone"), (name = "audit"))
 )]
 struct ApiDoc;
 
@@ -117,6 +118,7 @@ fn api_router() -> OpenApiRouter<Billpay> {
             .routes(routes!(collections::add_webhook_endpoint))
             .routes(routes!(collections::set_consent))
             .routes(routes!(collections::consents))
+            .routes(routes!(audit::list_audit))
             .routes(routes!(schedules::set_billing_plan))
             .routes(routes!(collections::enroll_hardship))
             .routes(routes!(collections::post_pledge))

@@ -141,3 +141,35 @@ both_engines! {
         assert!(!out.contains("4242424242424242"), "{out}");
     }
 }
+
+both_engines! {
+    async fn supervisors_filter_the_log_over_the_api(app) {
+        let account = saved_cards(&app, 2).await;
+        let other = saved_cards(&app, 1).await;
+        app.app.seal_audit().await.unwrap();
+        let (s, list) = app.get(&format!("/api/v1/audit?account_number={account}")).await;
+        assert_eq!(s, 200, "{list}");
+        let data = list["data"].as_array().unwrap();
+        assert_eq!(data.len(), 2, "{list}");
+        assert!(data.iter().all(|r| r["action"] == "vault.save" && r["seq"].as_i64().is_some()), "{list}");
+        assert!(data[0]["seq"].as_i64() > data[1]["seq"].as_i64(), "newest first: {list}");
+        assert!(!list.to_string().contains("4242424242424242"));
+        let (_, all) = app.get("/api/v1/audit?action=vault.save&limit=10").await;
+        assert_eq!(all["data"].as_array().unwrap().len(), 3, "{all}");
+        let (_, none) = app.get(&format!("/api/v1/audit?account_number={other}&since=2099-01-01")).await;
+        assert_eq!(none["data"].as_array().unwrap().len(), 0, "{none}");
+        for (query, param) in [
+            ("limit=0", "limit"),
+            ("since=2026-13-01", "since"),
+            ("since=2027-01-02&until=2027-01-01", "until"),
+            ("account_number=123", "account_number"),
+        ] {
+            let (s, e) = app.get(&format!("/api/v1/audit?{query}")).await;
+            assert_eq!(s, 400, "{query}: {e}");
+            assert_eq!(e["error"]["param"], param, "{query}: {e}");
+        }
+        // Without an API key: nothing.
+        let r = app.client.get(format!("{}/api/v1/audit", app.base)).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+}
