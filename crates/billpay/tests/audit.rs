@@ -173,3 +173,37 @@ both_engines! {
         assert_eq!(r.status(), 401);
     }
 }
+
+both_engines! {
+    async fn a_running_worker_seals_new_records(app) {
+        saved_cards(&app, 2).await;
+        let keyring = app.db.dir.path().join("vault-keyring.toml");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billpay"));
+        cmd.arg("worker");
+        for v in BILLPAY_ENV_VARS {
+            cmd.env_remove(v);
+        }
+        let mut worker = cmd
+            .env("BILLPAY_LOG", "warn")
+            .env("BILLPAY_DATABASE_URL", &app.db.url)
+            .env("BILLPAY_VAULT_KEYRING_FILE", &keyring)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("billpay worker");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let sealed = loop {
+            let (code, out) = verify(&app);
+            if code == 0 && out.contains("sealed records checked: 2") && !out.contains("not sealed yet") {
+                break true;
+            }
+            if std::time::Instant::now() > deadline {
+                break false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        let _ = worker.kill();
+        let _ = worker.wait();
+        assert!(sealed, "the worker sealed both records within 60 s: {}", verify(&app).1);
+    }
+}
