@@ -368,6 +368,24 @@ async fn dump_database(app: &TestApp, mut c: billpay_store::PoolConnection, main
 
 /// The SMTP relay's password: it must appear in no log, row or message.
 const SMTP_PASSWORD: &str = "smtp-Pw-93a1Zq7";
+/// The text-message provider's auth token: it too must appear in no log, row or error.
+const SMS_TOKEN: &str = "sms-Tok-77c1e0Qz";
+
+/// A text-message provider on loopback that refuses every request as Twilio does a wrong token.
+async fn refusing_sms_provider() -> String {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::UNAUTHORIZED,
+            r#"{"code": 20003, "message": "Authenticate", "status": 401}"#,
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
 
 async fn scan(engine: Engine) {
     let logs = captured();
@@ -375,6 +393,9 @@ async fn scan(engine: Engine) {
     let secrets = tempfile::tempdir().unwrap();
     let password_file = secrets.path().join("smtp-password");
     std::fs::write(&password_file, format!("{SMTP_PASSWORD}\n")).unwrap();
+    let sms_token_file = secrets.path().join("sms-token");
+    std::fs::write(&sms_token_file, format!("{SMS_TOKEN}\n")).unwrap();
+    let sms_base = refusing_sms_provider().await;
     let port = sink.addr.port();
     let app = spawn_app_with(engine, move |s| {
         s.ach.originate = true;
@@ -395,9 +416,43 @@ async fn scan(engine: Engine) {
             max_attempts: 3,
             timeout_secs: 5,
         });
+        s.sms = Some(billpay::config::SmsSettings {
+            api_base: sms_base,
+            account_sid: "ACleak0123".into(),
+            auth_token_file: Some(sms_token_file),
+            auth_token_env: None,
+            from: Some("+18005550199".into()),
+            messaging_service_sid: None,
+            max_attempts: 3,
+            timeout_secs: 5,
+        });
     })
     .await;
     let bodies = exercise(&app).await;
+    // A text whose send the provider refuses: its error is stored and logged, the token is not.
+    let now = app.app.clock.now_micros();
+    let text = billpay_store::rows::OutboxRow {
+        id: "msg_leaktext".into(),
+        kind: "sms.reminder".into(),
+        dedupe_key: "leak:text".into(),
+        recipient: "+15555550123".into(),
+        payload_json: r#"{"what":"due_soon","message":"$84.10 is due soon."}"#.into(),
+        created_at: now,
+        sent_at: None,
+        attempts: 0,
+    };
+    app.app
+        .store
+        .write(move |c| {
+            Box::pin(async move { billpay_store::queries::insert_outbox(c, &text).await })
+        })
+        .await
+        .unwrap();
+    let texts = app.app.drain_sms("leak-sender").await.unwrap();
+    assert_eq!(
+        texts.retrying, 1,
+        "the provider refused the token: {texts:?}"
+    );
     // Every notice the payments caused is emailed: receipts, the returned payment.
     let sent = app.app.drain_email("leak-sender").await.unwrap();
     assert!(sent.sent >= 8, "{sent:?}");
@@ -451,7 +506,16 @@ async fn scan(engine: Engine) {
             !contains(hay, SMTP_PASSWORD),
             "{what} contain the SMTP password"
         );
+        assert!(!contains(hay, SMS_TOKEN), "{what} contain the SMS token");
     }
+    assert!(
+        contains(&rows, "refused our credentials"),
+        "the text's failure was stored, so the rows really were scanned for the token"
+    );
+    assert!(
+        !format!("{:?}", app.app.config).contains(SMS_TOKEN),
+        "the configuration's Debug hides the SMS token"
+    );
     assert!(
         !format!("{:?}", app.app.config).contains(SMTP_PASSWORD),
         "the configuration's Debug hides the SMTP password"
