@@ -9,6 +9,7 @@ pub mod api;
 pub mod collections;
 pub mod error;
 pub mod files;
+pub mod portal;
 pub mod render;
 pub mod schedules;
 pub mod twilio;
@@ -172,6 +173,7 @@ pub fn router_with(app: Billpay, options: RouterOptions) -> Router {
     Router::new()
         .merge(authed)
         .merge(twilio::signed_routes(app.clone()))
+        .merge(portal::routes(app.clone(), options.hsts))
         .route(
             "/api/v1/openapi.json",
             get(move || {

@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod lockbox;
 pub mod model;
 pub mod payments;
+pub mod portal;
 pub mod processor;
 pub mod receipts;
 pub mod reconcile;
@@ -101,6 +102,8 @@ pub struct ServiceConfig {
     pub collections: collections::CollectionsConfig,
     /// The SMTP relay the outbox is delivered through; None leaves messages queued.
     pub email: Option<email::EmailConfig>,
+    /// The customer portal: branding and sessions.
+    pub portal: portal::PortalConfig,
 }
 
 /// The phone line's settings.
@@ -155,6 +158,7 @@ impl Default for ServiceConfig {
             job_lease: jobs::LEASE,
             collections: collections::CollectionsConfig::default(),
             email: None,
+            portal: portal::PortalConfig::default(),
         }
     }
 }

@@ -405,7 +405,10 @@ async fn move_calls_to_sessions(main: &AnyPool, sessions: &AnyPool) -> Result<()
         .execute(main)
         .await
         .map_err(StoreError::from)?;
-    tracing::info!(calls = rows.len(), "phone calls moved to the session database");
+    tracing::info!(
+        calls = rows.len(),
+        "phone calls moved to the session database"
+    );
     Ok(())
 }
 

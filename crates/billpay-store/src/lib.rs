@@ -14,6 +14,7 @@ pub mod collections;
 mod db;
 pub mod jobs;
 pub mod outbox;
+pub mod portal;
 pub mod queries;
 pub mod rows;
 

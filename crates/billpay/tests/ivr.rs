@@ -115,7 +115,9 @@ async fn second_instance(t: &TestApp) -> String {
     let (app, _) = billpay::build_with_clock(&settings, true, t.clock.clone())
         .await
         .expect("second instance");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, billpay_http::router(app)).await;

@@ -423,7 +423,10 @@ async fn scan(engine: Engine) {
     if engine == Engine::Sqlite {
         let path = app.db.sqlite_path();
         let sessions = path.with_extension("db-sessions");
-        assert!(sessions.exists(), "the session database is beside the database");
+        assert!(
+            sessions.exists(),
+            "the session database is beside the database"
+        );
         for file in [
             path.clone(),
             path.with_extension("db-wal"),
