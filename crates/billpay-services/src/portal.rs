@@ -55,7 +55,7 @@ impl Default for PortalConfig {
     fn default() -> Self {
         PortalConfig {
             brand_color: "#0b5394".into(),
-            support_hours: "Monday to Saturday, 8 a.m. to 8 p.m.".into(),
+            support_hours: "Monday to Saturday, 8 am to 8 pm".into(),
             session_idle: SignedDuration::from_mins(20),
             session_absolute: SignedDuration::from_hours(12),
             demo_mailbox: false,

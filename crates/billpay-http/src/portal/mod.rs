@@ -65,6 +65,7 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             get(|| async { css_response(STYLESHEET.to_string()) }),
         )
         .route("/assets/theme.css", get(theme_css))
+        .route("/assets/icon.svg", get(icon_svg))
         .merge(pages)
 }
 
@@ -89,6 +90,26 @@ async fn theme_css(State(app): State<Billpay>) -> Response {
         "#0b5394"
     };
     css_response(format!(":root {{ --brand: {brand}; }}\n"))
+}
+
+/// The tab icon: a disc in the biller's colour.
+async fn icon_svg(State(app): State<Billpay>) -> Response {
+    let brand = &app.config.portal.brand_color;
+    let brand = if billpay_services::portal::is_hex_color(brand) {
+        brand.as_str()
+    } else {
+        "#0b5394"
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 32 32\"><circle cx=\"16\" cy=\"16\" r=\"15\" fill=\"{brand}\"/></svg>"
+        ),
+    )
+        .into_response()
 }
 
 /// What every page's layout shows: the biller's branding and the form token.

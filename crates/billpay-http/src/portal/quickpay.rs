@@ -645,6 +645,7 @@ struct DonePage {
     page: Page,
     r: Receipt,
     pending: bool,
+    in_doubt: bool,
     emailed: bool,
 }
 
@@ -665,14 +666,15 @@ pub async fn done_page(
         .await
         .map(|a| a.email.is_some())
         .unwrap_or(false);
-    let pending = payment.status == billpay_domain::PaymentStatus::Processing
-        && payment.processor_ref.is_none();
+    let pending = payment.status == billpay_domain::PaymentStatus::Processing;
+    let in_doubt = pending && payment.processor_ref.is_none();
     html(
         StatusCode::OK,
         &DonePage {
             page: Page::new(&app, &session),
             r: Receipt::for_payment(&payment, &app.config.biller),
             pending,
+            in_doubt,
             emailed,
         },
     )

@@ -1,0 +1,443 @@
+//! The customer portal over HTTP, as a browser without script would use it: CSRF refusal,
+//! session fixation, idle and absolute timeouts, an account lookup that says the same thing
+//! for an unknown account and a wrong ZIP, one payment per review form, and no page, receipt
+//! or stored session that shows more than the last four digits. On SQLite and PostgreSQL.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A browser: one cookie, no redirects followed (so each 303 can be checked).
+struct Visitor {
+    base: String,
+    client: reqwest::Client,
+    cookie: Option<String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    body: String,
+    bytes: Vec<u8>,
+}
+
+impl Visitor {
+    fn new(app: &TestApp) -> Visitor {
+        Visitor {
+            base: app.base.clone(),
+            client: http()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let req = match &self.cookie {
+            Some(c) => req.header("cookie", format!("billpay_session={c}")),
+            None => req,
+        };
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        let set_cookie = resp
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_string());
+        if let Some(sc) = &set_cookie {
+            assert!(
+                sc.contains("HttpOnly") && sc.contains("SameSite=Lax"),
+                "{sc}"
+            );
+            let value = sc
+                .strip_prefix("billpay_session=")
+                .and_then(|v| v.split(';').next())
+                .unwrap();
+            self.cookie = Some(value.to_string());
+        }
+        let bytes = resp.bytes().await.unwrap().to_vec();
+        Page {
+            status,
+            location,
+            set_cookie,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(form).unwrap());
+        self.send(req).await
+    }
+
+    /// Loads `page` and sends its form with the session's CSRF token added.
+    async fn submit(&mut self, page: &str, action: &str, form: &[(&str, &str)]) -> Page {
+        let p = self.get(page).await;
+        assert_eq!(p.status, 200, "{page}: {}", p.body);
+        let csrf = hidden(&p.body, "csrf");
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        self.post(action, &fields).await
+    }
+}
+
+/// The value of a hidden input.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// A page's HTML without the values that differ per session (CSRF tokens).
+fn without_tokens(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(i) = rest.find("name=\"csrf\" value=\"") {
+        let end = i + "name=\"csrf\" value=\"".len();
+        out.push_str(&rest[..end]);
+        rest = &rest[end..];
+        rest = &rest[rest.find('"').unwrap()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+const CARD: &str = "4242424242424242";
+const BANK_ACCOUNT: &str = "000123456789";
+
+fn card_form(number: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("method", "card"),
+        ("card_number", number),
+        ("exp_month", "12"),
+        ("exp_year", "34"),
+        ("cvc", "123"),
+        ("postal_code", "10001"),
+    ]
+}
+
+/// Looks the account up and chooses the amount; returns after the method page's redirect.
+async fn start_payment(v: &mut Visitor, account: &str, amount: Option<&str>) {
+    let p = v
+        .submit(
+            "/pay",
+            "/pay",
+            &[("account_number", account), ("postal_code", "10001")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location.as_deref(), Some("/pay/amount"));
+    let form: Vec<(&str, &str)> = match amount {
+        None => vec![("choice", "full")],
+        Some(a) => vec![("choice", "other"), ("amount", a)],
+    };
+    let p = v.submit("/pay/amount", "/pay/amount", &form).await;
+    assert_eq!(p.location.as_deref(), Some("/pay/method"), "{}", p.body);
+}
+
+both_engines! {
+    async fn forms_without_the_session_csrf_token_are_refused(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        let p = v.get("/pay").await;
+        assert_eq!(p.status, 200);
+        assert!(p.set_cookie.is_some(), "a first visit starts a session");
+        let form = [("account_number", account.as_str()), ("postal_code", "10001")];
+        // No token, a wrong token, and another session's token: all refused before any work.
+        let p = v.post("/pay", &form).await;
+        assert_eq!(p.status, 403, "{}", p.body);
+        assert!(p.body.contains("This form has expired"), "{}", p.body);
+        let mut wrong = vec![("csrf", "0".repeat(64))];
+        wrong.extend(form.iter().map(|(k, v)| (*k, v.to_string())));
+        let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let p = v.post("/pay", &wrong).await;
+        assert_eq!(p.status, 403);
+        let mut other = Visitor::new(&app);
+        let theirs = hidden(&other.get("/pay").await.body, "csrf");
+        let mut cross = vec![("csrf", theirs.as_str())];
+        cross.extend_from_slice(&form);
+        let p = v.post("/pay", &cross).await;
+        assert_eq!(p.status, 403, "another session's token is not this one's");
+        // A refused lookup verified nothing: the amount page still sends the visitor back.
+        let p = v.get("/pay/amount").await;
+        assert_eq!(p.location.as_deref(), Some("/pay"));
+        // Every POST route is behind the same check.
+        for path in ["/pay/amount", "/pay/method", "/pay/confirm"] {
+            let p = v.post(path, &[("choice", "full")]).await;
+            assert_eq!(p.status, 403, "{path}");
+        }
+        // With the token, the same form works.
+        let p = v.submit("/pay", "/pay", &form).await;
+        assert_eq!(p.status, 303, "{}", p.body);
+    }
+
+    async fn verifying_an_account_replaces_the_session_id(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        v.get("/pay").await;
+        let planted = v.cookie.clone().unwrap();
+        let p = v
+            .submit("/pay", "/pay", &[("account_number", &account), ("postal_code", "10001")])
+            .await;
+        assert_eq!(p.status, 303);
+        let fresh = v.cookie.clone().unwrap();
+        assert_ne!(planted, fresh, "a new session id at the privilege change");
+        assert_eq!(v.get("/pay/amount").await.status, 200);
+        // Whoever knew the old id (it was planted, or seen) has nothing: no account, and a
+        // new session of their own.
+        let mut attacker = Visitor::new(&app);
+        attacker.cookie = Some(planted.clone());
+        let p = attacker.get("/pay/amount").await;
+        assert_eq!(p.location.as_deref(), Some("/pay"));
+        assert_ne!(attacker.cookie.as_deref(), Some(planted.as_str()));
+        assert_ne!(attacker.cookie.as_deref(), Some(fresh.as_str()));
+    }
+
+    async fn sessions_end_when_idle_and_at_their_absolute_limit(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        start_payment(&mut v, &account, None).await;
+        app.clock.advance(jiff::SignedDuration::from_mins(19));
+        assert_eq!(v.get("/pay/method").await.status, 200, "19 minutes idle: still on");
+        app.clock.advance(jiff::SignedDuration::from_mins(21));
+        let p = v.get("/pay/method").await;
+        assert_eq!(p.location.as_deref(), Some("/pay"), "21 minutes idle: ended");
+
+        let mut busy = Visitor::new(&app);
+        start_payment(&mut busy, &account, Some("1.00")).await;
+        for _ in 0..47 {
+            app.clock.advance(jiff::SignedDuration::from_mins(15));
+            assert_eq!(busy.get("/pay/method").await.status, 200);
+        }
+        // 47 × 15 min + 16 min: never 20 minutes idle, but past 12 hours since the start.
+        app.clock.advance(jiff::SignedDuration::from_mins(16));
+        let p = busy.get("/pay/method").await;
+        assert_eq!(p.location.as_deref(), Some("/pay"), "absolute limit");
+        assert!(app.app.portal_sweep_sessions().await.unwrap() >= 1, "the sweep deletes ended sessions");
+    }
+
+    async fn the_lookup_answers_the_same_for_unknown_accounts_and_wrong_zips(app) {
+        let account = app.account_with_bill(8410).await;
+        // A valid account number (check digit and all) that no account has.
+        let unknown = billpay_domain::AccountNumber::from_body("99999999991").unwrap().to_string();
+        assert_ne!(unknown, account);
+        let mut v = Visitor::new(&app);
+        let wrong_zip = v
+            .submit("/pay", "/pay", &[("account_number", &account), ("postal_code", "10002")])
+            .await;
+        let no_account = v
+            .submit("/pay", "/pay", &[("account_number", &unknown), ("postal_code", "10002")])
+            .await;
+        assert_eq!(wrong_zip.status, 422);
+        assert_eq!(no_account.status, wrong_zip.status);
+        assert!(wrong_zip.body.contains("could not find an account with this account number and service ZIP code"));
+        // Same page but for the typed account number echoed in its field.
+        assert_eq!(
+            without_tokens(&wrong_zip.body).replace(&account, "N"),
+            without_tokens(&no_account.body).replace(&unknown, "N"),
+        );
+        assert_eq!(wrong_zip.set_cookie, None);
+        assert_eq!(no_account.set_cookie, None);
+        // And about the same time: interleaved, the medians are within a few milliseconds.
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        let csrf = hidden(&v.get("/pay").await.body, "csrf");
+        for _ in 0..15 {
+            for (number, zip, times) in [(&account, "10002", &mut a), (&unknown, "10002", &mut b)] {
+                let started = Instant::now();
+                let p = v
+                    .post("/pay", &[("csrf", &csrf), ("account_number", number), ("postal_code", zip)])
+                    .await;
+                times.push(started.elapsed());
+                assert_eq!(p.status, 422);
+            }
+        }
+        a.sort();
+        b.sort();
+        let (ma, mb) = (a[7], b[7]);
+        let gap = ma.abs_diff(mb);
+        assert!(gap < Duration::from_millis(15), "medians {ma:?} and {mb:?}");
+    }
+
+    async fn a_review_form_sent_twice_pays_once(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        start_payment(&mut v, &account, None).await;
+        let p = v.submit("/pay/method", "/pay/method", &card_form(CARD)).await;
+        assert_eq!(p.location.as_deref(), Some("/pay/review"), "{}", p.body);
+        let review = v.get("/pay/review").await;
+        let csrf = hidden(&review.body, "csrf");
+        let key = hidden(&review.body, "form_key");
+        let form = [("csrf", csrf.as_str()), ("form_key", key.as_str())];
+        // Two at once (a double click), then once more later (back, resubmit).
+        let mut v2 = Visitor { base: v.base.clone(), client: v.client.clone(), cookie: v.cookie.clone() };
+        let (a, b) = tokio::join!(v.post("/pay/confirm", &form), v2.post("/pay/confirm", &form));
+        let c = v.post("/pay/confirm", &form).await;
+        for p in [&a, &b, &c] {
+            assert_eq!(p.status, 303, "{}", p.body);
+        }
+        assert_eq!(a.location, b.location);
+        assert_eq!(a.location, c.location);
+        assert_eq!(app.balance(&account).await, 0);
+        assert_eq!(app.processor_charges().await, 1, "one charge");
+        let (_, list) = app.get(&format!("/api/v1/accounts/{account}/payments")).await;
+        assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+        app.assert_verified().await;
+    }
+
+    async fn the_same_amount_again_is_asked_about_first(app) {
+        let account = app.account_with_bill(8410).await;
+        let (s, _) = app
+            .pay(&new_key(), serde_json::json!({"account_number": account, "amount": 8410, "channel": "phone", "payment_method": card(CARD)}))
+            .await;
+        assert_eq!(s, 201);
+        app.clock.advance(jiff::SignedDuration::from_mins(3));
+        let mut v = Visitor::new(&app);
+        start_payment(&mut v, &account, Some("84.10")).await;
+        v.submit("/pay/method", "/pay/method", &card_form(CARD)).await;
+        let review = v.get("/pay/review").await;
+        let csrf = hidden(&review.body, "csrf");
+        let key = hidden(&review.body, "form_key");
+        let p = v.post("/pay/confirm", &[("csrf", &csrf), ("form_key", &key)]).await;
+        assert_eq!(p.status, 409);
+        assert!(p.body.contains("You paid $84.10 by phone 3 minutes ago. Pay again?"), "{}", p.body);
+        let (_, list) = app.get(&format!("/api/v1/accounts/{account}/payments")).await;
+        assert_eq!(list["data"].as_array().unwrap().len(), 1, "nothing paid yet");
+        let confirm_key = hidden(&p.body, "form_key");
+        assert_eq!(confirm_key, key, "the confirmation resends the same form key");
+        let p = v
+            .post("/pay/confirm", &[("csrf", &csrf), ("form_key", &key), ("confirm_duplicate", "yes")])
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let (_, list) = app.get(&format!("/api/v1/accounts/{account}/payments")).await;
+        assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    }
+
+    async fn no_page_receipt_or_stored_session_shows_more_than_the_last_four(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        start_payment(&mut v, &account, Some("40.00")).await;
+        // A field error does not send the number back either.
+        let mut bad = card_form(CARD);
+        bad[4] = ("cvc", "1");
+        let p = v.submit("/pay/method", "/pay/method", &bad).await;
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("security code"), "{}", p.body);
+        assert!(!p.body.contains(CARD));
+        let p = v.submit("/pay/method", "/pay/method", &card_form(CARD)).await;
+        assert_eq!(p.status, 303);
+        // Between the method and the pay button the digits are sealed, not readable.
+        let sessions = session_rows(&app).await;
+        assert!(sessions.iter().any(|(_, sealed)| sealed.is_some()), "{sessions:?}");
+        for (data, sealed) in &sessions {
+            assert!(!data.contains(CARD) && !data.contains("4242424242"), "{data}");
+            assert!(!sealed.as_deref().unwrap_or("").contains(CARD));
+        }
+        let review = v.get("/pay/review").await;
+        let mut pages = vec![review.body.clone()];
+        let csrf = hidden(&review.body, "csrf");
+        let key = hidden(&review.body, "form_key");
+        let done = v.post("/pay/confirm", &[("csrf", &csrf), ("form_key", &key)]).await;
+        let done_path = done.location.clone().unwrap();
+        let payment_id = done_path.rsplit('/').next().unwrap().to_string();
+        let sessions = session_rows(&app).await;
+        assert!(sessions.iter().all(|(_, sealed)| sealed.is_none()), "the digits are destroyed once paid");
+
+        // A bank payment in the same session.
+        start_payment(&mut v, &account, Some("44.10")).await;
+        let p = v
+            .submit(
+                "/pay/method",
+                "/pay/method",
+                &[("method", "ach"), ("holder_name", "Pat Payer"), ("routing_number", "110000000"),
+                  ("bank_account_number", BANK_ACCOUNT), ("account_type", "checking")],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let review = v.get("/pay/review").await;
+        assert!(review.body.contains("checking account ending in 6789"));
+        pages.push(review.body.clone());
+        let csrf = hidden(&review.body, "csrf");
+        let key = hidden(&review.body, "form_key");
+        let bank_done = v.post("/pay/confirm", &[("csrf", &csrf), ("form_key", &key)]).await;
+        let bank_path = bank_done.location.clone().unwrap();
+        let bank_id = bank_path.rsplit('/').next().unwrap().to_string();
+
+        let confirmation = v.get(&done_path).await;
+        assert!(confirmation.body.contains("Visa ending in 4242"));
+        pages.push(confirmation.body);
+        pages.push(v.get(&bank_path).await.body);
+        for id in [&payment_id, &bank_id] {
+            let receipt = v.get(&format!("/receipts/{id}")).await;
+            assert_eq!(receipt.status, 200);
+            pages.push(receipt.body);
+            let pdf = v.get(&format!("/receipts/{id}/pdf")).await;
+            assert_eq!(pdf.status, 200);
+            assert!(pdf.bytes.starts_with(b"%PDF-"), "a PDF");
+            pages.push(String::from_utf8_lossy(&pdf.bytes).into_owned());
+        }
+        let receipt_pdf = String::from_utf8_lossy(&v.get(&format!("/receipts/{payment_id}/pdf")).await.bytes).into_owned();
+        assert!(receipt_pdf.contains("Visa ending in 4242"), "the PDF says how it was paid");
+        for page in &pages {
+            assert!(!page.contains(CARD), "a full card number on a page");
+            assert!(!page.contains(BANK_ACCOUNT) && !page.contains("0123456789"), "a bank account number on a page");
+            assert!(!page.contains("424242424"), "more than the last four");
+        }
+        // Receipts are this session's only: another browser gets nothing.
+        let mut stranger = Visitor::new(&app);
+        assert_eq!(stranger.get(&format!("/receipts/{payment_id}")).await.status, 404);
+        assert_eq!(stranger.get(&format!("/receipts/{payment_id}/pdf")).await.status, 404);
+        assert_eq!(stranger.get(&done_path).await.status, 404);
+        app.assert_verified().await;
+    }
+
+    async fn pages_send_a_strict_content_security_policy_and_no_script(app) {
+        let mut v = Visitor::new(&app);
+        let resp = http().build().unwrap().get(format!("{}/pay", app.base)).send().await.unwrap();
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_string();
+        assert!(csp.contains("default-src 'none'") && csp.contains("style-src 'self'") && csp.contains("form-action 'self'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(resp.headers()["x-frame-options"], "DENY");
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        for path in ["/", "/pay"] {
+            let p = v.get(path).await;
+            assert!(!p.body.contains("<script"), "{path}");
+            assert!(!p.body.contains("style=\""), "{path}: an inline style the CSP would block");
+        }
+        // The demo mailbox exists only when configured (serve --demo).
+        assert_eq!(v.get("/demo/mailbox").await.status, 404);
+        let css = v.get("/assets/theme.css").await;
+        assert!(css.body.contains("--brand: #0b5394"), "{}", css.body);
+    }
+}
+
+/// Every portal session's readable state and sealed blob.
+async fn session_rows(app: &TestApp) -> Vec<(String, Option<String>)> {
+    let mut c = app.app.store.read_conn().await.unwrap();
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT data_json, sealed_ciphertext FROM portal_sessions")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+    assert!(!rows.is_empty());
+    rows
+}
