@@ -76,6 +76,9 @@ pub struct SessionData {
     pub checkout: Option<Checkout>,
     /// Payments made in this session: (idempotency key of the form, payment id).
     pub paid: Vec<(String, String)>,
+    /// A sign-in past its password, waiting for the emailed code (customer id).
+    #[serde(default)]
+    pub pending_customer: Option<String>,
 }
 
 /// A quick payment being put together.

@@ -766,6 +766,10 @@ pub async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
             if let Err(e) = bg.portal_sweep_sessions().await {
                 tracing::warn!(error = %e, "portal session sweep failed");
             }
+            // Sign-in codes used or expired are overwritten in their emails' outbox rows.
+            if let Err(e) = bg.portal_redact_codes().await {
+                tracing::warn!(error = %e, "portal code redaction failed");
+            }
             tokio::select! {
                 _ = tokio::time::sleep(RECONCILE_EVERY) => {}
                 _ = stop_rx.changed() => break,

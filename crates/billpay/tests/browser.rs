@@ -141,3 +141,37 @@ async fn guest_quick_pay_in_chromium() {
     assert_eq!(seen, expected, "{list}");
     app.assert_verified().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_sign_up_code_sign_in_and_history_in_chromium() {
+    let app = spawn_app_with(Engine::Sqlite, |s| s.portal.demo_mailbox = true).await;
+    let account = app.account_with_bill(8410).await;
+    let out = run_script(
+        "customer",
+        "customer.mjs",
+        &[&app.base, &account, "10001", "pat@example.com"],
+    )
+    .await;
+    assert!(out.contains("customer flows passed"), "{out}");
+    for page in [
+        "20-enrol",
+        "21-enrol-weak-password",
+        "22-code",
+        "23-code-wrong",
+        "24-account",
+        "25-account-history",
+        "26-history-receipt",
+        "27-signed-out",
+    ] {
+        assert!(
+            out.contains(&format!("ok page {page} (axe")),
+            "{page} not checked:\n{out}"
+        );
+    }
+    assert_eq!(
+        app.balance(&account).await,
+        0,
+        "the signed-in payment was made"
+    );
+    app.assert_verified().await;
+}

@@ -441,3 +441,203 @@ async fn session_rows(app: &TestApp) -> Vec<(String, Option<String>)> {
     assert!(!rows.is_empty());
     rows
 }
+
+const PASSWORD: &str = "otter lamp river 42";
+
+/// The newest sign-in code emailed to `email`, read from the outbox.
+async fn latest_code(app: &TestApp, email: &str) -> String {
+    let mut c = app.app.store.read_conn().await.unwrap();
+    let (payload,): (String,) = sqlx::query_as(
+        "SELECT payload_json FROM outbox WHERE kind = 'email.signin_code' AND recipient = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(email)
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    v["code"].as_str().unwrap().to_string()
+}
+
+async fn enrol(app: &TestApp, v: &mut Visitor, account: &str) -> Page {
+    v.submit(
+        "/enrol",
+        "/enrol",
+        &[
+            ("account_number", account),
+            ("postal_code", "10001"),
+            ("email", "Pat@Example.com"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    )
+    .await;
+    let code = latest_code(app, "pat@example.com").await;
+    v.submit("/signin/code", "/signin/code", &[("code", &code)])
+        .await
+}
+
+async fn sign_in(app: &TestApp, v: &mut Visitor) -> Page {
+    let p = v
+        .submit(
+            "/signin",
+            "/signin",
+            &[("email", "pat@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/signin/code"), "{}", p.body);
+    let code = latest_code(app, "pat@example.com").await;
+    v.submit("/signin/code", "/signin/code", &[("code", &code)])
+        .await
+}
+
+both_engines! {
+    async fn signing_in_takes_the_password_and_an_emailed_code_under_a_new_session_id(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        let p = enrol(&app, &mut v, &account).await;
+        assert_eq!(p.location.as_deref(), Some("/account"), "{}", p.body);
+        let p = v.get("/account").await;
+        assert!(p.body.contains("Signed in as pat@example.com"), "{}", p.body);
+        // The password is kept only as argon2id.
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM portal_customers")
+            .fetch_one(&mut *c).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(!hash.contains(PASSWORD));
+        drop(c);
+
+        let csrf = hidden(&v.get("/account").await.body, "csrf");
+        v.post("/signout", &[("csrf", &csrf)]).await;
+        assert_eq!(v.get("/account").await.location.as_deref(), Some("/signin"));
+
+        // Password right, code not yet: not signed in, and the session id changes only
+        // after the code.
+        let p = v
+            .submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)])
+            .await;
+        assert_eq!(p.location.as_deref(), Some("/signin/code"));
+        let before = v.cookie.clone().unwrap();
+        assert_eq!(v.get("/account").await.location.as_deref(), Some("/signin"));
+        let code = latest_code(&app, "pat@example.com").await;
+        let p = v.submit("/signin/code", "/signin/code", &[("code", &code)]).await;
+        assert_eq!(p.location.as_deref(), Some("/account"));
+        assert_ne!(v.cookie.as_deref(), Some(before.as_str()), "new session id at sign-in");
+        let mut old = Visitor::new(&app);
+        old.cookie = Some(before);
+        assert_eq!(old.get("/account").await.location.as_deref(), Some("/signin"));
+        // The used code is no longer readable in its email's outbox row, and works no more.
+        assert_ne!(latest_code(&app, "pat@example.com").await, code);
+        let mut again = Visitor::new(&app);
+        again
+            .submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)])
+            .await;
+        let p = again.submit("/signin/code", "/signin/code", &[("code", &code)]).await;
+        assert_eq!(p.status, 422, "an old code does not sign in");
+    }
+
+    async fn a_wrong_password_and_an_unknown_email_get_the_same_answer(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        enrol(&app, &mut v, &account).await;
+        let mut w = Visitor::new(&app);
+        let wrong = w
+            .submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", "not the password at all")])
+            .await;
+        let unknown = w
+            .submit("/signin", "/signin", &[("email", "nobody@example.com"), ("password", "not the password at all")])
+            .await;
+        assert_eq!(wrong.status, 422);
+        assert_eq!(unknown.status, 422);
+        assert_eq!(
+            without_tokens(&wrong.body).replace("pat@example.com", "E"),
+            without_tokens(&unknown.body).replace("nobody@example.com", "E"),
+        );
+        assert!(wrong.body.contains("The email address or password is not right."));
+        // Ten wrong passwords in a row lock the sign-in, even with the right one.
+        for _ in 0..9 {
+            w.submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", "still not it at all")]).await;
+        }
+        let p = w
+            .submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)])
+            .await;
+        assert_eq!(p.status, 429, "{}", p.body);
+        app.clock.advance(jiff::SignedDuration::from_mins(16));
+        let p = w
+            .submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)])
+            .await;
+        assert_eq!(p.location.as_deref(), Some("/signin/code"), "unlocked after 15 minutes");
+    }
+
+    async fn a_code_takes_five_wrong_tries_and_ten_minutes_at_most(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        enrol(&app, &mut v, &account).await;
+        let mut w = Visitor::new(&app);
+        w.submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)]).await;
+        let code = latest_code(&app, "pat@example.com").await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..5 {
+            let p = w.submit("/signin/code", "/signin/code", &[("code", wrong)]).await;
+            assert_eq!(p.status, 422);
+            assert!(p.body.contains("not right"), "{}", p.body);
+        }
+        let p = w.submit("/signin/code", "/signin/code", &[("code", &code)]).await;
+        assert_eq!(p.status, 422, "the right code after five wrong ones");
+        assert!(p.body.contains("Too many wrong codes"), "{}", p.body);
+        // A new code works; one ten minutes old does not.
+        let csrf = hidden(&w.get("/signin/code").await.body, "csrf");
+        let p = w.post("/signin/code/resend", &[("csrf", &csrf)]).await;
+        assert_eq!(p.location.as_deref(), Some("/signin/code"));
+        let fresh = latest_code(&app, "pat@example.com").await;
+        app.clock.advance(jiff::SignedDuration::from_mins(11));
+        let p = w.submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)]).await;
+        assert_eq!(p.location.as_deref(), Some("/signin/code"));
+        let newest = latest_code(&app, "pat@example.com").await;
+        assert_ne!(fresh, newest);
+        let p = w.submit("/signin/code", "/signin/code", &[("code", &newest)]).await;
+        assert_eq!(p.location.as_deref(), Some("/account"));
+    }
+
+    async fn signing_out_everywhere_ends_every_session_of_the_customer(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut phone = Visitor::new(&app);
+        enrol(&app, &mut phone, &account).await;
+        let mut laptop = Visitor::new(&app);
+        let p = sign_in(&app, &mut laptop).await;
+        assert_eq!(p.location.as_deref(), Some("/account"));
+        assert_eq!(phone.get("/account").await.status, 200);
+        let csrf = hidden(&laptop.get("/account").await.body, "csrf");
+        let p = laptop.post("/signout/everywhere", &[("csrf", &csrf)]).await;
+        assert_eq!(p.location.as_deref(), Some("/"));
+        assert_eq!(phone.get("/account").await.location.as_deref(), Some("/signin"));
+        assert_eq!(laptop.get("/account").await.location.as_deref(), Some("/signin"));
+    }
+
+    async fn enrolment_needs_the_email_on_file_and_a_strong_password(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        let form = |email: &'static str, zip: &'static str, pw: &'static str| {
+            vec![("account_number", account.clone()), ("postal_code", zip.to_string()),
+                 ("email", email.to_string()), ("password", pw.to_string()), ("password_confirm", pw.to_string())]
+        };
+        let send = |f: Vec<(&'static str, String)>| f;
+        let other_email = send(form("someone@example.com", "10001", PASSWORD));
+        let wrong_zip = send(form("pat@example.com", "10002", PASSWORD));
+        let common = send(form("pat@example.com", "10001", "Password1234!"));
+        let mut bodies = Vec::new();
+        for f in [other_email, wrong_zip, common] {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let p = v.submit("/enrol", "/enrol", &f).await;
+            assert_eq!(p.status, 422);
+            assert!(!p.body.contains(PASSWORD) && !p.body.contains("Password1234!"), "a password sent back");
+            bodies.push(p.body);
+        }
+        assert!(bodies[0].contains("could not match these details"));
+        assert!(bodies[1].contains("could not match these details"));
+        assert!(bodies[2].contains("lists attackers try first"));
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM portal_customers").fetch_one(&mut *c).await.unwrap();
+        assert_eq!(n, 0);
+    }
+}

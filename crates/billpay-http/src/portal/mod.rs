@@ -8,6 +8,7 @@
 //! function, render a template. Pages send a content security policy that allows only this
 //! origin's stylesheet and forms: nothing inline, no script at all.
 
+mod account;
 mod mailbox;
 mod quickpay;
 mod receipts;
@@ -46,6 +47,22 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             get(quickpay::method_page).post(quickpay::set_method),
         )
         .route("/pay/review", get(quickpay::review_page))
+        .route("/enrol", get(account::enrol_page).post(account::enrol))
+        .route("/signin", get(account::signin_page).post(account::signin))
+        .route(
+            "/signin/code",
+            get(account::code_page).post(account::check_code),
+        )
+        .route(
+            "/signin/code/resend",
+            axum::routing::post(account::resend_code),
+        )
+        .route("/account", get(account::dashboard))
+        .route("/signout", axum::routing::post(account::sign_out))
+        .route(
+            "/signout/everywhere",
+            axum::routing::post(account::sign_out_everywhere),
+        )
         .route("/pay/confirm", axum::routing::post(quickpay::confirm))
         .route("/pay/done/{payment_id}", get(quickpay::done_page))
         .route("/receipts/{payment_id}", get(receipts::receipt_page))
@@ -120,6 +137,7 @@ pub struct Page {
     pub phone_tel: String,
     pub hours: String,
     pub csrf: String,
+    pub signed_in: bool,
 }
 
 impl Page {
@@ -144,8 +162,23 @@ impl Page {
             phone_tel,
             hours: app.config.portal.support_hours.clone(),
             csrf: session.csrf_token.clone(),
+            signed_in: session.customer_id.is_some(),
         }
     }
+}
+
+/// One input of a form (`field.html`).
+pub struct Field {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub hint: &'static str,
+    pub kind: &'static str,
+    pub autocomplete: &'static str,
+    pub inputmode: &'static str,
+    pub class: &'static str,
+    /// Never a card or bank account number: those are not sent back to the browser.
+    pub value: String,
+    pub error: Option<String>,
 }
 
 /// Renders a template as an HTML response.

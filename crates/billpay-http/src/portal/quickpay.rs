@@ -12,7 +12,9 @@ use billpay_services::receipts::Receipt;
 use billpay_services::{AccountSummary, Billpay, ServiceError};
 use serde::Deserialize;
 
-use super::{Page, SecureCookie, error_for, html, see_other, service_error, with_session_cookie};
+use super::{
+    Field, Page, SecureCookie, error_for, html, see_other, service_error, with_session_cookie,
+};
 
 #[derive(Template)]
 #[template(path = "portal/home.html")]
@@ -272,20 +274,6 @@ pub async fn set_amount(
         }
         Err(Err(e)) => service_error(&app, &session, e),
     }
-}
-
-/// One input of the method form.
-pub struct Field {
-    pub name: &'static str,
-    pub label: &'static str,
-    pub hint: &'static str,
-    pub kind: &'static str,
-    pub autocomplete: &'static str,
-    pub inputmode: &'static str,
-    pub class: &'static str,
-    /// Never a card or bank account number: those are not sent back to the browser.
-    pub value: String,
-    pub error: Option<String>,
 }
 
 #[derive(Template)]

@@ -46,6 +46,8 @@ pub const KINDS: &[&str] = &[
     "email.payment_returned",
     "email.reminder",
     "email.refund",
+    "email.signin_code",
+    "email.portal_enrolled",
 ];
 
 /// What the renderer needs besides the row: who the biller is, and the public address that
@@ -167,6 +169,17 @@ struct RefundPayload {
     payment_amount_minor: i64,
     refunded_minor: i64,
     method: String,
+}
+
+#[derive(Deserialize)]
+struct SigninCode {
+    code: String,
+    minutes: i64,
+}
+
+#[derive(Deserialize)]
+struct Enrolled {
+    email: String,
 }
 
 #[derive(Deserialize)]
@@ -363,6 +376,39 @@ pub fn render(
                     ),
                 ],
                 facts: vec![("Past due", p.unpaid)],
+                link: None,
+            }
+        }
+        "email.signin_code" => {
+            let p: SigninCode = parse(kind, payload_json)?;
+            Notice {
+                subject: format!("{biller}: your sign-in code is {}", p.code),
+                heading: "Your sign-in code".into(),
+                paragraphs: vec![
+                    format!(
+                        "Enter this code to finish signing in. It works once, for {} minutes.",
+                        p.minutes
+                    ),
+                    "If you did not try to sign in, someone may know your password: change it, and call us."
+                        .into(),
+                ],
+                facts: vec![("Code", p.code)],
+                link: None,
+            }
+        }
+        "email.portal_enrolled" => {
+            let p: Enrolled = parse(kind, payload_json)?;
+            Notice {
+                subject: format!("{biller}: your account now has an online sign-in"),
+                heading: "Your online sign-in is ready".into(),
+                paragraphs: vec![
+                    format!(
+                        "An online sign-in was created for your account with the email address {}.",
+                        p.email
+                    ),
+                    "If you did not do this, call us right away.".into(),
+                ],
+                facts: Vec::new(),
                 link: None,
             }
         }
@@ -677,6 +723,16 @@ mod tests {
                 "refund_second_part",
                 "email.refund",
                 json!({"refund_id": "re_2", "payment_id": "pay_01", "confirmation_number": "4821-7730-5", "amount_minor": 10000, "currency": "USD", "payment_amount_minor": 12540, "refunded_minor": 12540, "method": "Visa ending in 4242"}),
+            ),
+            (
+                "signin_code",
+                "email.signin_code",
+                json!({"code": "493027", "minutes": 10}),
+            ),
+            (
+                "portal_enrolled",
+                "email.portal_enrolled",
+                json!({"email": "grace@example.com"}),
             ),
             (
                 "reminder_due_soon",

@@ -1,0 +1,98 @@
+// A registered customer in a real browser: create an online account (a weak password is
+// refused first), read the sign-in code in the demo mailbox, sign in, see the account page,
+// pay now, find the payment in the history and open its receipt, sign out. axe-core on every
+// page.
+//
+//   node browser-tests/customer.mjs BASE_URL ACCOUNT_NUMBER ZIP EMAIL
+import { launch, newPage, check, expect, mainText, assertNoFullNumbers, fail } from './lib.mjs';
+
+const [base, account, zip, email] = process.argv.slice(2);
+if (!base || !account || !zip || !email) fail('usage: customer.mjs BASE_URL ACCOUNT_NUMBER ZIP EMAIL');
+const PASSWORD = 'otter lamp river 42';
+const CARD = '4242424242424242';
+
+const browser = await launch();
+try {
+  const page = await newPage(browser);
+  await page.goto(base + '/');
+  await page.getByRole('link', { name: 'Create an online account' }).click();
+  await page.waitForURL('**/enrol');
+  await check(page, '20-enrol');
+
+  await page.fill('#account_number', account);
+  await page.fill('#postal_code', zip);
+  await page.fill('#email', email);
+  await page.fill('#password', 'Password1234!');
+  await page.fill('#password_confirm', 'Password1234!');
+  await page.click('button:has-text("Create account")');
+  expect((await mainText(page)).includes('lists attackers try first'), 'enrol: a common password was accepted');
+  expect(await page.inputValue('#password') === '', 'enrol: the password was sent back to the browser');
+  await check(page, '21-enrol-weak-password');
+
+  await page.fill('#password', PASSWORD);
+  await page.fill('#password_confirm', PASSWORD);
+  await page.click('button:has-text("Create account")');
+  await page.waitForURL('**/signin/code');
+  await check(page, '22-code');
+
+  // The code arrives by email: read it in the demo mailbox, in another tab.
+  const mailbox = await page.context().newPage();
+  await mailbox.goto(base + '/demo/mailbox');
+  const subject = await mailbox.textContent('a:has-text("your sign-in code is")');
+  const code = (subject.match(/(\d{6})/) || [])[1];
+  expect(code, `no code in the mailbox: ${subject}`);
+  expect((await mailbox.textContent('main')).includes('now has an online sign-in'), 'no enrolment notice email');
+  await mailbox.close();
+
+  await page.fill('#code', code === '000000' ? '111111' : '000000');
+  await page.click('button:has-text("Sign in")');
+  expect((await mainText(page)).includes('not right'), 'a wrong code was accepted');
+  await check(page, '23-code-wrong');
+  await page.fill('#code', code);
+  await page.click('button:has-text("Sign in")');
+  await page.waitForURL('**/account');
+  const dash = await mainText(page);
+  expect(dash.includes(`Signed in as ${email}`), `account page: ${dash}`);
+  expect(dash.includes('$84.10') && dash.includes('No payments yet'), `account page: balance or history: ${dash}`);
+  await check(page, '24-account');
+
+  // Pay now: no account number to type.
+  await page.getByRole('link', { name: 'Pay now' }).click();
+  await page.waitForURL('**/pay/amount');
+  await page.check('#amount_full');
+  await page.click('main button[type=submit]');
+  await page.waitForURL('**/pay/method');
+  await page.check('#method_card');
+  await page.fill('#card_number', CARD);
+  await page.fill('#exp_month', '12');
+  await page.fill('#exp_year', '34');
+  await page.fill('#cvc', '123');
+  await page.fill('#postal_code', zip);
+  await page.click('main button[type=submit]');
+  await page.waitForURL('**/pay/review');
+  await page.click('button:has-text("Pay $84.10")');
+  await page.waitForURL('**/pay/done/**');
+  const confirmation = ((await mainText(page)).match(/\d{3}-\d{3}-\d{4}/) || [])[0];
+  expect(confirmation, 'no confirmation number');
+
+  await page.getByRole('link', { name: 'My account' }).click();
+  await page.waitForURL('**/account');
+  const after = await mainText(page);
+  expect(after.includes(confirmation) && after.includes('Visa ending in 4242') && after.includes('Paid'), `history: ${after}`);
+  await assertNoFullNumbers(page, [CARD], 'account history');
+  await check(page, '25-account-history');
+  await page.getByRole('link', { name: `${confirmation} receipt` }).click();
+  await page.waitForURL('**/receipts/**');
+  expect((await mainText(page)).includes(confirmation), 'receipt from the history');
+  await check(page, '26-history-receipt');
+
+  await page.goto(base + '/account');
+  await page.click('header button:has-text("Sign out")');
+  await page.waitForURL(base + '/');
+  await page.goto(base + '/account');
+  await page.waitForURL('**/signin');
+  await check(page, '27-signed-out');
+  console.log('customer flows passed');
+} finally {
+  await browser.close();
+}
