@@ -86,6 +86,44 @@ try {
   expect((await mainText(page)).includes(confirmation), 'receipt from the history');
   await check(page, '26-history-receipt');
 
+  // Save a card, then turn on AutoPay with it: terms shown, refused until accepted.
+  await page.goto(base + '/account');
+  await page.getByRole('link', { name: 'Saved payment methods' }).click();
+  await page.waitForURL('**/account/methods');
+  await check(page, '28-methods-empty');
+  await page.fill('#card_number', '5555555555554444');
+  await page.fill('#exp_month', '11');
+  await page.fill('#exp_year', '2031');
+  await page.fill('#postal_code', zip);
+  await page.check('#make_default');
+  await page.click('main button:has-text("Save card")');
+  const saved = await mainText(page);
+  expect(saved.includes('Saved Mastercard ending in 4444') && saved.includes('(default)'), `methods: ${saved}`);
+  await assertNoFullNumbers(page, ['5555555555554444'], 'methods');
+  await check(page, '29-methods-saved');
+
+  await page.goto(base + '/account/autopay');
+  await check(page, '30-autopay');
+  await page.check('#timing_before');
+  await page.fill('#days_before', '3');
+  await page.fill('#maximum', '200.00');
+  await page.click('main button:has-text("Review the terms")');
+  const terms = await mainText(page);
+  expect(terms.includes('You authorize') && terms.includes('card ending in 4444') && terms.includes('3 days before each due date') && terms.includes('$200.00'), `terms: ${terms}`);
+  await check(page, '31-autopay-terms');
+  await page.click('main button:has-text("Turn on AutoPay")');
+  expect((await mainText(page)).includes('tick the box to accept'), 'AutoPay turned on without accepting the terms');
+  await check(page, '32-autopay-terms-not-accepted');
+  await page.check('#accept');
+  await page.click('main button:has-text("Turn on AutoPay")');
+  await page.waitForURL('**/account/autopay');
+  expect((await mainText(page)).includes('AutoPay is on'), 'AutoPay not on');
+  await check(page, '33-autopay-on');
+  await page.goto(base + '/account');
+  expect((await mainText(page)).includes('On: pays 3 days before each due date'), 'account page: AutoPay state');
+  await page.goto(base + '/demo/mailbox');
+  expect((await mainText(page)).includes('AutoPay is on'), 'no AutoPay confirmation email');
+
   await page.goto(base + '/account');
   await page.click('header button:has-text("Sign out")');
   await page.waitForURL(base + '/');

@@ -25,6 +25,7 @@ pub mod lockbox;
 pub mod model;
 pub mod payments;
 pub mod portal;
+pub mod portal_account;
 pub mod portal_auth;
 pub mod processor;
 pub mod receipts;

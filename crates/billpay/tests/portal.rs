@@ -641,3 +641,69 @@ both_engines! {
         assert_eq!(n, 0);
     }
 }
+
+both_engines! {
+    async fn saved_methods_and_autopay_act_only_on_the_signed_in_account(app) {
+        let account = app.account_with_bill(8410).await;
+        // Another account's saved card: its id must be useless here.
+        let other = app.account_with_bill(100).await;
+        let (s, theirs) = app
+            .post(&format!("/api/v1/accounts/{other}/payment_methods"),
+                  serde_json::json!({"type": "card", "number": "4000056655665556", "exp_month": 12, "exp_year": 2034}))
+            .await;
+        assert_eq!(s, 201, "{theirs}");
+        let theirs = theirs["id"].as_str().unwrap().to_string();
+
+        let mut v = Visitor::new(&app);
+        // Signed out: the pages send the visitor to sign in.
+        assert_eq!(v.get("/account/methods").await.location.as_deref(), Some("/signin"));
+        assert_eq!(v.get("/account/autopay").await.location.as_deref(), Some("/signin"));
+        enrol(&app, &mut v, &account).await;
+        let p = v
+            .submit("/account/methods", "/account/methods",
+                    &[("card_number", CARD), ("exp_month", "12"), ("exp_year", "34"), ("postal_code", "10001"), ("make_default", "yes")])
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("Saved Visa ending in 4242"), "{}", p.body);
+        assert!(!p.body.contains(CARD));
+        let csrf = hidden(&p.body, "csrf");
+        for action in ["remove", "default"] {
+            let p = v.post(&format!("/account/methods/{theirs}/{action}"), &[("csrf", &csrf)]).await;
+            assert_eq!(p.status, 404, "{action} another account's method");
+        }
+        let p = v
+            .post("/account/autopay/review", &[("csrf", &csrf), ("method", &theirs), ("timing", "due_date")])
+            .await;
+        assert_eq!(p.status, 422, "AutoPay from another account's method");
+        assert!(p.body.contains("No such saved payment method"), "{}", p.body);
+        let (_, methods) = app.get(&format!("/api/v1/accounts/{other}/payment_methods")).await;
+        assert_eq!(methods["data"].as_array().unwrap().len(), 1, "untouched");
+
+        // AutoPay from our own card, accepted: the stored authorization is the text shown.
+        let (_, mine) = app.get(&format!("/api/v1/accounts/{account}/payment_methods")).await;
+        let mine = mine["data"][0]["id"].as_str().unwrap().to_string();
+        let review = v
+            .post("/account/autopay/review", &[("csrf", &csrf), ("method", &mine), ("timing", "due_date"), ("maximum", "150.00")])
+            .await;
+        assert_eq!(review.status, 200, "{}", review.body);
+        let start = review.body.find("id=\"terms\">").unwrap() + "id=\"terms\">".len();
+        let shown = review.body[start..].split("</p>").next().unwrap().to_string();
+        let p = v
+            .post("/account/autopay", &[("csrf", &csrf), ("method", &mine), ("timing", "due_date"), ("maximum", "150.00")])
+            .await;
+        assert_eq!(p.status, 422, "not accepted");
+        let p = v
+            .post("/account/autopay", &[("csrf", &csrf), ("method", &mine), ("timing", "due_date"), ("maximum", "150.00"), ("accept", "yes")])
+            .await;
+        assert_eq!(p.location.as_deref(), Some("/account/autopay"), "{}", p.body);
+        let (_, autopay) = app.get(&format!("/api/v1/accounts/{account}/autopay")).await;
+        assert_eq!(autopay["status"], "active");
+        assert_eq!(autopay["maximum"], 15000, "{autopay}");
+        assert_eq!(autopay["authorization_text"].as_str().unwrap(), shown, "{autopay}");
+        app.assert_emails_render(&["email.autopay_enrolled", "email.portal_enrolled", "email.signin_code"]).await;
+        let p = v.post("/account/autopay/cancel", &[("csrf", &csrf)]).await;
+        assert_eq!(p.location.as_deref(), Some("/account/autopay"));
+        let (_, autopay) = app.get(&format!("/api/v1/accounts/{account}/autopay")).await;
+        assert_ne!(autopay["status"], "active", "{autopay}");
+    }
+}

@@ -478,7 +478,12 @@ pub async fn dashboard(
         })
         .unwrap_or_else(|| "None yet".into());
     let autopay = match &d.autopay {
-        Some(a) if a.status == "active" => "On".to_string(),
+        Some(a) if a.status == "active" => match a.timing {
+            billpay_domain::Timing::OnDueDate => "On: pays on each due date".to_string(),
+            billpay_domain::Timing::DaysBefore(n) => {
+                format!("On: pays {n} days before each due date")
+            }
+        },
         Some(_) | None => "Off".to_string(),
     };
     let payments = d

@@ -10,6 +10,7 @@
 
 mod account;
 mod mailbox;
+mod manage;
 mod quickpay;
 mod receipts;
 
@@ -58,6 +59,30 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             axum::routing::post(account::resend_code),
         )
         .route("/account", get(account::dashboard))
+        .route(
+            "/account/methods",
+            get(manage::methods).post(manage::add_card),
+        )
+        .route(
+            "/account/methods/{id}/remove",
+            axum::routing::post(manage::remove),
+        )
+        .route(
+            "/account/methods/{id}/default",
+            axum::routing::post(manage::make_default),
+        )
+        .route(
+            "/account/autopay",
+            get(manage::autopay).post(manage::autopay_enroll),
+        )
+        .route(
+            "/account/autopay/review",
+            axum::routing::post(manage::autopay_review),
+        )
+        .route(
+            "/account/autopay/cancel",
+            axum::routing::post(manage::autopay_cancel),
+        )
         .route("/signout", axum::routing::post(account::sign_out))
         .route(
             "/signout/everywhere",

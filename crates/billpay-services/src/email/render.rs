@@ -48,6 +48,7 @@ pub const KINDS: &[&str] = &[
     "email.refund",
     "email.signin_code",
     "email.portal_enrolled",
+    "email.autopay_enrolled",
 ];
 
 /// What the renderer needs besides the row: who the biller is, and the public address that
@@ -175,6 +176,12 @@ struct RefundPayload {
 struct SigninCode {
     code: String,
     minutes: i64,
+}
+
+#[derive(Deserialize)]
+struct AutopayEnrolled {
+    method: String,
+    terms: String,
 }
 
 #[derive(Deserialize)]
@@ -393,6 +400,19 @@ pub fn render(
                         .into(),
                 ],
                 facts: vec![("Code", p.code)],
+                link: None,
+            }
+        }
+        "email.autopay_enrolled" => {
+            let p: AutopayEnrolled = parse(kind, payload_json)?;
+            Notice {
+                subject: format!("{biller}: AutoPay is on"),
+                heading: "AutoPay is on".into(),
+                paragraphs: vec![
+                    "You turned on AutoPay online. These are the terms you accepted:".into(),
+                    p.terms,
+                ],
+                facts: vec![("Pays from", p.method)],
                 link: None,
             }
         }
@@ -728,6 +748,11 @@ mod tests {
                 "signin_code",
                 "email.signin_code",
                 json!({"code": "493027", "minutes": 10}),
+            ),
+            (
+                "autopay_enrolled",
+                "email.autopay_enrolled",
+                json!({"method": "Visa ending in 4242", "terms": "You authorize Riverbend Utilities to make a recurring charge to the card ending in 4242 for the amount of each bill, on each due date, until you cancel AutoPay."}),
             ),
             (
                 "portal_enrolled",
