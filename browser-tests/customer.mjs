@@ -124,6 +124,27 @@ try {
   await page.goto(base + '/demo/mailbox');
   expect((await mainText(page)).includes('AutoPay is on'), 'no AutoPay confirmation email');
 
+  // Schedule a payment: past the due date is refused, a date before it is taken; cancel it.
+  const day = (n) => new Date(Date.now() + n * 86400000).toISOString().slice(0, 10);
+  await page.goto(base + '/account');
+  await page.getByRole('link', { name: 'Scheduled payments' }).click();
+  await page.waitForURL('**/account/scheduled');
+  await check(page, '34-scheduled-empty');
+  await page.fill('#amount', '20.00');
+  await page.fill('#date', day(40));
+  await page.click('main button:has-text("Schedule payment")');
+  expect((await mainText(page)).includes('on or before the due date'), 'a one-time payment after the due date was scheduled');
+  await check(page, '35-scheduled-error');
+  await page.fill('#amount', '20.00');
+  await page.fill('#date', day(3));
+  await page.click('main button:has-text("Schedule payment")');
+  const sched = await mainText(page);
+  expect(sched.includes('Scheduled $20.00 on') && sched.includes('Mastercard ending in 4444'), `scheduled: ${sched}`);
+  await check(page, '36-scheduled');
+  await page.click('main button:has-text("Cancel")');
+  await page.waitForURL('**/account/scheduled');
+  expect((await mainText(page)).includes('Canceled'), 'the scheduled payment was not canceled');
+
   await page.goto(base + '/account');
   await page.click('header button:has-text("Sign out")');
   await page.waitForURL(base + '/');

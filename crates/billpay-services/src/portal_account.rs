@@ -208,3 +208,117 @@ impl Billpay {
         self.cancel_autopay(&number).await.map(|_| ())
     }
 }
+
+/// How often a payment scheduled in the portal repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repeat {
+    Once,
+    Monthly,
+}
+
+impl Billpay {
+    pub async fn portal_scheduled(
+        &self,
+        session: &PortalSession,
+    ) -> Result<Vec<crate::autopay::ScheduledPayment>, ServiceError> {
+        let (number, _) = signed_in(session)?;
+        self.scheduled_payments(&number).await
+    }
+
+    /// Schedules a payment from a saved method: once, on a date from tomorrow up to the
+    /// current bill's due date, or monthly from a date until canceled.
+    pub async fn portal_schedule(
+        &self,
+        session: &PortalSession,
+        token: &str,
+        amount: Money,
+        date: jiff::civil::Date,
+        repeat: Repeat,
+    ) -> Result<Result<crate::autopay::ScheduledPayment, Vec<FieldError>>, ServiceError> {
+        let (number, _) = signed_in(session)?;
+        let summary = self.account_summary(&number).await?;
+        let tz =
+            jiff::tz::TimeZone::get(&summary.account.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let today = self.clock.now().to_zoned(tz).date();
+        let mut errors = Vec::new();
+        if date <= today {
+            errors.push(FieldError {
+                field: "date",
+                message: "Choose a date after today. To pay today, use Pay now.".into(),
+            });
+        }
+        if repeat == Repeat::Once
+            && let Some(due) = summary.current_statement.as_ref().map(|s| s.due_date)
+            && date > due
+        {
+            errors.push(FieldError {
+                field: "date",
+                message: format!(
+                    "Choose a date on or before the due date, {}.",
+                    due.strftime("%B %-d, %Y")
+                ),
+            });
+        }
+        if !amount.is_positive() {
+            errors.push(FieldError {
+                field: "amount",
+                message: "Enter an amount more than $0.00.".into(),
+            });
+        }
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
+        let (frequency, end) = match repeat {
+            Repeat::Once => (None, billpay_domain::End::Count(1)),
+            Repeat::Monthly => (
+                Some(billpay_domain::Frequency::Monthly),
+                billpay_domain::End::Never,
+            ),
+        };
+        let made = self
+            .schedule_payment(
+                &number,
+                crate::autopay::NewScheduledPayment {
+                    payment_method: token.to_string(),
+                    amount,
+                    start: date,
+                    frequency,
+                    end,
+                },
+                Channel::Web,
+            )
+            .await;
+        match made {
+            Ok(s) => Ok(Ok(s)),
+            Err(ServiceError::Invalid { message, param }) => Ok(Err(vec![FieldError {
+                field: if param.contains("method") {
+                    "method"
+                } else {
+                    "amount"
+                },
+                message,
+            }])),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Cancels one of the signed-in account's scheduled payments.
+    pub async fn portal_cancel_scheduled(
+        &self,
+        session: &PortalSession,
+        id: &str,
+    ) -> Result<(), ServiceError> {
+        let (number, _) = signed_in(session)?;
+        let mine = self
+            .scheduled_payments(&number)
+            .await?
+            .iter()
+            .any(|s| s.id == id);
+        if !mine {
+            return Err(ServiceError::NotFound {
+                what: "scheduled payment",
+            });
+        }
+        self.cancel_scheduled_payment(id).await.map(|_| ())
+    }
+}

@@ -678,6 +678,18 @@ both_engines! {
         assert!(p.body.contains("No such saved payment method"), "{}", p.body);
         let (_, methods) = app.get(&format!("/api/v1/accounts/{other}/payment_methods")).await;
         assert_eq!(methods["data"].as_array().unwrap().len(), 1, "untouched");
+        // Nor can another account's scheduled payment be canceled from here.
+        let start = (jiff::Zoned::now().date() + jiff::Span::new().days(3)).to_string();
+        let (s, sched) = app
+            .post(&format!("/api/v1/accounts/{other}/scheduled_payments"),
+                  serde_json::json!({"payment_method": theirs, "amount": 100, "start_date": start}))
+            .await;
+        assert_eq!(s, 201, "{sched}");
+        let sched_id = sched["id"].as_str().unwrap();
+        let p = v.post(&format!("/account/scheduled/{sched_id}/cancel"), &[("csrf", &csrf)]).await;
+        assert_eq!(p.status, 404);
+        let (_, list) = app.get(&format!("/api/v1/accounts/{other}/scheduled_payments")).await;
+        assert_eq!(list["data"][0]["status"], "active", "{list}");
 
         // AutoPay from our own card, accepted: the stored authorization is the text shown.
         let (_, mine) = app.get(&format!("/api/v1/accounts/{account}/payment_methods")).await;

@@ -525,3 +525,248 @@ pub async fn autopay_cancel(
         Err(e) => service_error(&app, &session, e),
     }
 }
+
+// ---------------------------------------------------------------- scheduled payments
+
+pub struct ScheduledRow {
+    id: String,
+    amount: String,
+    when: String,
+    method: String,
+    status: &'static str,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal/scheduled.html")]
+struct ScheduledPage {
+    page: Page,
+    notice: Option<String>,
+    rows: Vec<ScheduledRow>,
+    methods: Vec<MethodRow>,
+    errors: Vec<FieldError>,
+    fields: Vec<Field>,
+    due_date: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ScheduleForm {
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    repeat: String,
+    #[serde(default)]
+    method: String,
+}
+
+fn long_date(d: &str) -> String {
+    d.parse::<jiff::civil::Date>()
+        .map(|d| d.strftime("%B %-d, %Y").to_string())
+        .unwrap_or_else(|_| d.to_string())
+}
+
+async fn scheduled_page(
+    app: &Billpay,
+    session: &PortalSession,
+    status: StatusCode,
+    notice: Option<String>,
+    errors: Vec<FieldError>,
+    form: &ScheduleForm,
+) -> Response {
+    if session.customer_id.is_none() {
+        return see_other("/signin");
+    }
+    let (list, methods) = match (
+        app.portal_scheduled(session).await,
+        app.portal_methods(session).await,
+    ) {
+        (Ok(l), Ok(m)) => (l, m),
+        (Err(e), _) | (_, Err(e)) => return service_error(app, session, e),
+    };
+    let due_date = match session.verified_account() {
+        Some(n) => app
+            .account_summary(&n)
+            .await
+            .ok()
+            .and_then(|s| s.current_statement)
+            .map(|s| s.due_date.strftime("%B %-d, %Y").to_string()),
+        None => None,
+    };
+    let describe = |id: &str| {
+        methods
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| m.summary.describe())
+            .unwrap_or_else(|| "a removed payment method".into())
+    };
+    let rows = list
+        .iter()
+        .map(|s| ScheduledRow {
+            id: s.id.clone(),
+            amount: s.amount.format(),
+            when: match (s.frequency.as_str(), &s.next_date) {
+                ("once", _) => format!("on {}", long_date(&s.start_date)),
+                (_, Some(next)) => format!("every month, next on {}", long_date(next)),
+                _ => format!("every month from {}", long_date(&s.start_date)),
+            },
+            method: describe(&s.payment_method_id),
+            status: match s.status.as_str() {
+                "active" => "Scheduled",
+                "completed" => "Done",
+                _ => "Canceled",
+            },
+            active: s.status == "active",
+        })
+        .collect();
+    let e = |n: &str| error_for(&errors, n).map(str::to_string);
+    let fields = vec![
+        Field {
+            name: "amount",
+            label: "Amount, in dollars",
+            hint: "",
+            kind: "text",
+            autocomplete: "off",
+            inputmode: "decimal",
+            class: "short",
+            value: form.amount.chars().take(20).collect(),
+            error: e("amount"),
+        },
+        Field {
+            name: "date",
+            label: "Date",
+            hint: "As YYYY-MM-DD, for example 2026-12-15.",
+            kind: "date",
+            autocomplete: "off",
+            inputmode: "",
+            class: "short",
+            value: form.date.chars().take(10).collect(),
+            error: e("date"),
+        },
+    ];
+    let methods = methods
+        .into_iter()
+        .map(|m| MethodRow {
+            expires: String::new(),
+            notice: None,
+            description: m.summary.describe(),
+            is_default: m.is_default,
+            id: m.id,
+        })
+        .collect();
+    html(
+        status,
+        &ScheduledPage {
+            page: Page::new(app, session),
+            notice,
+            rows,
+            methods,
+            errors,
+            fields,
+            due_date,
+        },
+    )
+}
+
+pub async fn scheduled(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+) -> Response {
+    scheduled_page(
+        &app,
+        &session,
+        StatusCode::OK,
+        None,
+        Vec::new(),
+        &ScheduleForm::default(),
+    )
+    .await
+}
+
+pub async fn schedule(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Form(form): Form<ScheduleForm>,
+) -> Response {
+    let mut errors = Vec::new();
+    let amount = Money::parse(form.amount.trim(), billpay_domain::Currency::USD)
+        .map_err(|_| {
+            errors.push(FieldError {
+                field: "amount",
+                message: "Enter an amount in dollars and cents, like 50.00.".into(),
+            })
+        })
+        .ok();
+    let date = form
+        .date
+        .trim()
+        .parse::<jiff::civil::Date>()
+        .map_err(|_| {
+            errors.push(FieldError {
+                field: "date",
+                message: "Enter the date as YYYY-MM-DD, for example 2026-12-15.".into(),
+            })
+        })
+        .ok();
+    let repeat = if form.repeat == "monthly" {
+        billpay_services::portal_account::Repeat::Monthly
+    } else {
+        billpay_services::portal_account::Repeat::Once
+    };
+    let (Some(amount), Some(date)) = (amount, date) else {
+        return scheduled_page(
+            &app,
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            errors,
+            &form,
+        )
+        .await;
+    };
+    match app
+        .portal_schedule(&session, &form.method, amount, date, repeat)
+        .await
+    {
+        Ok(Ok(s)) => {
+            let notice = format!(
+                "Scheduled {} on {}.",
+                s.amount.format(),
+                long_date(&s.start_date)
+            );
+            scheduled_page(
+                &app,
+                &session,
+                StatusCode::OK,
+                Some(notice),
+                Vec::new(),
+                &ScheduleForm::default(),
+            )
+            .await
+        }
+        Ok(Err(errors)) => {
+            scheduled_page(
+                &app,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                errors,
+                &form,
+            )
+            .await
+        }
+        Err(e) => service_error(&app, &session, e),
+    }
+}
+
+pub async fn cancel_scheduled(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Path(id): Path<String>,
+) -> Response {
+    match app.portal_cancel_scheduled(&session, &id).await {
+        Ok(()) => see_other("/account/scheduled"),
+        Err(e) => service_error(&app, &session, e),
+    }
+}

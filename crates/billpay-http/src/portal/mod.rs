@@ -76,6 +76,14 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             get(manage::autopay).post(manage::autopay_enroll),
         )
         .route(
+            "/account/scheduled",
+            get(manage::scheduled).post(manage::schedule),
+        )
+        .route(
+            "/account/scheduled/{id}/cancel",
+            axum::routing::post(manage::cancel_scheduled),
+        )
+        .route(
             "/account/autopay/review",
             axum::routing::post(manage::autopay_review),
         )
