@@ -679,7 +679,10 @@ both_engines! {
         let (_, methods) = app.get(&format!("/api/v1/accounts/{other}/payment_methods")).await;
         assert_eq!(methods["data"].as_array().unwrap().len(), 1, "untouched");
         // Nor can another account's scheduled payment be canceled from here.
-        let start = (jiff::Zoned::now().date() + jiff::Span::new().days(3)).to_string();
+        let today = billpay_services::Clock::now(app.clock.as_ref())
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date();
+        let start = (today + jiff::Span::new().days(3)).to_string();
         let (s, sched) = app
             .post(&format!("/api/v1/accounts/{other}/scheduled_payments"),
                   serde_json::json!({"payment_method": theirs, "amount": 100, "start_date": start}))
