@@ -218,6 +218,9 @@ pub struct EnteredMethod {
     pub bank_account_number: String,
     pub account_type: String,
     pub holder_name: String,
+    /// A saved method of the signed-in customer (`pm_…`), when `kind` is "saved".
+    #[serde(default)]
+    pub saved_token: String,
 }
 
 impl std::fmt::Debug for EnteredMethod {
@@ -334,6 +337,9 @@ impl EnteredMethod {
                     _ => Err(errors),
                 }
             }
+            "saved" if !self.saved_token.is_empty() => Ok(NewMethod::Saved {
+                token: self.saved_token.clone(),
+            }),
             "ach" => {
                 let routing = RoutingNumber::parse(&self.routing_number)
                     .map_err(|_| {
@@ -631,7 +637,26 @@ impl Billpay {
                     account.last4()
                 ),
             ),
-            NewMethod::Saved { .. } => ("saved", String::new()),
+            NewMethod::Saved { token } => {
+                // Only the signed-in customer's own saved methods.
+                let mine = match (&session.customer_id, session.verified_account()) {
+                    (Some(_), Some(number)) => self
+                        .payment_methods(&number)
+                        .await?
+                        .into_iter()
+                        .find(|m| &m.id == token),
+                    _ => None,
+                };
+                match mine {
+                    Some(m) => ("saved", m.summary.describe()),
+                    None => {
+                        return Ok(Err(vec![FieldError {
+                            field: "method",
+                            message: "Choose one of your saved payment methods, or enter a card or bank account.".into(),
+                        }]));
+                    }
+                }
+            }
         };
         drop(method);
         let checkout_id = self.new_id("chk");

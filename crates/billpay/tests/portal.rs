@@ -716,6 +716,25 @@ both_engines! {
         assert_eq!(autopay["maximum"], 15000, "{autopay}");
         assert_eq!(autopay["authorization_text"].as_str().unwrap(), shown, "{autopay}");
         app.assert_emails_render(&["email.autopay_enrolled", "email.portal_enrolled", "email.signin_code"]).await;
+        // Pay now from the saved card; another account's card is not on offer.
+        let p = v.submit("/pay/amount", "/pay/amount", &[("choice", "full")]).await;
+        assert_eq!(p.location.as_deref(), Some("/pay/method"));
+        let page = v.get("/pay/method").await;
+        assert!(page.body.contains("Saved: Visa ending in 4242"), "{}", page.body);
+        assert!(!page.body.contains(&theirs));
+        let theirs_value = format!("saved:{theirs}");
+        let p = v.post("/pay/method", &[("csrf", &csrf), ("method", &theirs_value)]).await;
+        assert_eq!(p.status, 422, "another account's saved card");
+        let mine_value = format!("saved:{mine}");
+        let p = v.post("/pay/method", &[("csrf", &csrf), ("method", &mine_value)]).await;
+        assert_eq!(p.location.as_deref(), Some("/pay/review"), "{}", p.body);
+        let review = v.get("/pay/review").await;
+        assert!(review.body.contains("Visa ending in 4242"));
+        let key = hidden(&review.body, "form_key");
+        let p = v.post("/pay/confirm", &[("csrf", &csrf), ("form_key", &key)]).await;
+        assert!(p.location.as_deref().unwrap().starts_with("/pay/done/"), "{}", p.body);
+        assert_eq!(app.balance(&account).await, 0);
+
         let p = v.post("/account/autopay/cancel", &[("csrf", &csrf)]).await;
         assert_eq!(p.location.as_deref(), Some("/account/autopay"));
         let (_, autopay) = app.get(&format!("/api/v1/accounts/{account}/autopay")).await;

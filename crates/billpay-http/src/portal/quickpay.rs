@@ -280,6 +280,7 @@ pub async fn set_amount(
 #[template(path = "portal/pay_method.html")]
 struct MethodPage {
     page: Page,
+    saved: Vec<(String, String)>,
     errors: Vec<FieldError>,
     amount: String,
     account_masked: String,
@@ -330,6 +331,7 @@ impl Drop for MethodForm {
 }
 
 fn method_page_for(
+    saved: Vec<(String, String)>,
     app: &Billpay,
     session: &PortalSession,
     summary: &AccountSummary,
@@ -437,6 +439,7 @@ fn method_page_for(
         },
     ];
     MethodPage {
+        saved,
         page: Page::new(app, session),
         errors,
         amount,
@@ -446,6 +449,21 @@ fn method_page_for(
         card_fields,
         bank_fields,
     }
+}
+
+/// The signed-in customer's saved methods as (form value, description); none for guests.
+async fn saved_methods(app: &Billpay, session: &PortalSession) -> Vec<(String, String)> {
+    if session.customer_id.is_none() {
+        return Vec::new();
+    }
+    app.portal_methods(session)
+        .await
+        .map(|ms| {
+            ms.into_iter()
+                .map(|m| (format!("saved:{}", m.id), m.summary.describe()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn has_amount(session: &PortalSession) -> bool {
@@ -467,7 +485,15 @@ pub async fn method_page(
     if !has_amount(&session) {
         return see_other("/pay/amount");
     }
-    let page = method_page_for(&app, &session, &summary, Vec::new(), &MethodForm::default());
+    let saved = saved_methods(&app, &session).await;
+    let page = method_page_for(
+        saved,
+        &app,
+        &session,
+        &summary,
+        Vec::new(),
+        &MethodForm::default(),
+    );
     html(StatusCode::OK, &page)
 }
 
@@ -483,8 +509,13 @@ pub async fn set_method(
     if !has_amount(&session) {
         return see_other("/pay/amount");
     }
+    let (kind, saved_token) = match form.method.strip_prefix("saved:") {
+        Some(token) => ("saved".to_string(), token.to_string()),
+        None => (form.method.clone(), String::new()),
+    };
     let entered = EnteredMethod {
-        kind: form.method.clone(),
+        kind,
+        saved_token,
         card_number: form.card_number.clone(),
         exp_month: form.exp_month.clone(),
         exp_year: form.exp_year.clone(),
@@ -498,7 +529,8 @@ pub async fn set_method(
     match app.portal_set_method(&mut session, &entered).await {
         Ok(Ok(())) => see_other("/pay/review"),
         Ok(Err(errors)) => {
-            let page = method_page_for(&app, &session, &summary, errors, &form);
+            let saved = saved_methods(&app, &session).await;
+            let page = method_page_for(saved, &app, &session, &summary, errors, &form);
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
         Err(e) => service_error(&app, &session, e),
