@@ -145,6 +145,21 @@ try {
   await page.waitForURL('**/account/scheduled');
   expect((await mainText(page)).includes('Canceled'), 'the scheduled payment was not canceled');
 
+  // Statements and reminder choices (consent recorded with its words).
+  await page.goto(base + '/account');
+  await page.getByRole('link', { name: 'Statements' }).click();
+  await page.waitForURL('**/account/statements');
+  expect((await mainText(page)).includes('$84.10'), 'statements: the bill is missing');
+  await check(page, '37-statements');
+  await page.goto(base + '/account');
+  await page.getByRole('link', { name: 'Reminders' }).click();
+  await page.waitForURL('**/account/notifications');
+  await page.check('#email');
+  await page.click('main button:has-text("Save reminder choices")');
+  expect((await mainText(page)).includes('saved'), 'reminders not saved');
+  expect(await page.isChecked('#email'), 'email reminders not on');
+  await check(page, '38-reminders');
+
   await page.goto(base + '/account');
   await page.click('header button:has-text("Sign out")');
   await page.waitForURL(base + '/');

@@ -322,3 +322,81 @@ impl Billpay {
         self.cancel_scheduled_payment(id).await.map(|_| ())
     }
 }
+
+/// One reminder channel as the notifications page shows it.
+#[derive(Clone, Debug)]
+pub struct NotificationChoice {
+    /// email or sms
+    pub channel: &'static str,
+    pub granted: bool,
+    /// What the customer agrees to by ticking it.
+    pub text: String,
+    /// Whether the account can use it (text messages need a phone number on file).
+    pub available: bool,
+}
+
+impl Billpay {
+    pub async fn portal_statements(
+        &self,
+        session: &PortalSession,
+    ) -> Result<Vec<crate::Statement>, ServiceError> {
+        let (number, _) = signed_in(session)?;
+        let mut list = self.statements(&number).await?;
+        list.sort_by(|a, b| b.statement_date.cmp(&a.statement_date));
+        Ok(list)
+    }
+
+    pub async fn portal_notifications(
+        &self,
+        session: &PortalSession,
+    ) -> Result<Vec<NotificationChoice>, ServiceError> {
+        let (number, _) = signed_in(session)?;
+        let account = self.account(&number).await?;
+        let rows = {
+            let mut c = self.store.read_conn().await?;
+            billpay_store::collections::consents_of(&mut c, &account.id).await?
+        };
+        let granted = |ch: &str| {
+            rows.iter()
+                .any(|r| r.channel == ch && r.status == "granted")
+        };
+        Ok(vec![
+            NotificationChoice {
+                channel: "email",
+                granted: granted("email"),
+                text: self.consent_text("email", true),
+                available: account.email.is_some(),
+            },
+            NotificationChoice {
+                channel: "sms",
+                granted: granted("sms"),
+                text: self.consent_text("sms", true),
+                available: account.phone.is_some(),
+            },
+        ])
+    }
+
+    /// Records the customer's reminder choices as consents given or withdrawn on the web
+    /// (only the channels that changed).
+    pub async fn portal_set_notifications(
+        &self,
+        session: &PortalSession,
+        email: bool,
+        sms: bool,
+    ) -> Result<(), ServiceError> {
+        let (number, _) = signed_in(session)?;
+        let now = self.portal_notifications(session).await?;
+        for choice in now {
+            let want = if choice.channel == "email" {
+                email
+            } else {
+                sms
+            };
+            if want != choice.granted && (choice.available || !want) {
+                self.set_consent(&number, choice.channel, want, "web")
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

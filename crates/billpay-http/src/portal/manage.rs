@@ -770,3 +770,115 @@ pub async fn cancel_scheduled(
         Err(e) => service_error(&app, &session, e),
     }
 }
+
+// ---------------------------------------------------------------- statements and reminders
+
+pub struct StatementView {
+    date: String,
+    due: String,
+    amount: String,
+    lines: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/statements.html")]
+struct StatementsPage {
+    page: Page,
+    statements: Vec<StatementView>,
+}
+
+pub async fn statements(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+) -> Response {
+    if session.customer_id.is_none() {
+        return see_other("/signin");
+    }
+    match app.portal_statements(&session).await {
+        Ok(list) => html(
+            StatusCode::OK,
+            &StatementsPage {
+                page: Page::new(&app, &session),
+                statements: list
+                    .into_iter()
+                    .map(|s| StatementView {
+                        date: s.statement_date.strftime("%B %-d, %Y").to_string(),
+                        due: s.due_date.strftime("%B %-d, %Y").to_string(),
+                        amount: s.amount_due.format(),
+                        lines: s
+                            .lines
+                            .into_iter()
+                            .map(|l| (l.description, l.amount.format()))
+                            .collect(),
+                    })
+                    .collect(),
+            },
+        ),
+        Err(e) => service_error(&app, &session, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/notifications.html")]
+struct NotificationsPage {
+    page: Page,
+    notice: Option<String>,
+    choices: Vec<billpay_services::portal_account::NotificationChoice>,
+}
+
+async fn notifications_page(
+    app: &Billpay,
+    session: &PortalSession,
+    notice: Option<String>,
+) -> Response {
+    if session.customer_id.is_none() {
+        return see_other("/signin");
+    }
+    match app.portal_notifications(session).await {
+        Ok(choices) => html(
+            StatusCode::OK,
+            &NotificationsPage {
+                page: Page::new(app, session),
+                notice,
+                choices,
+            },
+        ),
+        Err(e) => service_error(app, session, e),
+    }
+}
+
+pub async fn notifications(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+) -> Response {
+    notifications_page(&app, &session, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NotificationsForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    sms: String,
+}
+
+pub async fn set_notifications(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Form(form): Form<NotificationsForm>,
+) -> Response {
+    match app
+        .portal_set_notifications(&session, form.email == "yes", form.sms == "yes")
+        .await
+    {
+        Ok(()) => {
+            notifications_page(
+                &app,
+                &session,
+                Some("Your reminder choices are saved.".into()),
+            )
+            .await
+        }
+        Err(e) => service_error(&app, &session, e),
+    }
+}

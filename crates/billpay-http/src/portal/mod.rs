@@ -83,6 +83,11 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             "/account/scheduled/{id}/cancel",
             axum::routing::post(manage::cancel_scheduled),
         )
+        .route("/account/statements", get(manage::statements))
+        .route(
+            "/account/notifications",
+            get(manage::notifications).post(manage::set_notifications),
+        )
         .route(
             "/account/autopay/review",
             axum::routing::post(manage::autopay_review),
