@@ -342,7 +342,7 @@ impl Billpay {
     ) -> Result<Vec<crate::Statement>, ServiceError> {
         let (number, _) = signed_in(session)?;
         let mut list = self.statements(&number).await?;
-        list.sort_by(|a, b| b.statement_date.cmp(&a.statement_date));
+        list.sort_by_key(|s| std::cmp::Reverse(s.statement_date));
         Ok(list)
     }
 
