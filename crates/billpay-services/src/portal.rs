@@ -570,12 +570,15 @@ impl Billpay {
         let mut moved = session.clone();
         moved.data = data;
         moved.sealed = None;
-        self.portal_rotate(
-            &moved,
-            Some(summary.account.id.clone()),
-            session.customer_id.clone(),
-        )
-        .await
+        // A signed-in customer who looks up another account leaves their sign-in behind: the
+        // session is then a guest's of that account, never the customer's with its history.
+        let customer = if session.account_id.as_deref() == Some(summary.account.id.as_str()) {
+            session.customer_id.clone()
+        } else {
+            None
+        };
+        self.portal_rotate(&moved, Some(summary.account.id.clone()), customer)
+            .await
     }
 
     /// Sets the amount of the payment being put together.

@@ -608,6 +608,15 @@ both_engines! {
         assert_eq!(p.location.as_deref(), Some("/account"));
         assert_eq!(phone.get("/account").await.status, 200);
         let csrf = hidden(&laptop.get("/account").await.body, "csrf");
+        // Looking up another account from a signed-in session leaves the sign-in behind.
+        let other = app.account_with_bill(100).await;
+        let mut third = Visitor::new(&app);
+        sign_in(&app, &mut third).await;
+        let p = third
+            .submit("/pay", "/pay", &[("account_number", &other), ("postal_code", "10001")])
+            .await;
+        assert_eq!(p.location.as_deref(), Some("/pay/amount"));
+        assert_eq!(third.get("/account").await.location.as_deref(), Some("/signin"));
         let p = laptop.post("/signout/everywhere", &[("csrf", &csrf)]).await;
         assert_eq!(p.location.as_deref(), Some("/"));
         assert_eq!(phone.get("/account").await.location.as_deref(), Some("/signin"));
