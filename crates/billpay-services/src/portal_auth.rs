@@ -38,6 +38,8 @@ pub const CODE_ATTEMPTS_MAX: i64 = 5;
 pub const SIGNIN_FAILURES_MAX: i64 = 10;
 /// How long a locked sign-in stays locked.
 pub const SIGNIN_LOCK: SignedDuration = SignedDuration::from_mins(15);
+/// How long a password reset link works.
+pub const RESET_TTL: SignedDuration = SignedDuration::from_mins(30);
 /// Outbox rows of used or expired codes redacted per sweep.
 const REDACT_BATCH: i64 = 200;
 
@@ -373,16 +375,24 @@ impl Billpay {
     /// Overwrites the emails of codes used, replaced or expired. Returns how many.
     pub async fn portal_redact_codes(&self) -> Result<usize, ServiceError> {
         let now = self.clock.now_micros();
-        let redacted =
+        let code_gone =
             serde_json::json!({ "code": "(used or expired)", "minutes": CODE_TTL.as_mins() })
+                .to_string();
+        let link_gone =
+            serde_json::json!({ "url": "(used or expired)", "minutes": RESET_TTL.as_mins() })
                 .to_string();
         Ok(self
             .store
             .write(move |c| {
                 Box::pin(async move {
                     let rows = q::codes_to_redact(c, now, REDACT_BATCH).await?;
-                    for (code_id, outbox_id) in &rows {
-                        q::redact_outbox_payload(c, outbox_id, &redacted).await?;
+                    for (code_id, outbox_id, purpose) in &rows {
+                        let redacted = if purpose == "reset" {
+                            &link_gone
+                        } else {
+                            &code_gone
+                        };
+                        q::redact_outbox_payload(c, outbox_id, redacted).await?;
                         q::forget_code_outbox(c, code_id, now).await?;
                     }
                     Ok::<_, billpay_store::StoreError>(rows.len())
@@ -463,6 +473,156 @@ impl Billpay {
             .await?;
         metrics::counter!("billpay_portal_signins_total", "outcome" => "signed_in").increment(1);
         Ok(Ok(rotated))
+    }
+
+    /// Emails a password reset link to the customer with this email, if there is one (the
+    /// caller answers the same either way). `base_url` is the site's public address; the link
+    /// is `<base_url>/reset/<code id>.<token>` and works once, for [`RESET_TTL`].
+    pub async fn portal_request_reset(
+        &self,
+        email: &str,
+        base_url: &str,
+    ) -> Result<(), ServiceError> {
+        let email = normalize_email(email).unwrap_or_default();
+        let row = {
+            let mut c = self.store.read_conn().await?;
+            q::customer_by_email(&mut c, &email).await?
+        };
+        let Some(customer) = row else {
+            return Ok(());
+        };
+        let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+        self.random.fill(raw.as_mut());
+        let token = zeroize::Zeroizing::new(hex::encode(raw.as_ref()));
+        let now = self.clock.now_micros();
+        let code_id = self.new_id("rst");
+        let url = format!(
+            "{}/reset/{code_id}.{}",
+            base_url.trim_end_matches('/'),
+            token.as_str()
+        );
+        let outbox = OutboxRow {
+            id: self.new_id("msg"),
+            kind: "email.password_reset".into(),
+            dedupe_key: format!("password_reset:{code_id}"),
+            recipient: customer.email.clone(),
+            payload_json: serde_json::json!({ "url": url, "minutes": RESET_TTL.as_mins() })
+                .to_string(),
+            created_at: now,
+            sent_at: None,
+            attempts: 0,
+        };
+        let row = PortalCodeRow {
+            id: code_id.clone(),
+            customer_id: customer.id.clone(),
+            purpose: "reset".into(),
+            code_hash: code_hash(&code_id, &token),
+            outbox_id: Some(outbox.id.clone()),
+            attempts: 0,
+            expires_at: now + RESET_TTL.as_micros() as i64,
+            used_at: None,
+            created_at: now,
+        };
+        let customer_id = customer.id.clone();
+        self.store
+            .write(move |c| {
+                Box::pin(async move {
+                    q::end_codes_of(c, &customer_id, "reset", now).await?;
+                    queries::insert_outbox(c, &outbox).await?;
+                    q::insert_code(c, &row).await
+                })
+            })
+            .await?;
+        self.portal_redact_codes().await?;
+        Ok(())
+    }
+
+    /// The live reset code a link names (`<code id>.<token>`), if the link is good.
+    async fn reset_code(&self, link: &str) -> Result<Option<PortalCodeRow>, ServiceError> {
+        let Some((id, token)) = link.split_once('.') else {
+            return Ok(None);
+        };
+        let row = {
+            let mut c = self.store.read_conn().await?;
+            q::code(&mut c, id).await?
+        };
+        let now = self.clock.now_micros();
+        Ok(row.filter(|r| {
+            r.purpose == "reset"
+                && r.used_at.is_none()
+                && r.expires_at > now
+                && bool::from(
+                    code_hash(id, token)
+                        .as_bytes()
+                        .ct_eq(r.code_hash.as_bytes()),
+                )
+        }))
+    }
+
+    /// Whether a reset link still works.
+    pub async fn portal_reset_link_ok(&self, link: &str) -> Result<bool, ServiceError> {
+        Ok(self.reset_code(link).await?.is_some())
+    }
+
+    /// Sets a new password through a reset link: the link is used up, and every session of
+    /// the customer ends. Returns what is wrong with the password, or that the link is dead.
+    pub async fn portal_reset_password(
+        &self,
+        link: &str,
+        password: &SecretString,
+    ) -> Result<Result<(), FieldError>, ServiceError> {
+        let dead = || FieldError {
+            field: "password",
+            message: "This link has expired or was already used. Ask for a new one.".into(),
+        };
+        let Some(code) = self.reset_code(link).await? else {
+            return Ok(Err(dead()));
+        };
+        let (customer, account_number) = {
+            let mut c = self.store.read_conn().await?;
+            let customer = q::customer(&mut c, &code.customer_id)
+                .await?
+                .ok_or(ServiceError::NotFound { what: "customer" })?;
+            let number = queries::account_by_id(&mut c, &customer.account_id)
+                .await?
+                .map(|a| a.account_number)
+                .unwrap_or_default();
+            (customer, number)
+        };
+        if let Some(p) =
+            password_problem(password.expose_secret(), &customer.email, &account_number)
+        {
+            return Ok(Err(FieldError {
+                field: "password",
+                message: p,
+            }));
+        }
+        let mut salt = [0u8; 16];
+        self.random.fill(&mut salt);
+        let pw = SecretString::new(password.expose_secret().to_string());
+        let hash = tokio::task::spawn_blocking(move || hash_password(pw.expose_secret(), salt))
+            .await
+            .map_err(|_| ServiceError::invalid("password", "This password cannot be used."))??;
+        let now = self.clock.now_micros();
+        let (code_id, customer_id) = (code.id.clone(), customer.id.clone());
+        let changed = self
+            .store
+            .write(move |c| {
+                Box::pin(async move {
+                    if !q::end_code(c, &code_id, now).await? {
+                        return Ok::<_, billpay_store::StoreError>(false);
+                    }
+                    q::set_password(c, &customer_id, &hash, now).await?;
+                    q::delete_customer_sessions(c, &customer_id).await?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        if !changed {
+            return Ok(Err(dead()));
+        }
+        self.portal_redact_codes().await?;
+        Ok(Ok(()))
     }
 
     /// Remembers which customer a session is asking the code of.

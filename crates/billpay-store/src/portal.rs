@@ -354,15 +354,15 @@ pub async fn end_codes_of(
     Ok(ids.into_iter().filter_map(|(o,)| o).collect())
 }
 
-/// Codes used, replaced or expired whose outbox row still holds the code: (code id, outbox id),
-/// a batch.
+/// Codes used, replaced or expired whose outbox row still holds the code: (code id, outbox
+/// id, purpose), a batch.
 pub async fn codes_to_redact(
     c: &mut AnyConnection,
     now: i64,
     limit: i64,
-) -> R<Vec<(String, String)>> {
+) -> R<Vec<(String, String, String)>> {
     Ok(sqlx::query_as(
-        "SELECT id, outbox_id FROM portal_codes WHERE outbox_id IS NOT NULL \
+        "SELECT id, outbox_id, purpose FROM portal_codes WHERE outbox_id IS NOT NULL \
          AND (expires_at < $1 OR used_at IS NOT NULL) ORDER BY created_at LIMIT $2",
     )
     .bind(now)
@@ -390,5 +390,28 @@ pub async fn redact_outbox_payload(c: &mut AnyConnection, id: &str, payload: &st
         .bind(payload)
         .execute(c)
         .await?;
+    Ok(())
+}
+
+pub async fn code(c: &mut AnyConnection, id: &str) -> R<Option<PortalCodeRow>> {
+    Ok(
+        sqlx::query_as::<_, PortalCodeRow>("SELECT * FROM portal_codes WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// Sets a new password hash; clears the failed sign-ins and any lock.
+pub async fn set_password(c: &mut AnyConnection, id: &str, hash: &str, now: i64) -> R<()> {
+    sqlx::query(
+        "UPDATE portal_customers SET password_hash = $2, failed_signins = 0, locked_until = NULL, \
+         updated_at = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(hash)
+    .bind(now)
+    .execute(c)
+    .await?;
     Ok(())
 }

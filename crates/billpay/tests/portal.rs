@@ -750,3 +750,93 @@ both_engines! {
         assert_ne!(autopay["status"], "active", "{autopay}");
     }
 }
+
+async fn app_with_public_url(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |s| {
+        s.public_url = Some("https://pay.riverbend.example".into());
+    })
+    .await
+}
+
+/// The newest reset link emailed to `email`, as a path.
+async fn latest_reset_path(app: &TestApp, email: &str) -> String {
+    let mut c = app.app.store.read_conn().await.unwrap();
+    let (payload,): (String,) = sqlx::query_as(
+        "SELECT payload_json FROM outbox WHERE kind = 'email.password_reset' AND recipient = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(email)
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    v["url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://pay.riverbend.example")
+        .to_string()
+}
+
+both_engines! {
+    with app_with_public_url;
+
+    async fn a_reset_link_changes_the_password_once_and_signs_out_everywhere(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut phone = Visitor::new(&app);
+        enrol(&app, &mut phone, &account).await;
+        assert_eq!(phone.get("/account").await.status, 200);
+        let mut v = Visitor::new(&app);
+        let known = v.submit("/reset", "/reset", &[("email", "pat@example.com")]).await;
+        let unknown = v.submit("/reset", "/reset", &[("email", "nobody@example.com")]).await;
+        assert_eq!(known.status, 200);
+        assert_eq!(without_tokens(&known.body), without_tokens(&unknown.body), "the same answer");
+        let path = latest_reset_path(&app, "pat@example.com").await;
+        assert!(path.starts_with("/reset/rst_"), "{path}");
+        // A link with a wrong token does not work.
+        let forged = format!("{}0", &path[..path.len() - 1]);
+        let forged = if forged == path { format!("{}1", &path[..path.len() - 1]) } else { forged };
+        assert_eq!(v.get(&forged).await.status, 404);
+        assert_eq!(v.get(&path).await.status, 200);
+        let p = v.submit(&path, &path, &[("password", "Password1234!"), ("password_confirm", "Password1234!")]).await;
+        assert_eq!(p.status, 422, "a common password");
+        let new = "teapot meadow lantern 7";
+        let p = v.submit(&path, &path, &[("password", new), ("password_confirm", new)]).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("Your password is changed"));
+        // Every session of the customer ended; the link is used up and no longer readable.
+        assert_eq!(phone.get("/account").await.location.as_deref(), Some("/signin"));
+        assert_eq!(v.get(&path).await.status, 404);
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let (payload,): (String,) = sqlx::query_as("SELECT payload_json FROM outbox WHERE kind = 'email.password_reset'")
+            .fetch_one(&mut *c).await.unwrap();
+        assert!(!payload.contains(&path), "{payload}");
+        drop(c);
+        // The old password no longer signs in; the new one does.
+        let mut w = Visitor::new(&app);
+        let p = w.submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)]).await;
+        assert_eq!(p.status, 422);
+        let p = w.submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", new)]).await;
+        assert_eq!(p.location.as_deref(), Some("/signin/code"));
+        app.assert_emails_render(&["email.password_reset"]).await;
+    }
+}
+
+both_engines! {
+    async fn without_a_public_url_no_reset_link_is_built_from_the_host_header(app) {
+        let mut v = Visitor::new(&app);
+        let p = v.get("/reset").await;
+        let csrf = hidden(&p.body, "csrf");
+        let req = v
+            .client
+            .post(format!("{}/reset", v.base))
+            .header("host", "attacker.example")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string([("csrf", csrf.as_str()), ("email", "pat@example.com")]).unwrap());
+        let p = v.send(req).await;
+        assert_eq!(p.status, 503, "{}", p.body);
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE kind = 'email.password_reset'")
+            .fetch_one(&mut *c).await.unwrap();
+        assert_eq!(n, 0);
+    }
+}

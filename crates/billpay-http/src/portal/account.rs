@@ -27,7 +27,7 @@ struct FormPage {
     submit: &'static str,
     errors: Vec<FieldError>,
     fields: Vec<Field>,
-    after: Option<(&'static str, &'static str)>,
+    after: Vec<(&'static str, &'static str)>,
     resend: Option<&'static str>,
 }
 
@@ -145,7 +145,7 @@ fn enrol_form(
         submit: "Create account",
         errors,
         fields,
-        after: Some(("/signin", "Already have an online account? Sign in")),
+        after: vec![("/signin", "Already have an online account? Sign in")],
         resend: None,
     }
 }
@@ -277,7 +277,10 @@ fn signin_form(
         submit: "Continue",
         errors,
         fields,
-        after: Some(("/enrol", "No online account yet? Create one")),
+        after: vec![
+            ("/reset", "Forgot your password?"),
+            ("/enrol", "No online account yet? Create one"),
+        ],
         resend: None,
     }
 }
@@ -349,7 +352,7 @@ fn code_form(app: &Billpay, session: &PortalSession, errors: Vec<FieldError>) ->
         submit: "Sign in",
         errors,
         fields,
-        after: None,
+        after: Vec::new(),
         resend: Some("/signin/code/resend"),
     }
 }
@@ -565,4 +568,224 @@ pub async fn sign_out_everywhere(
     resp.headers_mut()
         .insert(header::SET_COOKIE, cleared_cookie(secure));
     resp
+}
+
+// ---------------------------------------------------------------- password reset
+
+/// The site's address for links in emails: the configured public URL; in the demo (and only
+/// there) the address the browser used. Never the Host header of a real deployment, which an
+/// attacker could set to send a victim a link to their own site.
+fn public_base(app: &Billpay, headers: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(url) = &app.config.ivr.public_url {
+        return Some(url.clone());
+    }
+    if app.config.portal.demo_mailbox {
+        let host = headers.get(header::HOST)?.to_str().ok()?;
+        return Some(format!("http://{host}"));
+    }
+    None
+}
+
+fn reset_request_form(app: &Billpay, session: &PortalSession, errors: Vec<FieldError>) -> FormPage {
+    let fields = vec![input(
+        "email",
+        "Email address",
+        "The email address of your online account.",
+        "email",
+        "email",
+        "",
+        String::new(),
+        &errors,
+    )];
+    FormPage {
+        page: Page::new(app, session),
+        title: "Reset your password",
+        intro: "We will email you a link to choose a new password.".into(),
+        action: "/reset",
+        submit: "Email me a link",
+        errors,
+        fields,
+        after: vec![("/signin", "Back to sign in")],
+        resend: None,
+    }
+}
+
+pub async fn reset_request_page(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+) -> Response {
+    html(
+        StatusCode::OK,
+        &reset_request_form(&app, &session, Vec::new()),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ResetRequestForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// The answer to every reset request: the same whether or not the email has an account.
+pub const RESET_SENT: &str = "If an online account uses this email address, we have sent it a link to choose a new password. The link works for 30 minutes.";
+
+pub async fn reset_request(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<ResetRequestForm>,
+) -> Response {
+    let Some(base) = public_base(&app, &headers) else {
+        tracing::error!("password reset needs the public URL (BILLPAY_PUBLIC_URL) for its link");
+        return message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Page::new(&app, &session),
+            "Password reset is not available",
+            "Please call us to reset your password.",
+            "/signin",
+            "Back to sign in",
+        );
+    };
+    match app.portal_request_reset(&form.email, &base).await {
+        Ok(()) => message(
+            StatusCode::OK,
+            Page::new(&app, &session),
+            "Check your email",
+            RESET_SENT,
+            "/signin",
+            "Back to sign in",
+        ),
+        Err(e) => service_error(&app, &session, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/form_page.html")]
+struct ResetPage {
+    page: Page,
+    title: &'static str,
+    intro: String,
+    action: String,
+    submit: &'static str,
+    errors: Vec<FieldError>,
+    fields: Vec<Field>,
+    after: Vec<(&'static str, &'static str)>,
+    resend: Option<&'static str>,
+}
+
+fn reset_form(
+    app: &Billpay,
+    session: &PortalSession,
+    link: &str,
+    errors: Vec<FieldError>,
+) -> ResetPage {
+    let fields = vec![
+        input(
+            "password",
+            "New password",
+            "At least 12 characters. A few unrelated words are strong and easy to remember.",
+            "password",
+            "new-password",
+            "",
+            String::new(),
+            &errors,
+        ),
+        input(
+            "password_confirm",
+            "New password again",
+            "",
+            "password",
+            "new-password",
+            "",
+            String::new(),
+            &errors,
+        ),
+    ];
+    ResetPage {
+        page: Page::new(app, session),
+        title: "Choose a new password",
+        intro: "Changing your password signs you out everywhere.".into(),
+        action: format!("/reset/{link}"),
+        submit: "Change password",
+        errors,
+        fields,
+        after: Vec::new(),
+        resend: None,
+    }
+}
+
+fn dead_link(app: &Billpay, session: &PortalSession) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        Page::new(app, session),
+        "This link does not work any more",
+        "Reset links work once, for 30 minutes. Ask for a new one.",
+        "/reset",
+        "Reset your password",
+    )
+}
+
+pub async fn reset_page(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    axum::extract::Path(link): axum::extract::Path<String>,
+) -> Response {
+    match app.portal_reset_link_ok(&link).await {
+        Ok(true) => html(
+            StatusCode::OK,
+            &reset_form(&app, &session, &link, Vec::new()),
+        ),
+        Ok(false) => dead_link(&app, &session),
+        Err(e) => service_error(&app, &session, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewPasswordForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+impl Drop for NewPasswordForm {
+    fn drop(&mut self) {
+        self.password.zeroize();
+        self.password_confirm.zeroize();
+    }
+}
+
+pub async fn reset_password(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    axum::extract::Path(link): axum::extract::Path<String>,
+    Form(form): Form<NewPasswordForm>,
+) -> Response {
+    if form.password != form.password_confirm {
+        let errors = vec![FieldError {
+            field: "password_confirm",
+            message: "The two passwords are not the same.".into(),
+        }];
+        return html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &reset_form(&app, &session, &link, errors),
+        );
+    }
+    let password = SecretString::new(form.password.clone());
+    match app.portal_reset_password(&link, &password).await {
+        Ok(Ok(())) => message(
+            StatusCode::OK,
+            Page::new(&app, &session),
+            "Your password is changed",
+            "Sign in with your new password. Every other session was signed out.",
+            "/signin",
+            "Sign in",
+        ),
+        Ok(Err(e)) if e.message.starts_with("This link") => dead_link(&app, &session),
+        Ok(Err(e)) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &reset_form(&app, &session, &link, vec![e]),
+        ),
+        Err(e) => service_error(&app, &session, e),
+    }
 }

@@ -60,6 +60,14 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         )
         .route("/account", get(account::dashboard))
         .route(
+            "/reset",
+            get(account::reset_request_page).post(account::reset_request),
+        )
+        .route(
+            "/reset/{link}",
+            get(account::reset_page).post(account::reset_password),
+        )
+        .route(
             "/account/methods",
             get(manage::methods).post(manage::add_card),
         )

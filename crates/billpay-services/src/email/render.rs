@@ -49,6 +49,7 @@ pub const KINDS: &[&str] = &[
     "email.signin_code",
     "email.portal_enrolled",
     "email.autopay_enrolled",
+    "email.password_reset",
 ];
 
 /// What the renderer needs besides the row: who the biller is, and the public address that
@@ -182,6 +183,12 @@ struct SigninCode {
 struct AutopayEnrolled {
     method: String,
     terms: String,
+}
+
+#[derive(Deserialize)]
+struct ResetLink {
+    url: String,
+    minutes: i64,
 }
 
 #[derive(Deserialize)]
@@ -414,6 +421,22 @@ pub fn render(
                 ],
                 facts: vec![("Pays from", p.method)],
                 link: None,
+            }
+        }
+        "email.password_reset" => {
+            let p: ResetLink = parse(kind, payload_json)?;
+            Notice {
+                subject: format!("{biller}: reset your password"),
+                heading: "Reset your password".into(),
+                paragraphs: vec![
+                    format!(
+                        "Someone asked to reset the password of your online account. The link works once, for {} minutes.",
+                        p.minutes
+                    ),
+                    "If it was not you, ignore this email: your password stays as it is.".into(),
+                ],
+                facts: Vec::new(),
+                link: link(Some(p.url), "Choose a new password"),
             }
         }
         "email.portal_enrolled" => {
@@ -753,6 +776,11 @@ mod tests {
                 "autopay_enrolled",
                 "email.autopay_enrolled",
                 json!({"method": "Visa ending in 4242", "terms": "You authorize Riverbend Utilities to make a recurring charge to the card ending in 4242 for the amount of each bill, on each due date, until you cancel AutoPay."}),
+            ),
+            (
+                "password_reset",
+                "email.password_reset",
+                json!({"url": "https://pay.riverbend.example/reset/rst_01.3f9a0c", "minutes": 30}),
             ),
             (
                 "portal_enrolled",
