@@ -160,6 +160,15 @@ try {
   expect(await page.isChecked('#email'), 'email reminders not on');
   await check(page, '38-reminders');
 
+  // A payment arrangement: nothing is past due yet, so the refusal says so in plain words.
+  await page.goto(base + '/account/arrangement');
+  await check(page, '39-arrangement');
+  await page.fill('#count', '3');
+  await page.fill('#date', day(7));
+  await page.click('main button:has-text("Ask for this arrangement")');
+  expect((await mainText(page)).includes('There is no past-due amount to arrange.'), 'arrangement refusal not explained');
+  await check(page, '40-arrangement-refused');
+
   await page.goto(base + '/account');
   await page.click('header button:has-text("Sign out")');
   await page.waitForURL(base + '/');

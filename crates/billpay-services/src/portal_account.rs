@@ -400,3 +400,74 @@ impl Billpay {
         Ok(())
     }
 }
+
+/// A payment arrangement as the customer sees it.
+#[derive(Clone, Debug)]
+pub struct ArrangementView {
+    /// "extension" or "installments"
+    pub kind: String,
+    pub past_due: Money,
+    /// (due date, amount) of each payment.
+    pub installments: Vec<(jiff::civil::Date, Money)>,
+}
+
+impl Billpay {
+    /// The signed-in account's active payment arrangement, if any.
+    pub async fn portal_arrangement(
+        &self,
+        session: &PortalSession,
+    ) -> Result<Option<ArrangementView>, ServiceError> {
+        let (number, _) = signed_in(session)?;
+        let account = self.account(&number).await?;
+        let mut c = self.store.read_conn().await?;
+        let Some(row) = billpay_store::collections::active_arrangement(&mut c, &account.id).await?
+        else {
+            return Ok(None);
+        };
+        let installments = billpay_store::collections::installments_of(&mut c, &row.id)
+            .await?
+            .into_iter()
+            .filter_map(|i| {
+                i.due_date
+                    .parse::<jiff::civil::Date>()
+                    .ok()
+                    .map(|d| (d, Money::new(i.amount, account.currency)))
+            })
+            .collect();
+        Ok(Some(ArrangementView {
+            kind: row.kind,
+            past_due: Money::new(row.past_due, account.currency),
+            installments,
+        }))
+    }
+
+    /// Asks for a payment arrangement within the biller's rules. A refusal comes back in the
+    /// customer's words (nothing past due, too small, too many broken before, dates out of
+    /// range, one already in place).
+    pub async fn portal_request_arrangement(
+        &self,
+        session: &PortalSession,
+        kind: billpay_domain::ArrangementKind,
+    ) -> Result<Result<(), String>, ServiceError> {
+        let (number, actor) = signed_in(session)?;
+        match self
+            .create_arrangement(&number, kind, &format!("web:{}", actor.id))
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(ServiceError::Invalid { message, .. })
+            | Err(ServiceError::Conflict { message, .. }) => {
+                let mut m = message;
+                if let Some(first) = m.get(..1) {
+                    let upper = first.to_uppercase();
+                    m.replace_range(..1, &upper);
+                }
+                if !m.ends_with('.') {
+                    m.push('.');
+                }
+                Ok(Err(m))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -840,3 +840,48 @@ both_engines! {
         assert_eq!(n, 0);
     }
 }
+
+both_engines! {
+    async fn a_customer_asks_for_a_payment_arrangement_within_the_rules(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        enrol(&app, &mut v, &account).await;
+        let today = billpay_services::Clock::now(app.clock.as_ref())
+            .to_zoned(jiff::tz::TimeZone::get("America/New_York").unwrap())
+            .date();
+        let in_a_week = (today + jiff::Span::new().days(7)).to_string();
+        // Nothing is past due yet: refused, in plain words.
+        let p = v
+            .submit("/account/arrangement", "/account/arrangement",
+                    &[("kind", "installments"), ("count", "3"), ("date", &in_a_week)])
+            .await;
+        assert_eq!(p.status, 422, "{}", p.body);
+        assert!(p.body.contains("There is no past-due amount to arrange."), "{}", p.body);
+        // Three weeks on, the bill is past due (sign in again: the session timed out).
+        app.clock.advance(jiff::SignedDuration::from_hours(24 * 21));
+        let mut v = Visitor::new(&app);
+        sign_in(&app, &mut v).await;
+        let today = billpay_services::Clock::now(app.clock.as_ref())
+            .to_zoned(jiff::tz::TimeZone::get("America/New_York").unwrap())
+            .date();
+        let in_a_week = (today + jiff::Span::new().days(7)).to_string();
+        let p = v
+            .submit("/account/arrangement", "/account/arrangement",
+                    &[("kind", "installments"), ("count", "3"), ("date", &in_a_week)])
+            .await;
+        assert_eq!(p.location.as_deref(), Some("/account/arrangement"), "{}", p.body);
+        let page = v.get("/account/arrangement").await;
+        assert!(page.body.contains("Your payment arrangement is in place"), "{}", page.body);
+        assert!(page.body.contains("$28.04") && page.body.contains("$28.03"), "installments sum to $84.10: {}", page.body);
+        let dash = v.get("/account").await;
+        assert!(dash.body.contains("$84.10 past due in 3 payments"), "{}", dash.body);
+        // One at a time: the page now shows it, and the service refuses a second.
+        assert!(!page.body.contains("Ask for this arrangement"));
+        let csrf = hidden(&page.body, "csrf");
+        let p = v
+            .post("/account/arrangement", &[("csrf", &csrf), ("kind", "extension"), ("date", &in_a_week)])
+            .await;
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("This account already has a payment arrangement."), "{}", p.body);
+    }
+}

@@ -441,6 +441,8 @@ struct AccountPage {
     status: &'static str,
     last_payment: String,
     autopay: String,
+    arrangement: String,
+    has_arrangement: bool,
     payments: Vec<HistoryRow>,
 }
 
@@ -502,6 +504,27 @@ pub async fn dashboard(
             receipt: p.status != PaymentStatus::Failed,
         })
         .collect();
+    let arrangement = match app.portal_arrangement(&session).await {
+        Ok(a) => a,
+        Err(e) => return service_error(&app, &session, e),
+    };
+    let has_arrangement = arrangement.is_some();
+    let arrangement = match arrangement {
+        Some(a) => {
+            let next = a
+                .installments
+                .iter()
+                .map(|(d, m)| format!("{m} by {}", d.strftime("%B %-d, %Y")))
+                .next()
+                .unwrap_or_default();
+            format!(
+                "{} past due in {} payments; first: {next}.",
+                a.past_due,
+                a.installments.len()
+            )
+        }
+        None => "None.".to_string(),
+    };
     let status = match d.summary.status {
         billpay_services::AccountStatus::Current => "Current",
         billpay_services::AccountStatus::PastDue => "Past due",
@@ -522,6 +545,8 @@ pub async fn dashboard(
             status,
             last_payment,
             autopay,
+            arrangement,
+            has_arrangement,
             payments,
         },
     )

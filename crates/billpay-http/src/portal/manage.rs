@@ -882,3 +882,165 @@ pub async fn set_notifications(
         Err(e) => service_error(&app, &session, e),
     }
 }
+
+// ---------------------------------------------------------------- payment arrangements
+
+pub struct ArrangementShown {
+    past_due: String,
+    installments: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/arrangement.html")]
+struct ArrangementPage {
+    page: Page,
+    current: Option<ArrangementShown>,
+    errors: Vec<FieldError>,
+    fields: Vec<Field>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ArrangementForm {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    count: String,
+    #[serde(default)]
+    date: String,
+}
+
+async fn arrangement_page(
+    app: &Billpay,
+    session: &PortalSession,
+    status: StatusCode,
+    errors: Vec<FieldError>,
+    form: &ArrangementForm,
+) -> Response {
+    if session.customer_id.is_none() {
+        return see_other("/signin");
+    }
+    let current = match app.portal_arrangement(session).await {
+        Ok(a) => a.map(|a| ArrangementShown {
+            past_due: a.past_due.format(),
+            installments: a
+                .installments
+                .iter()
+                .map(|(d, m)| (d.strftime("%B %-d, %Y").to_string(), m.format()))
+                .collect(),
+        }),
+        Err(e) => return service_error(app, session, e),
+    };
+    let e = |n: &str| error_for(&errors, n).map(str::to_string);
+    let fields = vec![
+        Field {
+            name: "count",
+            label: "How many monthly payments (for monthly parts)",
+            hint: "",
+            kind: "text",
+            autocomplete: "off",
+            inputmode: "numeric",
+            class: "short",
+            value: form.count.chars().take(3).collect(),
+            error: e("count"),
+        },
+        Field {
+            name: "date",
+            label: "Date of the first payment, or of the whole amount",
+            hint: "",
+            kind: "date",
+            autocomplete: "off",
+            inputmode: "",
+            class: "short",
+            value: form.date.chars().take(10).collect(),
+            error: e("date"),
+        },
+    ];
+    html(
+        status,
+        &ArrangementPage {
+            page: Page::new(app, session),
+            current,
+            errors,
+            fields,
+        },
+    )
+}
+
+pub async fn arrangement(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+) -> Response {
+    arrangement_page(
+        &app,
+        &session,
+        StatusCode::OK,
+        Vec::new(),
+        &ArrangementForm::default(),
+    )
+    .await
+}
+
+pub async fn request_arrangement(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Form(form): Form<ArrangementForm>,
+) -> Response {
+    let mut errors = Vec::new();
+    let date = form
+        .date
+        .trim()
+        .parse::<jiff::civil::Date>()
+        .map_err(|_| {
+            errors.push(FieldError {
+                field: "date",
+                message: "Enter the date as YYYY-MM-DD, for example 2026-12-15.".into(),
+            })
+        })
+        .ok();
+    let kind = match (form.kind.as_str(), date) {
+        ("extension", Some(pay_by)) => Some(billpay_domain::ArrangementKind::Extension { pay_by }),
+        (_, Some(first)) => match form.count.trim().parse::<u32>() {
+            Ok(count) => Some(billpay_domain::ArrangementKind::Installments {
+                count,
+                first,
+                frequency: billpay_domain::Frequency::Monthly,
+            }),
+            Err(_) => {
+                errors.push(FieldError {
+                    field: "count",
+                    message: "Enter how many monthly payments, like 3.".into(),
+                });
+                None
+            }
+        },
+        _ => None,
+    };
+    let Some(kind) = kind else {
+        return arrangement_page(
+            &app,
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            errors,
+            &form,
+        )
+        .await;
+    };
+    match app.portal_request_arrangement(&session, kind).await {
+        Ok(Ok(())) => see_other("/account/arrangement"),
+        Ok(Err(why)) => {
+            let errors = vec![FieldError {
+                field: "arrangement",
+                message: why,
+            }];
+            arrangement_page(
+                &app,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+                &form,
+            )
+            .await
+        }
+        Err(e) => service_error(&app, &session, e),
+    }
+}

@@ -93,6 +93,10 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         )
         .route("/account/statements", get(manage::statements))
         .route(
+            "/account/arrangement",
+            get(manage::arrangement).post(manage::request_arrangement),
+        )
+        .route(
             "/account/notifications",
             get(manage::notifications).post(manage::set_notifications),
         )
