@@ -169,6 +169,16 @@ try {
   expect((await mainText(page)).includes('There is no past-due amount to arrange.'), 'arrangement refusal not explained');
   await check(page, '40-arrangement-refused');
 
+  // Security questions, the recovery path.
+  await page.goto(base + '/account/security');
+  await page.selectOption('#question_1', '0');
+  await page.fill('#answer_1', 'Rex');
+  await page.selectOption('#question_2', '2');
+  await page.fill('#answer_2', 'Ford Model T');
+  await page.click('main button:has-text("Save security questions")');
+  expect((await mainText(page)).includes('saved'), 'security questions not saved');
+  await check(page, '41-security-questions');
+
   await page.goto(base + '/account');
   await page.click('header button:has-text("Sign out")');
   await page.waitForURL(base + '/');

@@ -131,6 +131,26 @@ fn code_hash(code_id: &str, code: &str) -> String {
     hex::encode(Sha256::digest(format!("{code_id}:{code}").as_bytes()))
 }
 
+/// The questions a customer may choose from: facts that are not on a bill or a public
+/// profile.
+pub const SECURITY_QUESTIONS: &[&str] = &[
+    "What was the name of your first pet?",
+    "In what city did your parents meet?",
+    "What was the make of your first car?",
+    "What is the name of the street you grew up on?",
+    "What was your childhood nickname?",
+    "What is the middle name of your oldest sibling?",
+];
+
+/// An answer as compared: lower case, with every space removed ("New  York" = "newyork").
+pub fn normalize_answer(answer: &str) -> String {
+    answer
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// Lower-case, trimmed; None unless it looks like an address.
 pub fn normalize_email(input: &str) -> Option<String> {
     let e = input.trim().to_lowercase();
@@ -455,6 +475,15 @@ impl Billpay {
             return Ok(Err("This code was already used. Send a new code.".into()));
         }
         self.portal_redact_codes().await?;
+        Ok(Ok(self.portal_complete_signin(session, &customer).await?))
+    }
+
+    /// The second factor passed: the session becomes the customer's, under a new id.
+    async fn portal_complete_signin(
+        &self,
+        session: &PortalSession,
+        customer: &PortalCustomerRow,
+    ) -> Result<(SessionToken, PortalSession), ServiceError> {
         let account = {
             let mut c = self.store.read_conn().await?;
             queries::account_by_id(&mut c, &customer.account_id).await?
@@ -472,7 +501,174 @@ impl Billpay {
             )
             .await?;
         metrics::counter!("billpay_portal_signins_total", "outcome" => "signed_in").increment(1);
-        Ok(Ok(rotated))
+        Ok(rotated)
+    }
+
+    /// The signed-in customer's chosen security questions (the answers are not readable).
+    pub async fn portal_my_security_questions(
+        &self,
+        session: &PortalSession,
+    ) -> Result<Vec<String>, ServiceError> {
+        let customer_id = session
+            .customer_id
+            .clone()
+            .ok_or(ServiceError::NotFound { what: "customer" })?;
+        let mut c = self.store.read_conn().await?;
+        Ok(q::security_answers(&mut c, &customer_id)
+            .await?
+            .into_iter()
+            .map(|r| r.question)
+            .collect())
+    }
+
+    /// Sets the signed-in customer's two security questions (indexes into
+    /// [`SECURITY_QUESTIONS`]) and answers; the answers are hashed with argon2id after
+    /// normalizing (lower case, no spaces).
+    pub async fn portal_set_security_questions(
+        &self,
+        session: &PortalSession,
+        chosen: [(usize, &str); 2],
+    ) -> Result<Result<(), Vec<FieldError>>, ServiceError> {
+        let customer_id = session
+            .customer_id
+            .clone()
+            .ok_or(ServiceError::NotFound { what: "customer" })?;
+        let mut errors = Vec::new();
+        if chosen[0].0 == chosen[1].0 {
+            errors.push(FieldError {
+                field: "question_2",
+                message: "Choose two different questions.".into(),
+            });
+        }
+        for (i, (q_index, answer)) in chosen.iter().enumerate() {
+            if *q_index >= SECURITY_QUESTIONS.len() {
+                errors.push(FieldError {
+                    field: if i == 0 { "question_1" } else { "question_2" },
+                    message: "Choose a question from the list.".into(),
+                });
+            }
+            if normalize_answer(answer).chars().count() < 3 {
+                errors.push(FieldError {
+                    field: if i == 0 { "answer_1" } else { "answer_2" },
+                    message: "Give an answer of at least 3 letters or digits.".into(),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
+        let now = self.clock.now_micros();
+        let mut rows = Vec::new();
+        for (seq, (q_index, answer)) in chosen.iter().enumerate() {
+            let mut salt = [0u8; 16];
+            self.random.fill(&mut salt);
+            let normalized = SecretString::new(normalize_answer(answer));
+            let hash = tokio::task::spawn_blocking(move || {
+                hash_password(normalized.expose_secret(), salt)
+            })
+            .await
+            .map_err(|_| ServiceError::invalid("answer", "This answer cannot be used."))??;
+            rows.push(q::SecurityAnswerRow {
+                customer_id: customer_id.clone(),
+                seq: seq as i64 + 1,
+                question: SECURITY_QUESTIONS[*q_index].to_string(),
+                answer_hash: hash,
+                created_at: now,
+            });
+        }
+        self.store
+            .write(move |c| {
+                Box::pin(async move { q::replace_security_answers(c, &customer_id, &rows).await })
+            })
+            .await?;
+        Ok(Ok(()))
+    }
+
+    /// The questions of the customer whose sign-in waits for its second factor.
+    pub async fn portal_pending_questions(
+        &self,
+        session: &PortalSession,
+    ) -> Result<Vec<String>, ServiceError> {
+        let Some(customer_id) = session.data.pending_customer.clone() else {
+            return Ok(Vec::new());
+        };
+        let mut c = self.store.read_conn().await?;
+        Ok(q::security_answers(&mut c, &customer_id)
+            .await?
+            .into_iter()
+            .map(|r| r.question)
+            .collect())
+    }
+
+    /// The recovery path: both security answers right (case and spaces ignored) stand in for
+    /// the emailed code. Wrong answers count as failed sign-ins (and lock it like passwords).
+    pub async fn portal_check_answers(
+        &self,
+        session: &PortalSession,
+        answers: &[String],
+    ) -> Result<Result<(SessionToken, PortalSession), String>, ServiceError> {
+        let Some(customer_id) = session.data.pending_customer.clone() else {
+            return Ok(Err("Sign in with your email and password first.".into()));
+        };
+        let (customer, stored) = {
+            let mut c = self.store.read_conn().await?;
+            (
+                q::customer(&mut c, &customer_id).await?,
+                q::security_answers(&mut c, &customer_id).await?,
+            )
+        };
+        let customer = customer.ok_or(ServiceError::NotFound { what: "customer" })?;
+        let now = self.clock.now_micros();
+        if customer.locked_until.is_some_and(|until| until > now) {
+            return Ok(Err(format!(
+                "Too many wrong answers. Sign-in is paused for {} minutes.",
+                SIGNIN_LOCK.as_mins()
+            )));
+        }
+        if stored.len() != 2 || answers.len() != 2 {
+            return Ok(Err(
+                "No security questions are set for this account. Send a new code, or call us."
+                    .into(),
+            ));
+        }
+        let pairs: Vec<(String, String)> = stored
+            .iter()
+            .zip(answers)
+            .map(|(r, a)| (r.answer_hash.clone(), normalize_answer(a)))
+            .collect();
+        let all_right = tokio::task::spawn_blocking(move || {
+            // Both are checked, whatever the first gives: the same work either way.
+            pairs
+                .iter()
+                .map(|(hash, answer)| verify_password(answer, hash))
+                .fold(true, |ok, this| ok & this)
+        })
+        .await
+        .unwrap_or(false);
+        if !all_right {
+            let id = customer.id.clone();
+            let lock_until = now + SIGNIN_LOCK.as_micros() as i64;
+            self.store
+                .write(move |c| {
+                    Box::pin(async move {
+                        q::record_failed_signin(c, &id, SIGNIN_FAILURES_MAX, lock_until, now).await
+                    })
+                })
+                .await?;
+            return Ok(Err("The answers do not match the ones you gave us.".into()));
+        }
+        // The emailed code is no longer needed.
+        let id = customer.id.clone();
+        self.store
+            .write(move |c| {
+                Box::pin(async move {
+                    q::end_codes_of(c, &id, "signin", now).await?;
+                    q::clear_failed_signins(c, &id, now).await
+                })
+            })
+            .await?;
+        self.portal_redact_codes().await?;
+        Ok(Ok(self.portal_complete_signin(session, &customer).await?))
     }
 
     /// Emails a password reset link to the customer with this email, if there is one (the

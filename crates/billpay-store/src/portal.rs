@@ -415,3 +415,60 @@ pub async fn set_password(c: &mut AnyConnection, id: &str, hash: &str, now: i64)
     .await?;
     Ok(())
 }
+
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SecurityAnswerRow {
+    pub customer_id: String,
+    pub seq: i64,
+    pub question: String,
+    pub answer_hash: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for SecurityAnswerRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecurityAnswerRow")
+            .field("customer_id", &self.customer_id)
+            .field("seq", &self.seq)
+            .field("question", &self.question)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Replaces a customer's security questions and answers.
+pub async fn replace_security_answers(
+    c: &mut AnyConnection,
+    customer_id: &str,
+    rows: &[SecurityAnswerRow],
+) -> R<()> {
+    sqlx::query("DELETE FROM portal_security_answers WHERE customer_id = $1")
+        .bind(customer_id)
+        .execute(&mut *c)
+        .await?;
+    for r in rows {
+        sqlx::query(
+            "INSERT INTO portal_security_answers (customer_id, seq, question, answer_hash, \
+             created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&r.customer_id)
+        .bind(r.seq)
+        .bind(&r.question)
+        .bind(&r.answer_hash)
+        .bind(r.created_at)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn security_answers(
+    c: &mut AnyConnection,
+    customer_id: &str,
+) -> R<Vec<SecurityAnswerRow>> {
+    Ok(sqlx::query_as::<_, SecurityAnswerRow>(
+        "SELECT * FROM portal_security_answers WHERE customer_id = $1 ORDER BY seq",
+    )
+    .bind(customer_id)
+    .fetch_all(c)
+    .await?)
+}

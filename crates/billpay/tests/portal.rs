@@ -885,3 +885,48 @@ both_engines! {
         assert!(p.body.contains("This account already has a payment arrangement."), "{}", p.body);
     }
 }
+
+both_engines! {
+    async fn security_questions_stand_in_for_the_code_case_and_spaces_ignored(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        enrol(&app, &mut v, &account).await;
+        let p = v
+            .submit("/account/security", "/account/security",
+                    &[("question_1", "0"), ("answer_1", "Rex"), ("question_2", "0"), ("answer_2", "Ford")])
+            .await;
+        assert_eq!(p.status, 422, "the same question twice");
+        let p = v
+            .submit("/account/security", "/account/security",
+                    &[("question_1", "0"), ("answer_1", "Rex"), ("question_2", "2"), ("answer_2", "Ford Model T")])
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("What was the make of your first car?"));
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let hashes: Vec<(String,)> = sqlx::query_as("SELECT answer_hash FROM portal_security_answers")
+            .fetch_all(&mut *c).await.unwrap();
+        assert_eq!(hashes.len(), 2);
+        for (h,) in &hashes {
+            assert!(h.starts_with("$argon2id$") && !h.to_lowercase().contains("rex") && !h.to_lowercase().contains("ford"), "{h}");
+        }
+        drop(c);
+
+        let mut w = Visitor::new(&app);
+        let p = w.submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)]).await;
+        assert_eq!(p.location.as_deref(), Some("/signin/code"));
+        let before = w.cookie.clone();
+        let q = w.get("/signin/questions").await;
+        assert!(q.body.contains("What was the name of your first pet?"), "{}", q.body);
+        let p = w.submit("/signin/questions", "/signin/questions", &[("answer_1", "Rex"), ("answer_2", "Chevrolet")]).await;
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("do not match"), "{}", p.body);
+        assert_eq!(w.get("/account").await.location.as_deref(), Some("/signin"));
+        let p = w.submit("/signin/questions", "/signin/questions", &[("answer_1", "  rEX "), ("answer_2", "fordmodel   t")]).await;
+        assert_eq!(p.location.as_deref(), Some("/account"), "{}", p.body);
+        assert_ne!(w.cookie, before, "a new session id");
+        assert_eq!(w.get("/account").await.status, 200);
+        // Without a password first there is nothing to answer.
+        let mut stranger = Visitor::new(&app);
+        assert_eq!(stranger.get("/signin/questions").await.location.as_deref(), Some("/signin"));
+    }
+}

@@ -352,7 +352,10 @@ fn code_form(app: &Billpay, session: &PortalSession, errors: Vec<FieldError>) ->
         submit: "Sign in",
         errors,
         fields,
-        after: Vec::new(),
+        after: vec![(
+            "/signin/questions",
+            "Cannot get the code? Answer your security questions",
+        )],
         resend: Some("/signin/code/resend"),
     }
 }
@@ -811,6 +814,179 @@ pub async fn reset_password(
             StatusCode::UNPROCESSABLE_ENTITY,
             &reset_form(&app, &session, &link, vec![e]),
         ),
+        Err(e) => service_error(&app, &session, e),
+    }
+}
+
+// ---------------------------------------------------------------- security questions
+
+#[derive(Template)]
+#[template(path = "portal/security.html")]
+struct SecurityPage {
+    page: Page,
+    notice: Option<String>,
+    current: Vec<String>,
+    questions: &'static [&'static str],
+    errors: Vec<FieldError>,
+}
+
+async fn security_page(
+    app: &Billpay,
+    session: &PortalSession,
+    status: StatusCode,
+    notice: Option<String>,
+    errors: Vec<FieldError>,
+) -> Response {
+    if session.customer_id.is_none() {
+        return see_other("/signin");
+    }
+    match app.portal_my_security_questions(session).await {
+        Ok(current) => html(
+            status,
+            &SecurityPage {
+                page: Page::new(app, session),
+                notice,
+                current,
+                questions: billpay_services::portal_auth::SECURITY_QUESTIONS,
+                errors,
+            },
+        ),
+        Err(e) => service_error(app, session, e),
+    }
+}
+
+pub async fn security(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+) -> Response {
+    security_page(&app, &session, StatusCode::OK, None, Vec::new()).await
+}
+
+#[derive(Deserialize)]
+pub struct SecurityForm {
+    #[serde(default)]
+    question_1: String,
+    #[serde(default)]
+    answer_1: String,
+    #[serde(default)]
+    question_2: String,
+    #[serde(default)]
+    answer_2: String,
+}
+
+impl Drop for SecurityForm {
+    fn drop(&mut self) {
+        self.answer_1.zeroize();
+        self.answer_2.zeroize();
+    }
+}
+
+pub async fn set_security(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Form(form): Form<SecurityForm>,
+) -> Response {
+    let q1 = form.question_1.parse::<usize>().unwrap_or(usize::MAX);
+    let q2 = form.question_2.parse::<usize>().unwrap_or(usize::MAX);
+    match app
+        .portal_set_security_questions(&session, [(q1, &form.answer_1), (q2, &form.answer_2)])
+        .await
+    {
+        Ok(Ok(())) => {
+            security_page(
+                &app,
+                &session,
+                StatusCode::OK,
+                Some("Your security questions are saved.".into()),
+                Vec::new(),
+            )
+            .await
+        }
+        Ok(Err(errors)) => {
+            security_page(
+                &app,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                errors,
+            )
+            .await
+        }
+        Err(e) => service_error(&app, &session, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/signin_questions.html")]
+struct QuestionsPage {
+    page: Page,
+    questions: Vec<String>,
+    errors: Vec<FieldError>,
+}
+
+async fn questions_page(
+    app: &Billpay,
+    session: &PortalSession,
+    status: StatusCode,
+    errors: Vec<FieldError>,
+) -> Response {
+    if session.data.pending_customer.is_none() {
+        return see_other("/signin");
+    }
+    match app.portal_pending_questions(session).await {
+        Ok(questions) => html(
+            status,
+            &QuestionsPage {
+                page: Page::new(app, session),
+                questions,
+                errors,
+            },
+        ),
+        Err(e) => service_error(app, session, e),
+    }
+}
+
+pub async fn signin_questions(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+) -> Response {
+    questions_page(&app, &session, StatusCode::OK, Vec::new()).await
+}
+
+#[derive(Deserialize)]
+pub struct AnswersForm {
+    #[serde(default)]
+    answer_1: String,
+    #[serde(default)]
+    answer_2: String,
+}
+
+impl Drop for AnswersForm {
+    fn drop(&mut self) {
+        self.answer_1.zeroize();
+        self.answer_2.zeroize();
+    }
+}
+
+pub async fn check_answers(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Extension(SecureCookie(secure)): Extension<SecureCookie>,
+    Form(form): Form<AnswersForm>,
+) -> Response {
+    if session.data.pending_customer.is_none() {
+        return see_other("/signin");
+    }
+    let answers = [form.answer_1.clone(), form.answer_2.clone()];
+    match app.portal_check_answers(&session, &answers).await {
+        Ok(Ok((token, _))) => with_session_cookie(see_other("/account"), &token, secure),
+        Ok(Err(why)) => {
+            let errors = vec![FieldError {
+                field: "answer_1",
+                message: why,
+            }];
+            questions_page(&app, &session, StatusCode::UNPROCESSABLE_ENTITY, errors).await
+        }
         Err(e) => service_error(&app, &session, e),
     }
 }

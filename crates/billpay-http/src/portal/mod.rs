@@ -58,6 +58,14 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             "/signin/code/resend",
             axum::routing::post(account::resend_code),
         )
+        .route(
+            "/signin/questions",
+            get(account::signin_questions).post(account::check_answers),
+        )
+        .route(
+            "/account/security",
+            get(account::security).post(account::set_security),
+        )
         .route("/account", get(account::dashboard))
         .route(
             "/reset",
