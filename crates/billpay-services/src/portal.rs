@@ -651,7 +651,12 @@ impl Billpay {
                     _ => None,
                 };
                 match mine {
-                    Some(m) => ("saved", m.summary.describe()),
+                    // A saved bank account is still a bank debit: the review page shows its
+                    // authorization.
+                    Some(m) if m.summary.kind == billpay_domain::MethodKind::Ach => {
+                        ("ach", m.summary.describe())
+                    }
+                    Some(m) => ("card", m.summary.describe()),
                     None => {
                         return Ok(Err(vec![FieldError {
                             field: "method",

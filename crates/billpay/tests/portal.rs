@@ -744,6 +744,22 @@ both_engines! {
         assert!(p.location.as_deref().unwrap().starts_with("/pay/done/"), "{}", p.body);
         assert_eq!(app.balance(&account).await, 0);
 
+        // A saved bank account is paid from with its debit authorization on the review page.
+        let (s, bank) = app
+            .post(&format!("/api/v1/accounts/{account}/payment_methods"),
+                  serde_json::json!({"type": "ach", "routing_number": "110000000", "account_number": "000123456789",
+                                     "account_type": "checking", "holder_name": "Pat Payer"}))
+            .await;
+        assert_eq!(s, 201, "{bank}");
+        let bank_value = format!("saved:{}", bank["id"].as_str().unwrap());
+        let p = v.submit("/pay/amount", "/pay/amount", &[("choice", "other"), ("amount", "10.00")]).await;
+        assert_eq!(p.location.as_deref(), Some("/pay/method"));
+        let p = v.post("/pay/method", &[("csrf", &csrf), ("method", &bank_value)]).await;
+        assert_eq!(p.location.as_deref(), Some("/pay/review"), "{}", p.body);
+        let review = v.get("/pay/review").await;
+        assert!(review.body.contains("checking account ending in 6789") && review.body.contains("you authorize"), "{}", review.body);
+        assert!(!review.body.contains("000123456789"));
+
         let p = v.post("/account/autopay/cancel", &[("csrf", &csrf)]).await;
         assert_eq!(p.location.as_deref(), Some("/account/autopay"));
         let (_, autopay) = app.get(&format!("/api/v1/accounts/{account}/autopay")).await;
