@@ -10,6 +10,7 @@ pub mod audit;
 pub mod collections;
 pub mod error;
 pub mod files;
+pub mod portal;
 pub mod render;
 pub mod schedules;
 pub mod twilio;
@@ -175,6 +176,7 @@ pub fn router_with(app: Billpay, options: RouterOptions) -> Router {
     Router::new()
         .merge(authed)
         .merge(twilio::signed_routes(app.clone()))
+        .merge(portal::routes(app.clone(), options.hsts))
         .route(
             "/api/v1/openapi.json",
             get(move || {

@@ -224,6 +224,23 @@ impl Billpay {
 
     /// Enrolls (or re-enrolls, with new settings) an account in AutoPay and schedules its
     /// current bill if one is still to be paid.
+    /// The AutoPay terms a customer would accept for these choices: the very text stored with
+    /// the enrollment (shown before the customer accepts it).
+    pub async fn autopay_terms(
+        &self,
+        number: &AccountNumber,
+        token: &str,
+        timing: Timing,
+        maximum: Option<Money>,
+    ) -> Result<String, ServiceError> {
+        let timing = timing
+            .validate()
+            .map_err(|e| ServiceError::invalid("timing", e.to_string()))?;
+        let account = self.account_row(number).await?;
+        let method = self.usable_method(&account, token).await?;
+        Ok(self.autopay_authorization(&method, timing, maximum))
+    }
+
     pub async fn enroll_autopay(
         &self,
         number: &AccountNumber,

@@ -25,6 +25,9 @@ pub mod jobs;
 pub mod lockbox;
 pub mod model;
 pub mod payments;
+pub mod portal;
+pub mod portal_account;
+pub mod portal_auth;
 pub mod processor;
 pub mod receipts;
 pub mod reconcile;
@@ -105,6 +108,8 @@ pub struct ServiceConfig {
     pub email: Option<email::EmailConfig>,
     /// The text-message provider (Twilio's Messages API shape); None leaves texts queued.
     pub sms: Option<sms::SmsConfig>,
+    /// The customer portal: branding and sessions.
+    pub portal: portal::PortalConfig,
 }
 
 /// The phone line's settings.
@@ -160,6 +165,7 @@ impl Default for ServiceConfig {
             collections: collections::CollectionsConfig::default(),
             email: None,
             sms: None,
+            portal: portal::PortalConfig::default(),
         }
     }
 }

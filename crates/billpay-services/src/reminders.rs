@@ -69,6 +69,22 @@ impl Billpay {
         Ok(billpay_store::collections::consents_of(&mut c, &account.id).await?)
     }
 
+    /// The words a customer agrees to (or withdraws) for a channel: shown before they agree,
+    /// and stored with the consent.
+    pub fn consent_text(&self, channel: &str, granted: bool) -> String {
+        match (channel, granted) {
+            ("sms", true) => format!(
+                "I agree to receive automated text messages about my {} bill at my phone number. Message and data rates may apply. Reply STOP to stop.",
+                self.config.biller.name
+            ),
+            ("email", true) => format!(
+                "I agree to receive emails about my {} bill.",
+                self.config.biller.name
+            ),
+            _ => "Consent withdrawn.".to_string(),
+        }
+    }
+
     /// Records what the customer agreed to be contacted by.
     pub async fn set_consent(
         &self,
@@ -96,17 +112,7 @@ impl Billpay {
                 "the account has no phone number for text messages",
             ));
         }
-        let text = match (channel, granted) {
-            ("sms", true) => format!(
-                "I agree to receive automated text messages about my {} bill at my phone number. Message and data rates may apply. Reply STOP to stop.",
-                self.config.biller.name
-            ),
-            ("email", true) => format!(
-                "I agree to receive emails about my {} bill.",
-                self.config.biller.name
-            ),
-            _ => "Consent withdrawn.".to_string(),
-        };
+        let text = self.consent_text(channel, granted);
         let row = ConsentRow {
             account_id: account.id,
             channel: channel.into(),

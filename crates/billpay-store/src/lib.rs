@@ -15,6 +15,7 @@ pub mod collections;
 mod db;
 pub mod jobs;
 pub mod outbox;
+pub mod portal;
 pub mod queries;
 pub mod rows;
 

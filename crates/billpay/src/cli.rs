@@ -402,6 +402,8 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 // The demo biller originates its own bank debits, so a demo bank payment can be
                 // followed into a NACHA file, a returns file and back.
                 settings.ach.originate = true;
+                // Emails are readable at /demo/mailbox without a mail server.
+                settings.portal.demo_mailbox = true;
             }
             serve(settings, args.demo).await?;
         }
@@ -793,6 +795,14 @@ pub async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
             }
             if let Some(dir) = &export_dir {
                 daily_ach_export(&bg, dir, export_at, &mut exported_on).await;
+            }
+            // Timed-out portal sessions (and any card digits sealed in them) are deleted.
+            if let Err(e) = bg.portal_sweep_sessions().await {
+                tracing::warn!(error = %e, "portal session sweep failed");
+            }
+            // Sign-in codes used or expired are overwritten in their emails' outbox rows.
+            if let Err(e) = bg.portal_redact_codes().await {
+                tracing::warn!(error = %e, "portal code redaction failed");
             }
             tokio::select! {
                 _ = tokio::time::sleep(RECONCILE_EVERY) => {}

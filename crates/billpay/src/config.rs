@@ -67,6 +67,8 @@ pub struct Settings {
     /// `[sms]`: the text-message provider (Twilio's Messages API shape). Absent: texts stay
     /// queued.
     pub sms: Option<SmsSettings>,
+    /// `[portal]`: the customer portal's branding and sessions.
+    pub portal: PortalSettings,
 }
 
 /// The `[sms]` table of the configuration file.
@@ -168,6 +170,64 @@ impl SmsSettings {
             messaging_service_sid: self.messaging_service_sid.clone(),
             max_attempts: i64::from(self.max_attempts),
             timeout: std::time::Duration::from_secs(self.timeout_secs),
+        })
+    }
+}
+
+/// The `[portal]` table: how the customer portal looks and how long its sessions last. The
+/// biller's name and phone number are `biller_name` and `support_phone`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalSettings {
+    /// The biller's colour, `#rrggbb` (header, buttons, links). White text is drawn on it:
+    /// choose a dark enough colour (contrast 4.5:1 or more).
+    pub brand_color: String,
+    /// When representatives answer, as customers read it.
+    pub support_hours: String,
+    /// Minutes without a request after which a session ends (1 to 120).
+    pub session_idle_mins: u32,
+    /// Hours after which a session ends however busy (1 to 24).
+    pub session_absolute_hours: u32,
+    /// Serve `/demo/mailbox`, every email in the outbox. On in `serve --demo`; never turn it on
+    /// for real customers.
+    pub demo_mailbox: bool,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        let d = billpay_services::portal::PortalConfig::default();
+        PortalSettings {
+            brand_color: d.brand_color,
+            support_hours: d.support_hours,
+            session_idle_mins: (d.session_idle.as_secs() / 60) as u32,
+            session_absolute_hours: (d.session_absolute.as_secs() / 3600) as u32,
+            demo_mailbox: false,
+        }
+    }
+}
+
+impl PortalSettings {
+    pub fn config(&self) -> Result<billpay_services::portal::PortalConfig> {
+        if !billpay_services::portal::is_hex_color(&self.brand_color) {
+            anyhow::bail!("[portal] brand_color must be a colour like \"#0b5394\"");
+        }
+        if !(1..=120).contains(&self.session_idle_mins) {
+            anyhow::bail!("[portal] session_idle_mins must be 1 to 120");
+        }
+        if !(1..=24).contains(&self.session_absolute_hours) {
+            anyhow::bail!("[portal] session_absolute_hours must be 1 to 24");
+        }
+        if self.support_hours.chars().count() > 200 {
+            anyhow::bail!("[portal] support_hours must be at most 200 characters");
+        }
+        Ok(billpay_services::portal::PortalConfig {
+            brand_color: self.brand_color.clone(),
+            support_hours: self.support_hours.clone(),
+            session_idle: jiff::SignedDuration::from_mins(i64::from(self.session_idle_mins)),
+            session_absolute: jiff::SignedDuration::from_hours(i64::from(
+                self.session_absolute_hours,
+            )),
+            demo_mailbox: self.demo_mailbox,
         })
     }
 }
@@ -587,6 +647,7 @@ impl Default for Settings {
             collections: CollectionsSettings::default(),
             email: None,
             sms: None,
+            portal: PortalSettings::default(),
         }
     }
 }
@@ -636,6 +697,7 @@ impl Settings {
             anyhow::bail!("agent_hours_start and agent_hours_end are hours, 0 to 24");
         }
         s.ach.check()?;
+        s.portal.config()?;
         s.autopay.config()?;
         s.collections.config()?;
         if let Some(e) = &s.email {
@@ -696,6 +758,7 @@ impl Settings {
                 .as_ref()
                 .and_then(|e| e.config(&self.biller_name).ok()),
             sms: self.sms.as_ref().and_then(|m| m.config().ok()),
+            portal: self.portal.config().unwrap_or_default(),
             ..Default::default()
         }
     }

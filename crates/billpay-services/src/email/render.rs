@@ -46,6 +46,10 @@ pub const KINDS: &[&str] = &[
     "email.payment_returned",
     "email.reminder",
     "email.refund",
+    "email.signin_code",
+    "email.portal_enrolled",
+    "email.autopay_enrolled",
+    "email.password_reset",
 ];
 
 /// What the renderer needs besides the row: who the biller is, and the public address that
@@ -167,6 +171,29 @@ struct RefundPayload {
     payment_amount_minor: i64,
     refunded_minor: i64,
     method: String,
+}
+
+#[derive(Deserialize)]
+struct SigninCode {
+    code: String,
+    minutes: i64,
+}
+
+#[derive(Deserialize)]
+struct AutopayEnrolled {
+    method: String,
+    terms: String,
+}
+
+#[derive(Deserialize)]
+struct ResetLink {
+    url: String,
+    minutes: i64,
+}
+
+#[derive(Deserialize)]
+struct Enrolled {
+    email: String,
 }
 
 #[derive(Deserialize)]
@@ -363,6 +390,68 @@ pub fn render(
                     ),
                 ],
                 facts: vec![("Past due", p.unpaid)],
+                link: None,
+            }
+        }
+        "email.signin_code" => {
+            let p: SigninCode = parse(kind, payload_json)?;
+            Notice {
+                subject: format!("{biller}: your sign-in code is {}", p.code),
+                heading: "Your sign-in code".into(),
+                paragraphs: vec![
+                    format!(
+                        "Enter this code to finish signing in. It works once, for {} minutes.",
+                        p.minutes
+                    ),
+                    "If you did not try to sign in, someone may know your password: change it, and call us."
+                        .into(),
+                ],
+                facts: vec![("Code", p.code)],
+                link: None,
+            }
+        }
+        "email.autopay_enrolled" => {
+            let p: AutopayEnrolled = parse(kind, payload_json)?;
+            Notice {
+                subject: format!("{biller}: AutoPay is on"),
+                heading: "AutoPay is on".into(),
+                paragraphs: vec![
+                    "You turned on AutoPay online. These are the terms you accepted:".into(),
+                    p.terms,
+                ],
+                facts: vec![("Pays from", p.method)],
+                link: None,
+            }
+        }
+        "email.password_reset" => {
+            let p: ResetLink = parse(kind, payload_json)?;
+            Notice {
+                subject: format!("{biller}: reset your password"),
+                heading: "Reset your password".into(),
+                paragraphs: vec![
+                    format!(
+                        "Someone asked to reset the password of your online account. The link works once, for {} minutes.",
+                        p.minutes
+                    ),
+                    "If it was not you, ignore this email: your password stays as it is.".into(),
+                ],
+                facts: Vec::new(),
+                link: link(Some(p.url), "Choose a new password"),
+            }
+        }
+        "email.portal_enrolled" => {
+            let p: Enrolled = parse(kind, payload_json)?;
+            Notice {
+                subject: format!("{biller}: your account now has an online sign-in"),
+                heading: "Your online sign-in is ready".into(),
+                paragraphs: vec![
+                    format!(
+                        "An online sign-in was created for your account with the email address {}.",
+                        p.email
+                    ),
+                    "If you did not do this, call us right away.".into(),
+                ],
+                facts: Vec::new(),
                 link: None,
             }
         }
@@ -677,6 +766,26 @@ mod tests {
                 "refund_second_part",
                 "email.refund",
                 json!({"refund_id": "re_2", "payment_id": "pay_01", "confirmation_number": "4821-7730-5", "amount_minor": 10000, "currency": "USD", "payment_amount_minor": 12540, "refunded_minor": 12540, "method": "Visa ending in 4242"}),
+            ),
+            (
+                "signin_code",
+                "email.signin_code",
+                json!({"code": "493027", "minutes": 10}),
+            ),
+            (
+                "autopay_enrolled",
+                "email.autopay_enrolled",
+                json!({"method": "Visa ending in 4242", "terms": "You authorize Riverbend Utilities to make a recurring charge to the card ending in 4242 for the amount of each bill, on each due date, until you cancel AutoPay."}),
+            ),
+            (
+                "password_reset",
+                "email.password_reset",
+                json!({"url": "https://pay.riverbend.example/reset/rst_01.3f9a0c", "minutes": 30}),
+            ),
+            (
+                "portal_enrolled",
+                "email.portal_enrolled",
+                json!({"email": "grace@example.com"}),
             ),
             (
                 "reminder_due_soon",
