@@ -369,21 +369,21 @@ pub async fn update_scheduled(
 
 /// Receivable balance less card payments still in flight (processing, not yet posted): what
 /// an automatic payment may take without ever paying more than is owed.
+///
+/// One statement, so one snapshot: read as two, on PostgreSQL a payment that posted between
+/// them was counted neither as posted nor as in flight, and AutoPay charged a bill a phone
+/// payment had just paid (found by `a_manual_payment_racing_autopay_never_overpays`).
 pub async fn payable_balance(c: &mut AnyConnection, account_id: &str, receivable: &str) -> R<i64> {
-    let (posted,): (i64,) = sqlx::query_as(
-        "SELECT COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM postings WHERE ledger_account = $1",
+    let (owed,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE((SELECT SUM(amount) FROM postings WHERE ledger_account = $1), 0) \
+         - COALESCE((SELECT SUM(amount) FROM payments WHERE account_id = $2 \
+         AND status IN ('pending', 'processing') AND journal_id IS NULL), 0) AS BIGINT)",
     )
     .bind(receivable)
-    .fetch_one(&mut *c)
-    .await?;
-    let (in_flight,): (i64,) = sqlx::query_as(
-        "SELECT COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM payments WHERE account_id = $1 \
-         AND status IN ('pending', 'processing') AND journal_id IS NULL",
-    )
     .bind(account_id)
     .fetch_one(c)
     .await?;
-    Ok(posted - in_flight)
+    Ok(owed)
 }
 
 /// Payments that count toward a statement: made on or after `since` and not failed, canceled
