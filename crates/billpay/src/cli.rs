@@ -952,8 +952,11 @@ async fn run_worker(app: Billpay, stop: tokio::sync::watch::Receiver<bool>) {
         let app = app.clone();
         let owner = owner.clone();
         async move {
-            // Audit records written since the last pass join the hash chain.
-            app.seal_audit().await?;
+            // Audit records written since the last pass join the hash chain. A failure to seal
+            // is logged and retried next pass; it never holds up AutoPay or scheduled payments.
+            if let Err(e) = app.seal_audit().await {
+                tracing::error!(error = %e, "audit records could not be sealed; retrying next pass");
+            }
             app.run_due_jobs(&owner).await.map(|r| r.leased == 0)
         }
     })
