@@ -382,25 +382,8 @@ async fn move_calls_to_sessions(main: &AnyPool, sessions: &AnyPool) -> Result<()
     }
     let mut tx = sessions.begin().await.map_err(StoreError::from)?;
     for r in &rows {
-        sqlx::query(
-            "INSERT INTO ivr_calls (call_sid, from_number, status, turn, state, last_twiml, \
-             sealed_kek_version, sealed_wrapped_key, sealed_ciphertext, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (call_sid) DO NOTHING",
-        )
-        .bind(&r.call_sid)
-        .bind(&r.from_number)
-        .bind(&r.status)
-        .bind(r.turn)
-        .bind(&r.state)
-        .bind(&r.last_twiml)
-        .bind(r.sealed_kek_version)
-        .bind(&r.sealed_wrapped_key)
-        .bind(&r.sealed_ciphertext)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
+        // A call already there (a move cut short before the delete) is kept as it is.
+        crate::queries::ivr_call_insert(&mut tx, r).await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
     sqlx::query("DELETE FROM ivr_calls")
