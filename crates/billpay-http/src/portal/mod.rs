@@ -9,6 +9,7 @@
 //! origin's stylesheet and forms: nothing inline, no script at all.
 
 mod account;
+mod factors;
 mod mailbox;
 mod manage;
 mod quickpay;
@@ -67,6 +68,27 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             get(account::security).post(account::set_security),
         )
         .route("/account", get(account::dashboard))
+        .route("/account/signin-codes", get(factors::page))
+        .route(
+            "/account/signin-codes/app",
+            axum::routing::post(factors::app_begin),
+        )
+        .route(
+            "/account/signin-codes/app/confirm",
+            axum::routing::post(factors::app_confirm),
+        )
+        .route(
+            "/account/signin-codes/text",
+            axum::routing::post(factors::text_begin),
+        )
+        .route(
+            "/account/signin-codes/text/confirm",
+            get(factors::text_confirm_page).post(factors::text_confirm),
+        )
+        .route(
+            "/account/signin-codes/email",
+            axum::routing::post(factors::email_codes),
+        )
         .route(
             "/reset",
             get(account::reset_request_page).post(account::reset_request),
