@@ -4,7 +4,26 @@
 // page.
 //
 //   node browser-tests/customer.mjs BASE_URL ACCOUNT_NUMBER ZIP EMAIL
+import { createHmac } from 'node:crypto';
 import { launch, newPage, check, expect, mainText, assertNoFullNumbers, fail } from './lib.mjs';
+
+// What an authenticator app shows for a key (RFC 6238: HMAC-SHA1, 30 s, 6 digits).
+function appCode(key, now = Date.now()) {
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0, value = 0;
+  const bytes = [];
+  for (const c of key.replace(/[\s=]/g, '').toUpperCase()) {
+    value = (value << 5) | ALPHABET.indexOf(c);
+    bits += 5;
+    if (bits >= 8) { bytes.push((value >>> (bits - 8)) & 255); bits -= 8; }
+  }
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(now / 30000)));
+  const h = createHmac('sha1', Buffer.from(bytes)).update(counter).digest();
+  const o = h[19] & 15;
+  const n = (((h[o] & 127) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3]) % 1000000;
+  return String(n).padStart(6, '0');
+}
 
 const [base, account, zip, email] = process.argv.slice(2);
 if (!base || !account || !zip || !email) fail('usage: customer.mjs BASE_URL ACCOUNT_NUMBER ZIP EMAIL');
@@ -101,6 +120,19 @@ try {
   expect(saved.includes('Saved Mastercard ending in 4444') && saved.includes('(default)'), `methods: ${saved}`);
   await assertNoFullNumbers(page, ['5555555555554444'], 'methods');
   await check(page, '29-methods-saved');
+  // A bank account too: a wrong routing number is named, then it is saved, last four only.
+  await page.fill('#holder_name', 'Pat Payer');
+  await page.fill('#routing_number', '123456789');
+  await page.fill('#bank_account_number', '000123456789');
+  await page.click('main button:has-text("Save bank account")');
+  expect((await mainText(page)).includes('not a valid routing number'), 'a bad routing number was saved');
+  await check(page, '29a-methods-bank-error');
+  await page.fill('#routing_number', '110000000');
+  await page.fill('#bank_account_number', '000123456789');
+  await page.click('main button:has-text("Save bank account")');
+  expect((await mainText(page)).includes('ending in 6789'), 'the bank account was not saved');
+  await assertNoFullNumbers(page, ['000123456789'], 'methods with a bank account');
+  await check(page, '29b-methods-bank-saved');
 
   await page.goto(base + '/account/autopay');
   await check(page, '30-autopay');
@@ -141,6 +173,12 @@ try {
   const sched = await mainText(page);
   expect(sched.includes('Scheduled $20.00 on') && sched.includes('Mastercard ending in 4444'), `scheduled: ${sched}`);
   await check(page, '36-scheduled');
+  await page.getByRole('link', { name: /^Change/ }).click();
+  await page.waitForURL('**/account/scheduled/*/edit');
+  await check(page, '36a-scheduled-change');
+  await page.fill('#amount', '25.00');
+  await page.click('main button:has-text("Save the change")');
+  expect((await mainText(page)).includes('Changed: $25.00'), 'the scheduled payment was not changed');
   await page.click('main button:has-text("Cancel")');
   await page.waitForURL('**/account/scheduled');
   expect((await mainText(page)).includes('Canceled'), 'the scheduled payment was not canceled');
@@ -178,6 +216,20 @@ try {
   await page.click('main button:has-text("Save security questions")');
   expect((await mainText(page)).includes('saved'), 'security questions not saved');
   await check(page, '41-security-questions');
+
+  // Sign-in codes from an authenticator app: scan (or type) the key, enter its code.
+  await page.goto(base + '/account');
+  await page.getByRole('link', { name: 'Sign-in codes' }).click();
+  await page.waitForURL('**/account/signin-codes');
+  await check(page, '42-signin-codes');
+  await page.click('main button:has-text("Set up an authenticator app")');
+  expect(await page.locator('.qr svg[role="img"]').count() === 1, 'no QR code');
+  await check(page, '43-authenticator');
+  const key = (await page.locator('code.secret-key').innerText()).trim();
+  await page.fill('#code', appCode(key));
+  await page.click('main button:has-text("Turn on app codes")');
+  expect((await mainText(page)).includes('Your authenticator app is set up'), 'app codes not turned on');
+  await check(page, '44-signin-codes-app');
 
   await page.goto(base + '/account');
   await page.click('header button:has-text("Sign out")');

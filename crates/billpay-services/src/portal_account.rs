@@ -6,8 +6,9 @@ use billpay_domain::{AccountNumber, CardExpiry, CardNumber, Channel, Money, Post
 use billpay_store::queries;
 use billpay_store::rows::OutboxRow;
 
+use crate::NewMethod;
 use crate::autopay::Autopay;
-use crate::portal::{FieldError, PortalSession};
+use crate::portal::{EnteredMethod, FieldError, PortalSession};
 use crate::vault::{Actor, MethodToSave, MethodUpdate, SavedMethod};
 use crate::{Billpay, ServiceError};
 
@@ -99,6 +100,51 @@ impl Billpay {
                     number: card,
                     expiry,
                     postal_code: Some(zip),
+                },
+                MethodUpdate {
+                    make_default,
+                    ..MethodUpdate::default()
+                },
+                actor,
+            )
+            .await?;
+        Ok(Ok(saved.0))
+    }
+
+    /// Saves a bank account typed by the customer (checked like a quick-pay bank account; the
+    /// first debit from it is validated as every new bank account is).
+    pub async fn portal_save_bank(
+        &self,
+        session: &PortalSession,
+        entered: &EnteredMethod,
+        make_default: bool,
+    ) -> Result<Result<SavedMethod, Vec<FieldError>>, ServiceError> {
+        let (number, actor) = signed_in(session)?;
+        if entered.kind != "ach" {
+            return Ok(Err(vec![FieldError {
+                field: "routing_number",
+                message: "Enter a bank account.".into(),
+            }]));
+        }
+        let today = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        let (routing, account, account_type, holder_name) = match entered.parse(today) {
+            Ok(NewMethod::Ach {
+                routing,
+                account,
+                account_type,
+                holder_name,
+            }) => (routing, account, account_type, holder_name),
+            Ok(_) => return Ok(Err(Vec::new())),
+            Err(errors) => return Ok(Err(errors)),
+        };
+        let saved = self
+            .save_payment_method(
+                &number,
+                MethodToSave::Ach {
+                    routing,
+                    account,
+                    account_type,
+                    holder_name,
                 },
                 MethodUpdate {
                     make_default,
@@ -213,6 +259,8 @@ impl Billpay {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Repeat {
     Once,
+    Weekly,
+    Biweekly,
     Monthly,
 }
 
@@ -270,6 +318,14 @@ impl Billpay {
         }
         let (frequency, end) = match repeat {
             Repeat::Once => (None, billpay_domain::End::Count(1)),
+            Repeat::Weekly => (
+                Some(billpay_domain::Frequency::Weekly),
+                billpay_domain::End::Never,
+            ),
+            Repeat::Biweekly => (
+                Some(billpay_domain::Frequency::Biweekly),
+                billpay_domain::End::Never,
+            ),
             Repeat::Monthly => (
                 Some(billpay_domain::Frequency::Monthly),
                 billpay_domain::End::Never,
@@ -302,23 +358,66 @@ impl Billpay {
         }
     }
 
+    /// One of the signed-in account's scheduled payments; NotFound for anyone else's.
+    pub async fn portal_my_scheduled(
+        &self,
+        session: &PortalSession,
+        id: &str,
+    ) -> Result<crate::autopay::ScheduledPayment, ServiceError> {
+        let (number, _) = signed_in(session)?;
+        self.scheduled_payments(&number)
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or(ServiceError::NotFound {
+                what: "scheduled payment",
+            })
+    }
+
+    /// Changes the amount and method of one of the signed-in account's scheduled payments
+    /// (its next occurrences; one already started is not changed).
+    pub async fn portal_change_scheduled(
+        &self,
+        session: &PortalSession,
+        id: &str,
+        token: &str,
+        amount: Money,
+    ) -> Result<Result<crate::autopay::ScheduledPayment, Vec<FieldError>>, ServiceError> {
+        self.portal_my_scheduled(session, id).await?;
+        if !amount.is_positive() {
+            return Ok(Err(vec![FieldError {
+                field: "amount",
+                message: "Enter an amount more than $0.00.".into(),
+            }]));
+        }
+        match self
+            .update_scheduled_payment(id, Some(amount), Some(token.to_string()))
+            .await
+        {
+            Ok(s) => Ok(Ok(s)),
+            Err(ServiceError::Invalid { message, param }) => Ok(Err(vec![FieldError {
+                field: if param.contains("method") {
+                    "method"
+                } else {
+                    "amount"
+                },
+                message,
+            }])),
+            Err(ServiceError::Conflict { message, .. }) => Ok(Err(vec![FieldError {
+                field: "amount",
+                message: format!("This payment cannot be changed: {message}."),
+            }])),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Cancels one of the signed-in account's scheduled payments.
     pub async fn portal_cancel_scheduled(
         &self,
         session: &PortalSession,
         id: &str,
     ) -> Result<(), ServiceError> {
-        let (number, _) = signed_in(session)?;
-        let mine = self
-            .scheduled_payments(&number)
-            .await?
-            .iter()
-            .any(|s| s.id == id);
-        if !mine {
-            return Err(ServiceError::NotFound {
-                what: "scheduled payment",
-            });
-        }
+        self.portal_my_scheduled(session, id).await?;
         self.cancel_scheduled_payment(id).await.map(|_| ())
     }
 }

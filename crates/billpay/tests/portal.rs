@@ -1162,3 +1162,90 @@ both_engines! {
         assert!(mailbox.body.contains("Text message") && mailbox.body.contains("+15552010134"), "{}", mailbox.body);
     }
 }
+
+both_engines! {
+    async fn a_saved_bank_account_pays_a_weekly_schedule_that_can_be_changed_but_not_anyone_elses(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        enrol(&app, &mut v, &account).await;
+        // Each bad field is named; the account number is never sent back.
+        let p = v
+            .submit("/account/methods", "/account/methods/bank",
+                    &[("holder_name", ""), ("routing_number", "123456789"), ("bank_account_number", "12"), ("account_type", "")])
+            .await;
+        assert_eq!(p.status, 422, "{}", p.body);
+        for msg in ["Enter the name on the bank account.", "not a valid routing number", "4 to 17 digits", "Choose checking or savings."] {
+            assert!(p.body.contains(msg), "{msg}: {}", p.body);
+        }
+        let p = v
+            .submit("/account/methods", "/account/methods/bank",
+                    &[("holder_name", "Pat Payer"), ("routing_number", "110000000"), ("bank_account_number", BANK_ACCOUNT), ("account_type", "checking"), ("make_default", "yes")])
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("Saved") && p.body.contains("6789"), "{}", p.body);
+        assert!(!p.body.contains(BANK_ACCOUNT));
+        assert!(p.body.contains("you authorize"), "the debit authorization is shown: {}", p.body);
+        let (_, methods) = app.get(&format!("/api/v1/accounts/{account}/payment_methods")).await;
+        let bank = methods["data"][0].clone();
+        assert_eq!(bank["type"], "ach", "{methods}");
+        assert_eq!(bank["is_default"], true, "{methods}");
+        let bank_id = bank["id"].as_str().unwrap().to_string();
+        let p = v
+            .submit("/account/methods", "/account/methods",
+                    &[("card_number", CARD), ("exp_month", "12"), ("exp_year", "34"), ("postal_code", "10001")])
+            .await;
+        assert_eq!(p.status, 200);
+        let (_, methods) = app.get(&format!("/api/v1/accounts/{account}/payment_methods")).await;
+        let card_id = methods["data"].as_array().unwrap().iter()
+            .find(|m| m["type"] == "card").unwrap()["id"].as_str().unwrap().to_string();
+
+        // A weekly payment from the bank account.
+        let today = billpay_services::Clock::now(app.clock.as_ref())
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date();
+        let start = (today + jiff::Span::new().days(2)).to_string();
+        let p = v
+            .submit("/account/scheduled", "/account/scheduled",
+                    &[("amount", "20.00"), ("date", &start), ("repeat", "weekly"), ("method", &bank_id)])
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("every week, next on"), "{}", p.body);
+        let (_, list) = app.get(&format!("/api/v1/accounts/{account}/scheduled_payments")).await;
+        assert_eq!(list["data"][0]["frequency"], "weekly", "{list}");
+        let id = list["data"][0]["id"].as_str().unwrap().to_string();
+
+        // Changed to $25.50 from the card.
+        let edit = v.get(&format!("/account/scheduled/{id}/edit")).await;
+        assert_eq!(edit.status, 200, "{}", edit.body);
+        assert!(edit.body.contains("value=\"20.00\""), "{}", edit.body);
+        let path = format!("/account/scheduled/{id}/edit");
+        let p = v.submit(&path, &path, &[("amount", "twenty"), ("method", &card_id)]).await;
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("Enter an amount in dollars and cents"), "{}", p.body);
+        let p = v.submit(&path, &path, &[("amount", "25.50"), ("method", &card_id)]).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("Changed: $25.50 every week"), "{}", p.body);
+        let (_, list) = app.get(&format!("/api/v1/accounts/{account}/scheduled_payments")).await;
+        assert_eq!(list["data"][0]["amount"], 2550, "{list}");
+        assert_eq!(list["data"][0]["payment_method"], card_id.as_str(), "{list}");
+
+        // Another account's schedule can be neither seen nor changed from here.
+        let other = app.account_with_bill(100).await;
+        let (_, theirs) = app
+            .post(&format!("/api/v1/accounts/{other}/payment_methods"),
+                  serde_json::json!({"type": "card", "number": "4000056655665556", "exp_month": 12, "exp_year": 2034}))
+            .await;
+        let (s, sched) = app
+            .post(&format!("/api/v1/accounts/{other}/scheduled_payments"),
+                  serde_json::json!({"payment_method": theirs["id"], "amount": 100, "start_date": start}))
+            .await;
+        assert_eq!(s, 201, "{sched}");
+        let their_path = format!("/account/scheduled/{}/edit", sched["id"].as_str().unwrap());
+        assert_eq!(v.get(&their_path).await.status, 404);
+        let csrf = hidden(&v.get("/account/scheduled").await.body, "csrf");
+        let p = v.post(&their_path, &[("csrf", &csrf), ("amount", "1.00"), ("method", &card_id)]).await;
+        assert_eq!(p.status, 404);
+        let (_, list) = app.get(&format!("/api/v1/accounts/{other}/scheduled_payments")).await;
+        assert_eq!(list["data"][0]["amount"], 100, "{list}");
+    }
+}

@@ -6,7 +6,9 @@ use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use billpay_domain::{Money, Timing};
+use billpay_services::autopay::ScheduledPayment;
 use billpay_services::portal::{FieldError, PortalSession};
+use billpay_services::portal_account::Repeat;
 use billpay_services::{Billpay, ServiceError};
 use serde::Deserialize;
 use zeroize::Zeroize;
@@ -29,6 +31,22 @@ struct MethodsPage {
     methods: Vec<MethodRow>,
     errors: Vec<FieldError>,
     fields: Vec<Field>,
+    bank_fields: Vec<Field>,
+    account_type: String,
+    biller: String,
+}
+
+impl MethodsPage {
+    fn error_for(&self, name: &str) -> Option<&str> {
+        error_for(&self.errors, name)
+    }
+}
+
+/// What the customer typed into one of the page's two forms, to fill it in again.
+enum Typed<'a> {
+    Nothing,
+    Card(&'a CardForm),
+    Bank(&'a BankForm),
 }
 
 fn card_fields(errors: &[FieldError], form: Option<&CardForm>) -> Vec<Field> {
@@ -91,7 +109,7 @@ async fn methods_page(
     status: StatusCode,
     notice: Option<String>,
     errors: Vec<FieldError>,
-    form: Option<&CardForm>,
+    typed: Typed<'_>,
 ) -> Response {
     if session.customer_id.is_none() {
         return see_other("/signin");
@@ -111,7 +129,17 @@ async fn methods_page(
             id: m.id,
         })
         .collect();
-    let fields = card_fields(&errors, form);
+    let (card, bank) = match typed {
+        Typed::Card(c) => (Some(c), None),
+        Typed::Bank(b) => (None, Some(b)),
+        Typed::Nothing => (None, None),
+    };
+    let fields = card_fields(&errors, card);
+    let bank_fields = super::quickpay::bank_fields(
+        &errors,
+        bank.map(|b| b.holder_name.as_str()).unwrap_or(""),
+        bank.map(|b| b.routing_number.as_str()).unwrap_or(""),
+    );
     html(
         status,
         &MethodsPage {
@@ -120,6 +148,9 @@ async fn methods_page(
             methods,
             errors,
             fields,
+            bank_fields,
+            account_type: bank.map(|b| b.account_type.clone()).unwrap_or_default(),
+            biller: app.config.biller.name.clone(),
         },
     )
 }
@@ -128,7 +159,15 @@ pub async fn methods(
     State(app): State<Billpay>,
     Extension(session): Extension<PortalSession>,
 ) -> Response {
-    methods_page(&app, &session, StatusCode::OK, None, Vec::new(), None).await
+    methods_page(
+        &app,
+        &session,
+        StatusCode::OK,
+        None,
+        Vec::new(),
+        Typed::Nothing,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -175,7 +214,7 @@ pub async fn add_card(
                 StatusCode::OK,
                 Some(notice),
                 Vec::new(),
-                None,
+                Typed::Nothing,
             )
             .await
         }
@@ -186,7 +225,69 @@ pub async fn add_card(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
                 errors,
-                Some(&form),
+                Typed::Card(&form),
+            )
+            .await
+        }
+        Err(e) => service_error(&app, &session, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct BankForm {
+    #[serde(default)]
+    holder_name: String,
+    #[serde(default)]
+    routing_number: String,
+    #[serde(default)]
+    bank_account_number: String,
+    #[serde(default)]
+    account_type: String,
+    #[serde(default)]
+    make_default: String,
+}
+
+impl Drop for BankForm {
+    fn drop(&mut self) {
+        self.bank_account_number.zeroize();
+    }
+}
+
+pub async fn add_bank(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Form(form): Form<BankForm>,
+) -> Response {
+    let mut entered = billpay_services::portal::EnteredMethod::default();
+    entered.kind = "ach".into();
+    entered.holder_name = form.holder_name.clone();
+    entered.routing_number = form.routing_number.clone();
+    entered.bank_account_number = form.bank_account_number.clone();
+    entered.account_type = form.account_type.clone();
+    match app
+        .portal_save_bank(&session, &entered, form.make_default == "yes")
+        .await
+    {
+        Ok(Ok(saved)) => {
+            let notice = format!("Saved {}.", saved.summary.describe());
+            methods_page(
+                &app,
+                &session,
+                StatusCode::OK,
+                Some(notice),
+                Vec::new(),
+                Typed::Nothing,
+            )
+            .await
+        }
+        Ok(Err(errors)) => {
+            methods_page(
+                &app,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                errors,
+                Typed::Bank(&form),
             )
             .await
         }
@@ -208,7 +309,7 @@ pub async fn remove(
                 StatusCode::CONFLICT,
                 Some(message),
                 Vec::new(),
-                None,
+                Typed::Nothing,
             )
             .await
         }
@@ -561,6 +662,20 @@ pub struct ScheduleForm {
     method: String,
 }
 
+/// "on December 15, 2026", "every two weeks, next on December 29, 2026".
+fn schedule_when(s: &ScheduledPayment) -> String {
+    let every = match s.frequency.as_str() {
+        "once" => return format!("on {}", long_date(&s.start_date)),
+        "weekly" => "every week",
+        "biweekly" => "every two weeks",
+        _ => "every month",
+    };
+    match (&s.next_date, s.status.as_str()) {
+        (Some(next), "active") => format!("{every}, next on {}", long_date(next)),
+        _ => format!("{every} from {}", long_date(&s.start_date)),
+    }
+}
+
 fn long_date(d: &str) -> String {
     d.parse::<jiff::civil::Date>()
         .map(|d| d.strftime("%B %-d, %Y").to_string())
@@ -606,11 +721,7 @@ async fn scheduled_page(
         .map(|s| ScheduledRow {
             id: s.id.clone(),
             amount: s.amount.format(),
-            when: match (s.frequency.as_str(), &s.next_date) {
-                ("once", _) => format!("on {}", long_date(&s.start_date)),
-                (_, Some(next)) => format!("every month, next on {}", long_date(next)),
-                _ => format!("every month from {}", long_date(&s.start_date)),
-            },
+            when: schedule_when(s),
             method: describe(&s.payment_method_id),
             status: match s.status.as_str() {
                 "active" => "Scheduled",
@@ -709,10 +820,11 @@ pub async fn schedule(
             })
         })
         .ok();
-    let repeat = if form.repeat == "monthly" {
-        billpay_services::portal_account::Repeat::Monthly
-    } else {
-        billpay_services::portal_account::Repeat::Once
+    let repeat = match form.repeat.as_str() {
+        "weekly" => Repeat::Weekly,
+        "biweekly" => Repeat::Biweekly,
+        "monthly" => Repeat::Monthly,
+        _ => Repeat::Once,
     };
     let (Some(amount), Some(date)) = (amount, date) else {
         return scheduled_page(
@@ -1038,6 +1150,152 @@ pub async fn request_arrangement(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 errors,
                 &form,
+            )
+            .await
+        }
+        Err(e) => service_error(&app, &session, e),
+    }
+}
+
+// ---------------------------------------------------------------- changing a scheduled payment
+
+#[derive(Template)]
+#[template(path = "portal/scheduled_edit.html")]
+struct ScheduledEditPage {
+    page: Page,
+    id: String,
+    when: String,
+    methods: Vec<MethodRow>,
+    chosen: String,
+    errors: Vec<FieldError>,
+    fields: Vec<Field>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ChangeForm {
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    method: String,
+}
+
+async fn scheduled_edit_page(
+    app: &Billpay,
+    session: &PortalSession,
+    status: StatusCode,
+    id: &str,
+    errors: Vec<FieldError>,
+    form: Option<&ChangeForm>,
+) -> Response {
+    if session.customer_id.is_none() {
+        return see_other("/signin");
+    }
+    let (s, methods) = match (
+        app.portal_my_scheduled(session, id).await,
+        app.portal_methods(session).await,
+    ) {
+        (Ok(s), Ok(m)) => (s, m),
+        (Err(e), _) | (_, Err(e)) => return service_error(app, session, e),
+    };
+    if s.status != "active" {
+        return see_other("/account/scheduled");
+    }
+    let e = |n: &str| error_for(&errors, n).map(str::to_string);
+    let amount = match form {
+        Some(f) => f.amount.chars().take(20).collect(),
+        None => s.amount.format().trim_start_matches('$').replace(',', ""),
+    };
+    let chosen = form
+        .map(|f| f.method.clone())
+        .unwrap_or_else(|| s.payment_method_id.clone());
+    let fields = vec![Field {
+        name: "amount",
+        label: "Amount, in dollars",
+        hint: "",
+        kind: "text",
+        autocomplete: "off",
+        inputmode: "decimal",
+        class: "short",
+        value: amount,
+        error: e("amount"),
+    }];
+    let methods = methods
+        .into_iter()
+        .map(|m| MethodRow {
+            expires: String::new(),
+            notice: None,
+            description: m.summary.describe(),
+            is_default: m.is_default,
+            id: m.id,
+        })
+        .collect();
+    html(
+        status,
+        &ScheduledEditPage {
+            page: Page::new(app, session),
+            id: s.id.clone(),
+            when: schedule_when(&s),
+            methods,
+            chosen,
+            errors,
+            fields,
+        },
+    )
+}
+
+pub async fn edit_scheduled_page(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Path(id): Path<String>,
+) -> Response {
+    scheduled_edit_page(&app, &session, StatusCode::OK, &id, Vec::new(), None).await
+}
+
+pub async fn edit_scheduled(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Path(id): Path<String>,
+    Form(form): Form<ChangeForm>,
+) -> Response {
+    let Ok(amount) = Money::parse(form.amount.trim(), billpay_domain::Currency::USD) else {
+        let errors = vec![FieldError {
+            field: "amount",
+            message: "Enter an amount in dollars and cents, like 50.00.".into(),
+        }];
+        return scheduled_edit_page(
+            &app,
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &id,
+            errors,
+            Some(&form),
+        )
+        .await;
+    };
+    match app
+        .portal_change_scheduled(&session, &id, &form.method, amount)
+        .await
+    {
+        Ok(Ok(s)) => {
+            let notice = format!("Changed: {} {}.", s.amount.format(), schedule_when(&s));
+            scheduled_page(
+                &app,
+                &session,
+                StatusCode::OK,
+                Some(notice),
+                Vec::new(),
+                &ScheduleForm::default(),
+            )
+            .await
+        }
+        Ok(Err(errors)) => {
+            scheduled_edit_page(
+                &app,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &id,
+                errors,
+                Some(&form),
             )
             .await
         }

@@ -102,6 +102,10 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             get(manage::methods).post(manage::add_card),
         )
         .route(
+            "/account/methods/bank",
+            axum::routing::post(manage::add_bank),
+        )
+        .route(
             "/account/methods/{id}/remove",
             axum::routing::post(manage::remove),
         )
@@ -116,6 +120,10 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         .route(
             "/account/scheduled",
             get(manage::scheduled).post(manage::schedule),
+        )
+        .route(
+            "/account/scheduled/{id}/edit",
+            get(manage::edit_scheduled_page).post(manage::edit_scheduled),
         )
         .route(
             "/account/scheduled/{id}/cancel",

@@ -330,6 +330,47 @@ impl Drop for MethodForm {
     }
 }
 
+/// The fields of a bank account (its type is a radio group: `account_type.html`). The account
+/// number is never sent back.
+pub(super) fn bank_fields(errors: &[FieldError], holder: &str, routing: &str) -> Vec<Field> {
+    let e = |n: &str| error_for(errors, n).map(str::to_string);
+    vec![
+        Field {
+            name: "holder_name",
+            label: "Name on the bank account",
+            hint: "",
+            kind: "text",
+            autocomplete: "name",
+            inputmode: "",
+            class: "",
+            value: holder.chars().take(100).collect(),
+            error: e("holder_name"),
+        },
+        Field {
+            name: "routing_number",
+            label: "Routing number",
+            hint: "9 digits, at the bottom left of a check.",
+            kind: "text",
+            autocomplete: "off",
+            inputmode: "numeric",
+            class: "",
+            value: routing.chars().take(9).collect(),
+            error: e("routing_number"),
+        },
+        Field {
+            name: "bank_account_number",
+            label: "Account number",
+            hint: "",
+            kind: "text",
+            autocomplete: "off",
+            inputmode: "numeric",
+            class: "",
+            value: String::new(),
+            error: e("bank_account_number"),
+        },
+    ]
+}
+
 fn method_page_for(
     saved: Vec<(String, String)>,
     app: &Billpay,
@@ -403,41 +444,7 @@ fn method_page_for(
             error: e("postal_code"),
         },
     ];
-    let bank_fields = vec![
-        Field {
-            name: "holder_name",
-            label: "Name on the bank account",
-            hint: "",
-            kind: "text",
-            autocomplete: "name",
-            inputmode: "",
-            class: "",
-            value: form.holder_name.chars().take(100).collect(),
-            error: e("holder_name"),
-        },
-        Field {
-            name: "routing_number",
-            label: "Routing number",
-            hint: "9 digits, at the bottom left of a check.",
-            kind: "text",
-            autocomplete: "off",
-            inputmode: "numeric",
-            class: "",
-            value: form.routing_number.chars().take(9).collect(),
-            error: e("routing_number"),
-        },
-        Field {
-            name: "bank_account_number",
-            label: "Account number",
-            hint: "",
-            kind: "text",
-            autocomplete: "off",
-            inputmode: "numeric",
-            class: "",
-            value: String::new(),
-            error: e("bank_account_number"),
-        },
-    ];
+    let bank_fields = bank_fields(&errors, &form.holder_name, &form.routing_number);
     MethodPage {
         saved,
         page: Page::new(app, session),
