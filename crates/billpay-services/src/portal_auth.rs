@@ -497,7 +497,7 @@ impl Billpay {
                         } else {
                             &code_gone
                         };
-                        q::redact_outbox_payload(c, outbox_id, redacted).await?;
+                        q::redact_outbox_payload(c, outbox_id, redacted, now).await?;
                         q::forget_code_outbox(c, code_id, now).await?;
                     }
                     Ok::<_, billpay_store::StoreError>(rows.len())

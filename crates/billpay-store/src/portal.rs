@@ -409,13 +409,28 @@ pub async fn forget_code_outbox(c: &mut AnyConnection, id: &str, now: i64) -> R<
     Ok(())
 }
 
-/// Overwrites an outbox row's payload (a one-time code that is no longer good).
-pub async fn redact_outbox_payload(c: &mut AnyConnection, id: &str, payload: &str) -> R<()> {
-    sqlx::query("UPDATE outbox SET payload_json = $2 WHERE id = $1")
-        .bind(id)
-        .bind(payload)
-        .execute(c)
-        .await?;
+/// Overwrites an outbox row's payload (a one-time code that is no longer good). A message not
+/// yet handed to a sender is not sent at all: its code is of no use any more.
+pub async fn redact_outbox_payload(
+    c: &mut AnyConnection,
+    id: &str,
+    payload: &str,
+    now: i64,
+) -> R<()> {
+    sqlx::query(
+        "UPDATE outbox SET payload_json = $2, \
+         status = CASE WHEN status = 'queued' THEN 'failed' ELSE status END, \
+         last_error = CASE WHEN status = 'queued' \
+           THEN 'not sent: the code was used, replaced or expired before it went out' \
+           ELSE last_error END, \
+         finished_at = CASE WHEN status = 'queued' THEN $3 ELSE finished_at END \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(payload)
+    .bind(now)
+    .execute(c)
+    .await?;
     Ok(())
 }
 

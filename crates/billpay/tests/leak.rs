@@ -7,6 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use billpay_services::sandbox::Fault;
+use common::visitor::{Visitor, hidden};
 use common::*;
 use serde_json::{Value, json};
 
@@ -329,6 +330,203 @@ async fn exercise(app: &TestApp) -> Vec<u8> {
     bodies
 }
 
+const PORTAL_PASSWORD: &str = "lantern Quiet 8 harbor";
+const SECURITY_ANSWERS: [&str; 2] = ["Biscuitleak", "Leakmobile Zephyr"];
+
+/// The newest outbox payload of `kind` to `recipient`.
+async fn latest_payload(app: &TestApp, kind: &str, recipient: &str) -> String {
+    let mut c = app.app.store.read_conn().await.unwrap();
+    let (payload,): (String,) = sqlx::query_as(
+        "SELECT payload_json FROM outbox WHERE kind = $1 AND recipient = $2 \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(kind)
+    .bind(recipient)
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    payload
+}
+
+/// The six digits in a one-time code message.
+fn six_digits(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {text}"))
+        .to_string()
+}
+
+/// What the portal may never store or log (beyond the numbers of `assert_clean`).
+struct PortalSecrets {
+    /// The authenticator key as shown (grouped) and compact.
+    totp_key: Vec<String>,
+    /// Used one-time codes, as their messages said them.
+    used_codes: Vec<String>,
+}
+
+/// The portal as customers use it: a guest card payment; an online account with a password,
+/// an emailed code, security answers, a saved card and bank account, texted codes and an
+/// authenticator app. Returns the pages (none of which may show a full number) and the
+/// secrets typed.
+async fn exercise_portal(app: &TestApp) -> (Vec<u8>, PortalSecrets) {
+    let acct = app.account_with_bill(30_000).await;
+    let mut bodies = Vec::new();
+    let mut v = Visitor::new(app);
+    v.submit(
+        "/pay",
+        "/pay",
+        &[("account_number", &acct), ("postal_code", "10001")],
+    )
+    .await;
+    v.submit(
+        "/pay/amount",
+        "/pay/amount",
+        &[("choice", "other"), ("amount", "12.34")],
+    )
+    .await;
+    let card = [
+        ("method", "card"),
+        ("card_number", "6011000990139424"),
+        ("exp_month", "11"),
+        ("exp_year", "31"),
+        ("cvc", "358"),
+        ("postal_code", "10001"),
+    ];
+    let p = v.submit("/pay/method", "/pay/method", &card).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let review = v.get("/pay/review").await;
+    let csrf = hidden(&review.body, "csrf");
+    let key = hidden(&review.body, "form_key");
+    let done = v
+        .post("/pay/confirm", &[("csrf", &csrf), ("form_key", &key)])
+        .await;
+    let done = v.get(done.location.as_deref().expect("paid")).await;
+    assert!(done.body.contains("ending in 9424"), "{}", done.body);
+    bodies.extend_from_slice(&review.bytes);
+    bodies.extend_from_slice(&done.bytes);
+
+    let mut used_codes = Vec::new();
+    v.submit(
+        "/enrol",
+        "/enrol",
+        &[
+            ("account_number", &acct),
+            ("postal_code", "10001"),
+            ("email", "pat@example.com"),
+            ("password", PORTAL_PASSWORD),
+            ("password_confirm", PORTAL_PASSWORD),
+        ],
+    )
+    .await;
+    let code = six_digits(&latest_payload(app, "email.signin_code", "pat@example.com").await);
+    let p = v
+        .submit("/signin/code", "/signin/code", &[("code", &code)])
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/account"), "{}", p.body);
+    used_codes.push(format!("\"code\":\"{code}\""));
+    let p = v
+        .submit(
+            "/account/security",
+            "/account/security",
+            &[
+                ("question_1", "0"),
+                ("answer_1", SECURITY_ANSWERS[0]),
+                ("question_2", "2"),
+                ("answer_2", SECURITY_ANSWERS[1]),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let p = v
+        .submit(
+            "/account/methods",
+            "/account/methods",
+            &[
+                ("card_number", "378282246310005"),
+                ("exp_month", "11"),
+                ("exp_year", "31"),
+                ("postal_code", "10001"),
+            ],
+        )
+        .await;
+    assert!(p.body.contains("ending in 0005"), "{}", p.body);
+    let p = v
+        .submit(
+            "/account/methods",
+            "/account/methods/bank",
+            &[
+                ("holder_name", "Pat Payer"),
+                ("routing_number", "110000000"),
+                ("bank_account_number", "000246813579"),
+                ("account_type", "checking"),
+            ],
+        )
+        .await;
+    assert!(p.body.contains("ending in 3579"), "{}", p.body);
+    bodies.extend_from_slice(&p.bytes);
+
+    // Texted codes, then an authenticator app.
+    v.submit(
+        "/account/signin-codes",
+        "/account/signin-codes/text",
+        &[("phone", "555 201 0177")],
+    )
+    .await;
+    let text = latest_payload(app, "sms.signin_code", "+15552010177").await;
+    let code = six_digits(&text);
+    let p = v
+        .submit(
+            "/account/signin-codes/text/confirm",
+            "/account/signin-codes/text/confirm",
+            &[("code", &code)],
+        )
+        .await;
+    assert!(p.body.contains("now come by text message"), "{}", p.body);
+    used_codes.push(format!("code is {code}"));
+    let p = v
+        .submit("/account/signin-codes", "/account/signin-codes/app", &[])
+        .await;
+    let start =
+        p.body.find("<code class=\"secret-key\">").unwrap() + "<code class=\"secret-key\">".len();
+    let grouped = p.body[start..].split("</code>").next().unwrap().to_string();
+    let secret = billpay_services::totp::secret_from_text(&grouped).unwrap();
+    let now = || u64::try_from(app.app.clock.now_micros() / 1_000_000).unwrap();
+    let code = billpay_services::totp::code_at(&secret, now());
+    let p = v
+        .submit(
+            "/account/signin-codes",
+            "/account/signin-codes/app/confirm",
+            &[("code", &code)],
+        )
+        .await;
+    assert!(p.body.contains("authenticator app is set up"), "{}", p.body);
+    let csrf = hidden(&p.body, "csrf");
+    v.post("/signout", &[("csrf", &csrf)]).await;
+    app.clock.advance(jiff::SignedDuration::from_secs(30));
+    let mut w = Visitor::new(app);
+    w.submit(
+        "/signin",
+        "/signin",
+        &[("email", "pat@example.com"), ("password", PORTAL_PASSWORD)],
+    )
+    .await;
+    let code = billpay_services::totp::code_at(&secret, now());
+    let p = w
+        .submit("/signin/code", "/signin/code", &[("code", &code)])
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/account"), "{}", p.body);
+    let account = w.get("/account").await;
+    bodies.extend_from_slice(&account.bytes);
+    let totp_key = vec![grouped.clone(), grouped.replace(' ', "")];
+    (
+        bodies,
+        PortalSecrets {
+            totp_key,
+            used_codes,
+        },
+    )
+}
+
 /// Every text value of every table, via SQL.
 /// Every row of every table: on SQLite, of the database and of its session database.
 async fn dump_rows(app: &TestApp) -> Vec<u8> {
@@ -456,7 +654,9 @@ async fn scan(engine: Engine) {
         });
     })
     .await;
-    let bodies = exercise(&app).await;
+    let mut bodies = exercise(&app).await;
+    let (pages, portal) = exercise_portal(&app).await;
+    bodies.extend_from_slice(&pages);
     // A text whose send the provider refuses: its error is stored and logged, the token is not.
     let now = app.app.clock.now_micros();
     let text = billpay_store::rows::OutboxRow {
@@ -478,7 +678,8 @@ async fn scan(engine: Engine) {
         .unwrap();
     let texts = app.app.drain_sms("leak-sender").await.unwrap();
     assert_eq!(
-        texts.retrying, 1,
+        (texts.retrying, texts.sent),
+        (1, 0),
         "the provider refused the token: {texts:?}"
     );
     // Every notice the payments caused is emailed: receipts, the returned payment.
@@ -548,6 +749,35 @@ async fn scan(engine: Engine) {
         !format!("{:?}", app.app.config).contains(SMTP_PASSWORD),
         "the configuration's Debug hides the SMTP password"
     );
+    // The portal's secrets: a password and answers kept only as argon2 hashes, the
+    // authenticator key only sealed, used codes overwritten.
+    for (what, hay) in [("responses", &bodies), ("rows", &rows), ("logs", &logs)] {
+        assert!(
+            !contains(hay, PORTAL_PASSWORD),
+            "{what} contain the portal password"
+        );
+        for a in SECURITY_ANSWERS {
+            assert!(
+                !contains(hay, a) && !contains(hay, &a.to_lowercase()),
+                "{what} contain a security answer"
+            );
+        }
+    }
+    assert!(
+        contains(&rows, "$argon2id$"),
+        "the password's hash was in the rows scanned"
+    );
+    for (what, hay) in [("rows", &rows), ("logs", &logs)] {
+        for k in &portal.totp_key {
+            assert!(!contains(hay, k), "{what} contain the authenticator key");
+        }
+        for c in &portal.used_codes {
+            assert!(
+                !contains(hay, c),
+                "{what} contain a used one-time code ({c})"
+            );
+        }
+    }
     let keys = keyring_secrets(&app);
     assert!(
         keys.len() >= 2,

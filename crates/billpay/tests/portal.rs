@@ -7,105 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::visitor::{Page, Visitor, hidden};
 use common::*;
-
-/// A browser: one cookie, no redirects followed (so each 303 can be checked).
-struct Visitor {
-    base: String,
-    client: reqwest::Client,
-    cookie: Option<String>,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    set_cookie: Option<String>,
-    body: String,
-    bytes: Vec<u8>,
-}
-
-impl Visitor {
-    fn new(app: &TestApp) -> Visitor {
-        Visitor {
-            base: app.base.clone(),
-            client: http()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookie: None,
-        }
-    }
-
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
-        let req = match &self.cookie {
-            Some(c) => req.header("cookie", format!("billpay_session={c}")),
-            None => req,
-        };
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let location = resp
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_string());
-        let set_cookie = resp
-            .headers()
-            .get("set-cookie")
-            .map(|v| v.to_str().unwrap().to_string());
-        if let Some(sc) = &set_cookie {
-            assert!(
-                sc.contains("HttpOnly") && sc.contains("SameSite=Lax"),
-                "{sc}"
-            );
-            let value = sc
-                .strip_prefix("billpay_session=")
-                .and_then(|v| v.split(';').next())
-                .unwrap();
-            self.cookie = Some(value.to_string());
-        }
-        let bytes = resp.bytes().await.unwrap().to_vec();
-        Page {
-            status,
-            location,
-            set_cookie,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-            bytes,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let req = self.client.get(format!("{}{path}", self.base));
-        self.send(req).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let req = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(serde_urlencoded::to_string(form).unwrap());
-        self.send(req).await
-    }
-
-    /// Loads `page` and sends its form with the session's CSRF token added.
-    async fn submit(&mut self, page: &str, action: &str, form: &[(&str, &str)]) -> Page {
-        let p = self.get(page).await;
-        assert_eq!(p.status, 200, "{page}: {}", p.body);
-        let csrf = hidden(&p.body, "csrf");
-        let mut fields = vec![("csrf", csrf.as_str())];
-        fields.extend_from_slice(form);
-        self.post(action, &fields).await
-    }
-}
-
-/// The value of a hidden input.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
 
 /// A page's HTML without the values that differ per session (CSRF tokens).
 fn without_tokens(html: &str) -> String {
@@ -1157,6 +1060,13 @@ both_engines! {
             .fetch_all(&mut *c).await.unwrap();
         drop(c);
         assert!(payloads.iter().all(|(p,)| !p.contains(&code)), "{payloads:?}");
+        // No provider took them here; a used code's text is not sent late.
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let states: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT status, last_error FROM outbox WHERE kind = 'sms.signin_code'")
+                .fetch_all(&mut *c).await.unwrap();
+        drop(c);
+        assert!(states.iter().all(|(s, e)| s == "failed" && e.as_deref().is_some_and(|e| e.starts_with("not sent"))), "{states:?}");
         // The demo mailbox shows texts too.
         let mailbox = w.get("/demo/mailbox").await;
         assert!(mailbox.body.contains("Text message") && mailbox.body.contains("+15552010134"), "{}", mailbox.body);

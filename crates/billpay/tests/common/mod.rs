@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 pub mod smtp;
+pub mod visitor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
