@@ -22,6 +22,7 @@ pub mod email;
 mod error;
 pub mod ivr;
 pub mod jobs;
+pub mod limits;
 pub mod lockbox;
 pub mod model;
 pub mod payments;

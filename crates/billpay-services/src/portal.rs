@@ -49,6 +49,11 @@ pub struct PortalConfig {
     pub session_absolute: SignedDuration,
     /// Serve `/demo/mailbox` (every email in the outbox, rendered). `serve --demo` only.
     pub demo_mailbox: bool,
+    /// Requests per client address per window.
+    pub limits: crate::limits::PortalLimits,
+    /// The header a trusted proxy puts the client's address in (lower case); None: the
+    /// connection's address.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for PortalConfig {
@@ -59,6 +64,8 @@ impl Default for PortalConfig {
             session_idle: SignedDuration::from_mins(20),
             session_absolute: SignedDuration::from_hours(12),
             demo_mailbox: false,
+            limits: crate::limits::PortalLimits::default(),
+            client_ip_header: None,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod collections;
 mod db;
 pub mod jobs;
+pub mod limits;
 pub mod outbox;
 pub mod portal;
 pub mod queries;

@@ -831,16 +831,20 @@ pub async fn serve(mut settings: Settings, demo: bool) -> Result<()> {
             axum_server::from_tcp_rustls(listener, config)
                 .context("serving TLS")?
                 .handle(handle)
-                .serve(router.into_make_service())
+                .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .await
                 .context("server failed")?;
         }
         None => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .context("server failed")?;
+            // The peer address reaches handlers (per-address rate limits).
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("server failed")?;
         }
     }
     // In-flight requests have finished (the server waited for them); stop the background work.
@@ -958,6 +962,9 @@ async fn run_worker(app: Billpay, stop: tokio::sync::watch::Receiver<bool>) {
             // is logged and retried next pass; it never holds up AutoPay or scheduled payments.
             if let Err(e) = app.seal_audit().await {
                 tracing::error!(error = %e, "audit records could not be sealed; retrying next pass");
+            }
+            if let Err(e) = app.prune_rate_limits().await {
+                tracing::warn!(error = %e, "old rate-limit counters could not be pruned");
             }
             app.run_due_jobs(&owner).await.map(|r| r.leased == 0)
         }

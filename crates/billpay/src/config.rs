@@ -191,6 +191,20 @@ pub struct PortalSettings {
     /// Serve `/demo/mailbox`, every email in the outbox. On in `serve --demo`; never turn it on
     /// for real customers.
     pub demo_mailbox: bool,
+    /// Rate limits per client address: the window in minutes (1 to 1440), and how many quick-pay
+    /// lookups, sign-ins, codes (and security answers), reset requests and enrolments one
+    /// address may make in it. Over the limit the page says to wait, with `Retry-After`.
+    pub rate_window_mins: u32,
+    pub lookups_per_window: u32,
+    pub signins_per_window: u32,
+    pub codes_per_window: u32,
+    pub resets_per_window: u32,
+    pub enrolments_per_window: u32,
+    /// Behind a reverse proxy or load balancer: the header it puts the client's address in
+    /// (`x-forwarded-for`: the right-most entry, the one your proxy added, is used). Unset: the
+    /// connection's own address. Set it only when every request comes through that proxy, or
+    /// clients can choose their own address.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for PortalSettings {
@@ -202,6 +216,13 @@ impl Default for PortalSettings {
             session_idle_mins: (d.session_idle.as_secs() / 60) as u32,
             session_absolute_hours: (d.session_absolute.as_secs() / 3600) as u32,
             demo_mailbox: false,
+            rate_window_mins: (d.limits.lookup.window.as_secs() / 60) as u32,
+            lookups_per_window: d.limits.lookup.max as u32,
+            signins_per_window: d.limits.signin.max as u32,
+            codes_per_window: d.limits.code.max as u32,
+            resets_per_window: d.limits.reset.max as u32,
+            enrolments_per_window: d.limits.enrol.max as u32,
+            client_ip_header: None,
         }
     }
 }
@@ -220,6 +241,34 @@ impl PortalSettings {
         if self.support_hours.chars().count() > 200 {
             anyhow::bail!("[portal] support_hours must be at most 200 characters");
         }
+        if !(1..=1440).contains(&self.rate_window_mins) {
+            anyhow::bail!("[portal] rate_window_mins must be 1 to 1440");
+        }
+        for (name, n) in [
+            ("lookups_per_window", self.lookups_per_window),
+            ("signins_per_window", self.signins_per_window),
+            ("codes_per_window", self.codes_per_window),
+            ("resets_per_window", self.resets_per_window),
+            ("enrolments_per_window", self.enrolments_per_window),
+        ] {
+            if !(1..=1_000_000).contains(&n) {
+                anyhow::bail!("[portal] {name} must be 1 to 1000000");
+            }
+        }
+        if let Some(h) = &self.client_ip_header
+            && (h.is_empty()
+                || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                || axum::http::HeaderName::from_bytes(h.as_bytes()).is_err())
+        {
+            anyhow::bail!(
+                "[portal] client_ip_header must be a header name like \"x-forwarded-for\""
+            );
+        }
+        let window = jiff::SignedDuration::from_mins(i64::from(self.rate_window_mins));
+        let limit = |max: u32| billpay_services::limits::Limit {
+            max: i64::from(max),
+            window,
+        };
         Ok(billpay_services::portal::PortalConfig {
             brand_color: self.brand_color.clone(),
             support_hours: self.support_hours.clone(),
@@ -228,6 +277,17 @@ impl PortalSettings {
                 self.session_absolute_hours,
             )),
             demo_mailbox: self.demo_mailbox,
+            limits: billpay_services::limits::PortalLimits {
+                lookup: limit(self.lookups_per_window),
+                signin: limit(self.signins_per_window),
+                code: limit(self.codes_per_window),
+                reset: limit(self.resets_per_window),
+                enrol: limit(self.enrolments_per_window),
+            },
+            client_ip_header: self
+                .client_ip_header
+                .as_ref()
+                .map(|h| h.to_ascii_lowercase()),
         })
     }
 }

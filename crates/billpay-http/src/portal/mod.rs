@@ -39,7 +39,12 @@ const STYLESHEET: &str = include_str!("../../assets/portal.css");
 pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
     let mut pages = Router::new()
         .route("/", get(quickpay::home))
-        .route("/pay", get(quickpay::lookup_page).post(quickpay::lookup))
+        .route(
+            "/pay",
+            get(quickpay::lookup_page)
+                .post(quickpay::lookup)
+                .route_layer(limited(&app, Kind::Lookup)),
+        )
         .route(
             "/pay/amount",
             get(quickpay::amount_page).post(quickpay::set_amount),
@@ -49,19 +54,33 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             get(quickpay::method_page).post(quickpay::set_method),
         )
         .route("/pay/review", get(quickpay::review_page))
-        .route("/enrol", get(account::enrol_page).post(account::enrol))
-        .route("/signin", get(account::signin_page).post(account::signin))
+        .route(
+            "/enrol",
+            get(account::enrol_page)
+                .post(account::enrol)
+                .route_layer(limited(&app, Kind::Enrol)),
+        )
+        .route(
+            "/signin",
+            get(account::signin_page)
+                .post(account::signin)
+                .route_layer(limited(&app, Kind::Signin)),
+        )
         .route(
             "/signin/code",
-            get(account::code_page).post(account::check_code),
+            get(account::code_page)
+                .post(account::check_code)
+                .route_layer(limited(&app, Kind::Code)),
         )
         .route(
             "/signin/code/resend",
-            axum::routing::post(account::resend_code),
+            axum::routing::post(account::resend_code).route_layer(limited(&app, Kind::Code)),
         )
         .route(
             "/signin/questions",
-            get(account::signin_questions).post(account::check_answers),
+            get(account::signin_questions)
+                .post(account::check_answers)
+                .route_layer(limited(&app, Kind::Code)),
         )
         .route(
             "/account/security",
@@ -75,15 +94,17 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         )
         .route(
             "/account/signin-codes/app/confirm",
-            axum::routing::post(factors::app_confirm),
+            axum::routing::post(factors::app_confirm).route_layer(limited(&app, Kind::Code)),
         )
         .route(
             "/account/signin-codes/text",
-            axum::routing::post(factors::text_begin),
+            axum::routing::post(factors::text_begin).route_layer(limited(&app, Kind::Code)),
         )
         .route(
             "/account/signin-codes/text/confirm",
-            get(factors::text_confirm_page).post(factors::text_confirm),
+            get(factors::text_confirm_page)
+                .post(factors::text_confirm)
+                .route_layer(limited(&app, Kind::Code)),
         )
         .route(
             "/account/signin-codes/email",
@@ -91,11 +112,15 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         )
         .route(
             "/reset",
-            get(account::reset_request_page).post(account::reset_request),
+            get(account::reset_request_page)
+                .post(account::reset_request)
+                .route_layer(limited(&app, Kind::Reset)),
         )
         .route(
             "/reset/{link}",
-            get(account::reset_page).post(account::reset_password),
+            get(account::reset_page)
+                .post(account::reset_password)
+                .route_layer(limited(&app, Kind::Code)),
         )
         .route(
             "/account/methods",
@@ -409,6 +434,125 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Finds or starts the session, checks the CSRF token of every POST, and sets page headers.
+/// The kinds of request limited per client address (`[portal] *_per_window`).
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Lookup,
+    Signin,
+    Code,
+    Reset,
+    Enrol,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Lookup => "portal.lookup",
+            Kind::Signin => "portal.signin",
+            Kind::Code => "portal.code",
+            Kind::Reset => "portal.reset",
+            Kind::Enrol => "portal.enrol",
+        }
+    }
+
+    fn limit(self, l: &billpay_services::limits::PortalLimits) -> billpay_services::limits::Limit {
+        match self {
+            Kind::Lookup => l.lookup,
+            Kind::Signin => l.signin,
+            Kind::Code => l.code,
+            Kind::Reset => l.reset,
+            Kind::Enrol => l.enrol,
+        }
+    }
+}
+
+/// The limit middleware as a plain function pointer (so the layer's type can be named).
+type LimitFn = fn(
+    State<(Billpay, Kind)>,
+    Request,
+    Next,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+type LimitLayer =
+    axum::middleware::FromFnLayer<LimitFn, (Billpay, Kind), (State<(Billpay, Kind)>, Request)>;
+
+/// A layer that counts the route's POSTs per client address and refuses those over the limit.
+fn limited(app: &Billpay, kind: Kind) -> LimitLayer {
+    let f: LimitFn = |state, req, next| Box::pin(rate_limited(state, req, next));
+    middleware::from_fn_with_state((app.clone(), kind), f)
+}
+
+/// The client's address: with `[portal] client_ip_header`, the right-most entry of that header
+/// (the one the trusted proxy added); else the connection's peer.
+fn client_ip(app: &Billpay, req: &Request) -> Option<std::net::IpAddr> {
+    if let Some(name) = &app.config.portal.client_ip_header {
+        let last = req
+            .headers()
+            .get_all(name.as_str())
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim);
+        if let Some(v) = last {
+            let parsed = v
+                .parse::<std::net::IpAddr>()
+                .ok()
+                .or_else(|| v.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()));
+            if parsed.is_some() {
+                return parsed;
+            }
+        }
+    }
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+async fn rate_limited(
+    State((app, kind)): State<(Billpay, Kind)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let client = client_ip(&app, &req)
+        .map(billpay_services::limits::client_key)
+        .unwrap_or_else(|| "unknown".into());
+    let limit = kind.limit(&app.config.portal.limits);
+    match app.rate_limit(kind.name(), &client, limit).await {
+        Ok(None) => next.run(req).await,
+        Ok(Some(wait)) => {
+            let Some(session) = req.extensions().get::<PortalSession>().cloned() else {
+                return StatusCode::TOO_MANY_REQUESTS.into_response();
+            };
+            let minutes = (wait.as_secs() + 59) / 60;
+            let mut resp = message(
+                StatusCode::TOO_MANY_REQUESTS,
+                Page::new(&app, &session),
+                "Too many tries",
+                &format!(
+                    "There have been too many tries from your connection. Please wait {minutes} minute{} and try again, or call us at {}.",
+                    if minutes == 1 { "" } else { "s" },
+                    app.config.biller.support_phone
+                ),
+                "/",
+                "Home",
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        Err(e) => {
+            // Counting failed (the database is in trouble): let the request through; the
+            // per-account lockouts still hold.
+            tracing::error!(error = %e, "rate limit could not be counted");
+            next.run(req).await
+        }
+    }
+}
+
 async fn session_layer(
     State((app, secure)): State<(Billpay, bool)>,
     req: Request,

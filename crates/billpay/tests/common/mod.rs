@@ -150,7 +150,11 @@ pub async fn spawn_app_with(engine: Engine, tune: impl FnOnce(&mut Settings)) ->
     let addr = listener.local_addr().expect("addr");
     let router = billpay_http::router(app.clone());
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
     });
     TestApp {
         base: format!("http://{addr}"),
