@@ -458,6 +458,13 @@ pub trait Backend {
     fn today(&self) -> jiff::civil::Date;
     fn biller_name(&self) -> String;
     fn support_phone(&self) -> String;
+    /// Counts a failed account verification (an account number not found or a ZIP that does
+    /// not match) from the caller's number; true when that number is over its limit, and no
+    /// more entries are taken from it for a while.
+    fn verification_failed(
+        &self,
+        from: &str,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
     /// Whether representatives are answering now.
     fn agents_open(&self) -> bool;
     /// When representatives answer, as spoken ("8 AM to 8 PM Eastern time").
@@ -664,6 +671,30 @@ fn goto(call: &mut Call, step: Step) {
     call.step = step;
     call.attempts = 0;
     call.no_input = 0;
+}
+
+/// A failed account verification: counted against the caller's number; over the limit the
+/// caller is handed to a representative, whatever try of this call it was.
+async fn verification_failed<B: Backend + Sync>(
+    b: &B,
+    call: &mut Call,
+    secrets: &mut Secrets,
+    why: String,
+) -> Res {
+    if b.verification_failed(&call.from).await? {
+        secrets.wipe();
+        let l = call.lang;
+        let says = vec![
+            why,
+            t(
+                l,
+                "For your security, we cannot take more account entries from this phone number right now.",
+                "Por su seguridad, no podemos aceptar más intentos desde este número de teléfono por ahora.",
+            ),
+        ];
+        return Ok(transfer(call, says, "verification_limit", b));
+    }
+    invalid(b, call, secrets, why).await
 }
 
 /// A wrong entry: say what was wrong and ask again, or transfer after the last attempt.
@@ -1340,7 +1371,7 @@ async fn advance<B: Backend + Sync>(
                         "We could not find that account number.",
                         "No encontramos ese número de cuenta.",
                     );
-                    invalid(b, call, secrets, why).await
+                    verification_failed(b, call, secrets, why).await
                 }
             },
         },
@@ -1367,7 +1398,7 @@ async fn advance<B: Backend + Sync>(
                         "That ZIP code does not match our records.",
                         "Ese código postal no coincide con nuestros registros.",
                     );
-                    invalid(b, call, secrets, why).await
+                    verification_failed(b, call, secrets, why).await
                 }
             }
         }

@@ -15,6 +15,8 @@ struct Fake {
     scheduled: Mutex<Vec<ScheduleRequest>>,
     autopay: Mutex<Option<(String, String)>>,
     open: bool,
+    verification_failures: Mutex<i64>,
+    verification_limit: i64,
 }
 
 impl Fake {
@@ -39,6 +41,8 @@ impl Fake {
             scheduled: Mutex::new(Vec::new()),
             autopay: Mutex::new(None),
             open: true,
+            verification_failures: Mutex::new(0),
+            verification_limit: 100,
         }
     }
 }
@@ -46,6 +50,11 @@ impl Fake {
 impl Backend for Fake {
     async fn account(&self, n: &AccountNumber) -> Result<Option<AccountInfo>, BackendError> {
         Ok((n == &self.account.number).then(|| self.account.clone()))
+    }
+    async fn verification_failed(&self, _from: &str) -> Result<bool, BackendError> {
+        let mut n = self.verification_failures.lock().unwrap();
+        *n += 1;
+        Ok(*n > self.verification_limit)
     }
     async fn account_by_phone(&self, p: &str) -> Result<Option<AccountInfo>, BackendError> {
         Ok((p == self.phone).then(|| self.account.clone()))
@@ -471,4 +480,29 @@ fn autopay_by_phone_never_offers_a_bank_account() {
     *b.autopay.lock().expect("lock") = None;
     let (said, _, _, _) = call(&b, "+15555550101", &["1", "1", "10001", "5"]);
     assert!(said.contains("sign up on our website"), "{said}");
+}
+
+#[test]
+fn a_number_past_its_verification_limit_goes_to_a_representative() {
+    let mut b = Fake::new();
+    b.verification_limit = 1;
+    // The first wrong ZIP is one more try; the second is past the number's limit.
+    let (said, r, c, _) = call(&b, "+15550009999", &["1", "100000000017", "11111", "22222"]);
+    assert_eq!(
+        said.matches("does not match our records").count(),
+        2,
+        "{said}"
+    );
+    assert!(
+        said.contains("we cannot take more account entries from this phone number"),
+        "{said}"
+    );
+    assert_eq!(r.next, Next::Transfer { account: None });
+    assert_eq!(c.step, Step::Ended);
+    assert_eq!(c.transfer_reason.as_deref(), Some("verification_limit"));
+    // A new call from the number: the first miss transfers at once.
+    let unknown = AccountNumber::from_body("99999999991").unwrap().to_string();
+    let (said, r, _, _) = call(&b, "+15550009999", &["1", &unknown]);
+    assert!(said.contains("cannot take more account entries"), "{said}");
+    assert_eq!(r.next, Next::Transfer { account: None });
 }

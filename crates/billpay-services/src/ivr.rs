@@ -153,6 +153,16 @@ impl Backend for Line<'_> {
         self.info(number).await
     }
 
+    async fn verification_failed(&self, from: &str) -> Result<bool, BackendError> {
+        let limit = self.app.config.ivr.verification_limit;
+        Ok(self
+            .app
+            .rate_limit("ivr.verify", from, limit)
+            .await
+            .map_err(backend_err)?
+            .is_some())
+    }
+
     async fn account_by_phone(&self, phone: &str) -> Result<Option<AccountInfo>, BackendError> {
         let Ok(phone) = crate::accounts::normalize_phone(phone) else {
             return Ok(None);

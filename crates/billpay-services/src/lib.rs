@@ -135,6 +135,9 @@ pub struct IvrConfig {
     /// representative first hears who is calling about which verified account; otherwise the
     /// caller waits in `agent_queue`, hearing their place in line and the estimated wait.
     pub agent_number: Option<String>,
+    /// Failed account verifications (account number or ZIP) one caller number may make in a
+    /// window, over all its calls; past it, its callers go to a representative.
+    pub verification_limit: crate::limits::Limit,
 }
 
 impl Default for IvrConfig {
@@ -147,6 +150,10 @@ impl Default for IvrConfig {
             twilio_auth_token: None,
             public_url: None,
             agent_number: None,
+            verification_limit: crate::limits::Limit {
+                max: 10,
+                window: jiff::SignedDuration::from_hours(1),
+            },
         }
     }
 }

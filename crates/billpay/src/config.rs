@@ -54,6 +54,9 @@ pub struct Settings {
     pub agent_hours_start: u8,
     pub agent_hours_end: u8,
     pub ivr_timezone: String,
+    /// Failed account verifications (account number or ZIP) one caller number may make per
+    /// hour, over all its calls; past it, its callers are handed to a representative.
+    pub ivr_verify_failures_per_hour: u32,
     /// `[ach]`: bank debits billpay originates itself in NACHA files.
     pub ach: AchSettings,
     /// `[autopay]`: AutoPay and scheduled payments.
@@ -701,6 +704,7 @@ impl Default for Settings {
             agent_hours_start: 8,
             agent_hours_end: 20,
             ivr_timezone: "America/New_York".into(),
+            ivr_verify_failures_per_hour: 10,
             ach: AchSettings::default(),
             autopay: AutopaySettings::default(),
             job_lease_secs: 300,
@@ -806,6 +810,10 @@ impl Settings {
                     .map(|t| billpay_domain::SecretString::new(t.0.clone())),
                 public_url: self.public_url.clone(),
                 agent_number: self.agent_number.clone(),
+                verification_limit: billpay_services::limits::Limit {
+                    max: i64::from(self.ivr_verify_failures_per_hour.max(1)),
+                    window: jiff::SignedDuration::from_hours(1),
+                },
             },
             ach: self.ach.config(),
             autopay: self.autopay.config().unwrap_or_default(),

@@ -504,3 +504,34 @@ both_engines! {
         assert_eq!(row.status, "completed");
     }
 }
+
+/// The line with a low per-number limit on failed account verifications.
+async fn strict_line(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |s| {
+        s.twilio_auth_token = Some(billpay::config::SecretSetting(TOKEN.into()));
+        s.agent_hours_start = 0;
+        s.agent_hours_end = 24;
+        s.ivr_verify_failures_per_hour = 2;
+    })
+    .await
+}
+
+both_engines! {
+    with strict_line;
+
+    async fn a_number_guessing_accounts_over_several_calls_is_handed_to_a_representative(t) {
+        let n = account(&t).await;
+        let guesser = "+15550004444";
+        // Two misses on a first call (the third would end that call anyway).
+        let text = dial(&t, "CAguess1", guesser, &n, &["1", "{account}", "11111", "22222", "0"]).await;
+        assert_eq!(text.matches("does not match our records").count(), 2, "{text}");
+        assert!(!text.contains("cannot take more account entries"), "{text}");
+        // A new call, on any instance: the number is over its limit at its first miss.
+        let text = dial(&t, "CAguess2", guesser, &n, &["1", "{account}", "33333"]).await;
+        assert!(text.contains("cannot take more account entries from this phone number"), "{text}");
+        // Another caller is unaffected and pays.
+        let text = dial(&t, "CAother", "+15550005555", &n, &["1", "{account}", "10001"]).await;
+        assert!(!text.contains("cannot take more"), "{text}");
+        assert!(text.contains("Your balance is"), "{text}");
+    }
+}
