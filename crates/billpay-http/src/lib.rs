@@ -12,6 +12,7 @@ pub mod error;
 pub mod files;
 pub mod portal;
 pub mod render;
+pub mod reports;
 pub mod schedules;
 pub mod twilio;
 pub mod wire;
@@ -52,7 +53,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
         license(name = "Apache-2.0")
     ),
     modifiers(&SecurityAddon),
-    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"), (name = "collections"), (name = "phone"), (name = "audit"))
+    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"), (name = "collections"), (name = "phone"), (name = "audit"), (name = "reports"))
 )]
 struct ApiDoc;
 
@@ -120,6 +121,7 @@ fn api_router() -> OpenApiRouter<Billpay> {
             .routes(routes!(collections::set_consent))
             .routes(routes!(collections::consents))
             .routes(routes!(audit::list_audit))
+            .routes(routes!(reports::posting_file))
             .routes(routes!(schedules::set_billing_plan))
             .routes(routes!(collections::enroll_hardship))
             .routes(routes!(collections::post_pledge))

@@ -34,6 +34,7 @@ pub mod processor;
 pub mod receipts;
 pub mod reconcile;
 pub mod reminders;
+pub mod reports;
 pub mod sandbox;
 pub mod sms;
 pub mod totp;

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod outbox;
 pub mod portal;
 pub mod queries;
+pub mod reports;
 pub mod rows;
 pub mod totp;
 

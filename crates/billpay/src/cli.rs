@@ -98,6 +98,11 @@ enum Command {
         #[command(subcommand)]
         action: StatementsAction,
     },
+    /// Reports for the biller's back office: the daily payment posting file.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
     /// The tamper-evident audit log: verify its hash chain, list records.
     Audit {
         #[command(subcommand)]
@@ -163,6 +168,23 @@ enum JobsAction {
     Status,
     /// Run every due job now, then exit.
     Run,
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportAction {
+    /// Every payment, refund and return the ledger posted on one day (in the biller's time
+    /// zone), for the billing system. The same day gives the same bytes every time.
+    Posting {
+        /// The day, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// csv or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write to this file (written whole, then renamed into place) instead of stdout.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -528,6 +550,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             return outbox(action.unwrap_or(OutboxAction::Status), &settings).await;
         }
         Command::Audit { action } => return audit(action, &settings).await,
+        Command::Report { action } => return report(action, &settings).await,
         Command::Lockbox { action } => return lockbox(action, &settings).await,
         Command::Phone {
             url,
@@ -1050,6 +1073,48 @@ async fn jobs(action: JobsAction, settings: &Settings) -> Result<std::process::E
     .await;
     app.store.close().await;
     result.map(|_| std::process::ExitCode::SUCCESS)
+}
+
+async fn report(action: ReportAction, settings: &Settings) -> Result<std::process::ExitCode> {
+    match action {
+        ReportAction::Posting {
+            date,
+            format,
+            output,
+        } => {
+            let day: jiff::civil::Date = date.trim().parse().map_err(|_| {
+                anyhow::anyhow!("--date must be a day as YYYY-MM-DD, like 2026-12-04; got {date:?}")
+            })?;
+            if format != "csv" && format != "json" {
+                anyhow::bail!("--format must be csv or json; got {format:?}");
+            }
+            let (app, _) = build_from_settings(settings, true).await?;
+            let file = app.posting_file(day).await?;
+            app.store.close().await;
+            let text = if format == "json" {
+                file.to_json()
+            } else {
+                file.to_csv()
+            };
+            match output {
+                Some(path) => {
+                    let tmp = path.with_extension("partial");
+                    std::fs::write(&tmp, &text)
+                        .with_context(|| format!("writing {}", tmp.display()))?;
+                    std::fs::rename(&tmp, &path)
+                        .with_context(|| format!("moving the file into {}", path.display()))?;
+                    eprintln!(
+                        "{} lines for {} written to {}",
+                        file.count,
+                        file.date,
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 async fn audit(action: AuditAction, settings: &Settings) -> Result<std::process::ExitCode> {

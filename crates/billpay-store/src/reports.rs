@@ -1,0 +1,48 @@
+//! Queries of the operator reports. Same conventions as [`crate::queries`].
+
+use sqlx::AnyConnection;
+
+use crate::StoreError;
+
+type R<T> = Result<T, StoreError>;
+
+/// One money movement of a customer payment as the ledger posted it: the payment itself, a
+/// refund of it, or its return (a bank debit sent back).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PostingLineRow {
+    pub entry_id: String,
+    pub kind: String,
+    pub posted_at: i64,
+    pub account_number: String,
+    pub currency: String,
+    /// What it did to the customer's receivable, as a payment counts: a payment positive, a
+    /// refund or return negative.
+    pub amount: i64,
+    pub payment_id: String,
+    pub confirmation_number: String,
+    pub channel: String,
+    pub method_type: String,
+}
+
+/// The payment movements posted in `[from, to)` (microseconds), oldest first.
+pub async fn posting_lines(c: &mut AnyConnection, from: i64, to: i64) -> R<Vec<PostingLineRow>> {
+    Ok(sqlx::query_as::<_, PostingLineRow>(
+        "SELECT j.id AS entry_id, j.kind, j.created_at AS posted_at, a.account_number, \
+           j.currency, \
+           CAST(-COALESCE((SELECT SUM(po.amount) FROM postings po WHERE po.journal_id = j.id \
+             AND po.ledger_account = 'ar:' || a.account_number), 0) AS BIGINT) AS amount, \
+           p.id AS payment_id, p.confirmation_number, p.channel, p.method_type \
+         FROM journal_entries j \
+         JOIN accounts a ON a.id = j.account_id \
+         LEFT JOIN refunds r ON j.source_type = 'refund' AND r.id = j.source_id \
+         JOIN payments p ON p.id = (CASE WHEN j.source_type = 'refund' THEN r.payment_id \
+           ELSE j.source_id END) \
+         WHERE j.source_type IN ('payment', 'refund') AND j.kind <> 'fee' \
+           AND j.created_at >= $1 AND j.created_at < $2 \
+         ORDER BY j.created_at, j.id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}
