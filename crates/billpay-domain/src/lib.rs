@@ -34,6 +34,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod aging;
 pub mod autopay;
 pub mod bank;
 pub mod calendar;
@@ -50,6 +51,7 @@ pub mod redact;
 pub mod retry;
 pub mod secret;
 
+pub use aging::*;
 pub use autopay::*;
 pub use bank::*;
 pub use calendar::*;

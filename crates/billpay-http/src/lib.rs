@@ -122,6 +122,7 @@ fn api_router() -> OpenApiRouter<Billpay> {
             .routes(routes!(collections::consents))
             .routes(routes!(audit::list_audit))
             .routes(routes!(reports::posting_file))
+            .routes(routes!(reports::aging_report))
             .routes(routes!(schedules::set_billing_plan))
             .routes(routes!(collections::enroll_hardship))
             .routes(routes!(collections::post_pledge))

@@ -143,3 +143,174 @@ impl Billpay {
         })
     }
 }
+
+/// One account's line of the aging report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AgingLine {
+    pub account_number: String,
+    pub name: String,
+    pub currency: String,
+    pub current: i64,
+    pub days_1_30: i64,
+    pub days_31_60: i64,
+    pub days_61_90: i64,
+    pub days_over_90: i64,
+    /// Owed in all.
+    pub total: i64,
+    /// Paid ahead (a credit balance).
+    pub credit: i64,
+}
+
+impl AgingLine {
+    fn new(
+        account_number: String,
+        name: String,
+        currency: String,
+        b: &billpay_domain::AgingBuckets,
+    ) -> AgingLine {
+        AgingLine {
+            account_number,
+            name,
+            currency,
+            current: b.current,
+            days_1_30: b.days_1_30,
+            days_31_60: b.days_31_60,
+            days_61_90: b.days_61_90,
+            days_over_90: b.days_over_90,
+            total: b.total(),
+            credit: b.credit,
+        }
+    }
+}
+
+/// What customers owe as of a day, by how long past due: one line per account with a
+/// balance, and totals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AgingReport {
+    /// The end of this day (biller's time zone) is the cut-off.
+    pub as_of: String,
+    pub timezone: String,
+    pub accounts: Vec<AgingLine>,
+    /// Totals per currency.
+    pub totals: Vec<AgingLine>,
+}
+
+/// The CSV header of the aging report.
+pub const AGING_CSV_HEADER: &str = "account_number,name,currency,current,days_1_30,days_31_60,days_61_90,days_over_90,total,credit";
+
+impl AgingReport {
+    /// As CSV, amounts in decimal; the totals close it as lines with account number `TOTAL`.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from(AGING_CSV_HEADER);
+        out.push('\n');
+        for l in self.accounts.iter().chain(&self.totals) {
+            let money = |v: i64| {
+                Currency::parse(&l.currency)
+                    .map(|c| Money::new(v, c).format_plain())
+                    .unwrap_or_else(|_| v.to_string())
+            };
+            // A name is the customer's text: quoted, with quotes doubled (RFC 4180).
+            let name = format!("\"{}\"", l.name.replace('"', "\"\""));
+            let fields = [
+                l.account_number.clone(),
+                name,
+                l.currency.clone(),
+                money(l.current),
+                money(l.days_1_30),
+                money(l.days_31_60),
+                money(l.days_61_90),
+                money(l.days_over_90),
+                money(l.total),
+                money(l.credit),
+            ];
+            out.push_str(&fields.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+impl Billpay {
+    /// Today in the biller's time zone.
+    pub fn today_for_biller(&self) -> jiff::civil::Date {
+        self.clock
+            .now()
+            .to_zoned(crate::accounts::tz_named(&self.config.ivr.timezone))
+            .date()
+    }
+
+    /// Receivables as of the end of `as_of` (biller's time zone), aged by due date: payments
+    /// pay the oldest charges first; a statement ages from its due date, any other charge (a
+    /// fee) from the day it was posted.
+    pub async fn aging_report(
+        &self,
+        as_of: jiff::civil::Date,
+    ) -> Result<AgingReport, ServiceError> {
+        let tz_name = self.config.ivr.timezone.clone();
+        let tz = crate::accounts::tz_named(&tz_name);
+        let next = as_of
+            .tomorrow()
+            .map_err(|_| ServiceError::invalid("as_of", "the date is out of range"))?;
+        let end = billpay_domain::calendar::local_instant(next, jiff::civil::Time::midnight(), &tz);
+        let rows = {
+            let mut c = self.store.read_conn().await?;
+            q::receivable_postings(&mut c, end.as_microsecond()).await?
+        };
+        let mut accounts = Vec::new();
+        let mut totals: std::collections::BTreeMap<String, billpay_domain::AgingBuckets> =
+            Default::default();
+        let mut i = 0;
+        while i < rows.len() {
+            let first = &rows[i];
+            let mut balance = 0i64;
+            let mut charges = Vec::new();
+            let mut j = i;
+            while j < rows.len() && rows[j].account_number == first.account_number {
+                let r = &rows[j];
+                balance += r.amount;
+                if r.amount > 0 {
+                    let due = r
+                        .due_date
+                        .as_deref()
+                        .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+                        .unwrap_or_else(|| {
+                            crate::clock::from_micros(r.posted_at)
+                                .to_zoned(tz.clone())
+                                .date()
+                        });
+                    charges.push((due, r.amount));
+                }
+                j += 1;
+            }
+            let buckets = billpay_domain::age_balance(balance, &charges, as_of);
+            if balance != 0 {
+                totals
+                    .entry(first.currency.clone())
+                    .or_default()
+                    .add(&buckets);
+                accounts.push(AgingLine::new(
+                    first.account_number.clone(),
+                    first.account_name.clone(),
+                    first.currency.clone(),
+                    &buckets,
+                ));
+            }
+            i = j;
+        }
+        Ok(AgingReport {
+            as_of: as_of.to_string(),
+            timezone: tz_name,
+            accounts,
+            totals: totals
+                .into_iter()
+                .map(|(c, b)| AgingLine::new("TOTAL".into(), String::new(), c, &b))
+                .collect(),
+        })
+    }
+}

@@ -46,3 +46,36 @@ pub async fn posting_lines(c: &mut AnyConnection, from: i64, to: i64) -> R<Vec<P
     .fetch_all(c)
     .await?)
 }
+
+/// One posting to a customer's receivable, for aging: its amount (a charge positive, a payment
+/// negative), when the ledger posted it and, for a statement, its due date.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReceivablePostingRow {
+    pub account_number: String,
+    pub account_name: String,
+    pub currency: String,
+    pub amount: i64,
+    pub posted_at: i64,
+    pub due_date: Option<String>,
+}
+
+/// Every posting to customers' receivables up to `until` (microseconds, exclusive), by
+/// account number.
+pub async fn receivable_postings(
+    c: &mut AnyConnection,
+    until: i64,
+) -> R<Vec<ReceivablePostingRow>> {
+    Ok(sqlx::query_as::<_, ReceivablePostingRow>(
+        "SELECT a.account_number, a.name AS account_name, po.currency, po.amount, \
+           j.created_at AS posted_at, s.due_date \
+         FROM postings po \
+         JOIN journal_entries j ON j.id = po.journal_id \
+         JOIN accounts a ON a.id = j.account_id \
+         LEFT JOIN statements s ON j.source_type = 'statement' AND s.id = j.source_id \
+         WHERE po.ledger_account = 'ar:' || a.account_number AND j.created_at < $1 \
+         ORDER BY a.account_number, j.created_at, j.id",
+    )
+    .bind(until)
+    .fetch_all(c)
+    .await?)
+}

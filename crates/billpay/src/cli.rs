@@ -185,6 +185,19 @@ enum ReportAction {
         #[arg(long)]
         output: Option<std::path::PathBuf>,
     },
+    /// What customers owe as of the end of a day, by how long past due (current, 1-30,
+    /// 31-60, 61-90, over 90 days), one line per account with a balance, and totals.
+    Aging {
+        /// The day, YYYY-MM-DD (default: today in the biller's time zone).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// csv or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write to this file (written whole, then renamed into place) instead of stdout.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1075,16 +1088,62 @@ async fn jobs(action: JobsAction, settings: &Settings) -> Result<std::process::E
     result.map(|_| std::process::ExitCode::SUCCESS)
 }
 
+/// Writes a report to `output` (whole, then renamed into place) or stdout.
+fn write_report(text: &str, output: Option<std::path::PathBuf>, what: &str) -> Result<()> {
+    match output {
+        Some(path) => {
+            let tmp = path.with_extension("partial");
+            std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &path)
+                .with_context(|| format!("moving the file into {}", path.display()))?;
+            eprintln!("{what} written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn report_day(flag: &str, value: &str) -> Result<jiff::civil::Date> {
+    value.trim().parse().map_err(|_| {
+        anyhow::anyhow!("{flag} must be a day as YYYY-MM-DD, like 2026-12-04; got {value:?}")
+    })
+}
+
 async fn report(action: ReportAction, settings: &Settings) -> Result<std::process::ExitCode> {
     match action {
+        ReportAction::Aging {
+            as_of,
+            format,
+            output,
+        } => {
+            if format != "csv" && format != "json" {
+                anyhow::bail!("--format must be csv or json; got {format:?}");
+            }
+            let day = as_of
+                .as_deref()
+                .map(|d| report_day("--as-of", d))
+                .transpose()?;
+            let (app, _) = build_from_settings(settings, true).await?;
+            let day = match day {
+                Some(d) => d,
+                None => app.today_for_biller(),
+            };
+            let aging = app.aging_report(day).await?;
+            app.store.close().await;
+            let text = if format == "json" {
+                aging.to_json()
+            } else {
+                aging.to_csv()
+            };
+            let what = format!("{} accounts as of {}", aging.accounts.len(), aging.as_of);
+            write_report(&text, output, &what)?;
+        }
         ReportAction::Posting {
             date,
             format,
             output,
         } => {
-            let day: jiff::civil::Date = date.trim().parse().map_err(|_| {
-                anyhow::anyhow!("--date must be a day as YYYY-MM-DD, like 2026-12-04; got {date:?}")
-            })?;
+            let day = report_day("--date", &date)?;
             if format != "csv" && format != "json" {
                 anyhow::bail!("--format must be csv or json; got {format:?}");
             }
@@ -1096,22 +1155,11 @@ async fn report(action: ReportAction, settings: &Settings) -> Result<std::proces
             } else {
                 file.to_csv()
             };
-            match output {
-                Some(path) => {
-                    let tmp = path.with_extension("partial");
-                    std::fs::write(&tmp, &text)
-                        .with_context(|| format!("writing {}", tmp.display()))?;
-                    std::fs::rename(&tmp, &path)
-                        .with_context(|| format!("moving the file into {}", path.display()))?;
-                    eprintln!(
-                        "{} lines for {} written to {}",
-                        file.count,
-                        file.date,
-                        path.display()
-                    );
-                }
-                None => print!("{text}"),
-            }
+            write_report(
+                &text,
+                output,
+                &format!("{} lines for {}", file.count, file.date),
+            )?;
         }
     }
     Ok(std::process::ExitCode::SUCCESS)

@@ -120,3 +120,69 @@ both_engines! {
         assert!(err.contains("--date must be a day as YYYY-MM-DD"), "{err}");
     }
 }
+
+both_engines! {
+    async fn the_aging_report_ages_what_is_owed_by_due_date_oldest_paid_first(app) {
+        let today = billpay_services::Clock::now(app.clock.as_ref())
+            .to_zoned(jiff::tz::TimeZone::get("America/New_York").unwrap())
+            .date();
+        let (s, acct) = app
+            .post("/api/v1/accounts", json!({"name": "Sam \"The Saver\" Lee", "email": "sam@example.com", "postal_code": "10001"}))
+            .await;
+        assert_eq!(s, 201, "{acct}");
+        let n = acct["account_number"].as_str().unwrap().to_string();
+        for (issued, due) in [(130, 111), (69, 50), (-2, -11)] {
+            let statement_date = today.checked_sub(jiff::Span::new().days(issued)).unwrap();
+            let due_date = today.checked_sub(jiff::Span::new().days(due)).unwrap();
+            let (s, b) = app
+                .post(&format!("/api/v1/accounts/{n}/statements"),
+                      json!({"statement_date": statement_date.to_string(), "due_date": due_date.to_string(), "amount_due": 5_000}))
+                .await;
+            assert_eq!(s, 201, "{b}");
+        }
+        let (s, p) = app.pay_with(&n, 8_000, card("4242424242424242")).await;
+        assert_eq!(s, 201, "{p}");
+        // Another account, all current.
+        let other = app.account_with_bill(2_500).await;
+
+        let (s, r) = app.get(&format!("/api/v1/reports/aging?as_of={today}")).await;
+        assert_eq!(s, 200, "{r}");
+        let lines = r["accounts"].as_array().unwrap();
+        let mine = lines.iter().find(|l| l["account_number"] == n.as_str()).expect("the account");
+        // 15,000 billed, 8,000 paid: the oldest bill and 3,000 of the second are paid; what is
+        // left is 2,000 of a bill 50 days late and the bill not yet due.
+        assert_eq!(mine["current"], 5_000, "{r}");
+        assert_eq!(mine["days_31_60"], 2_000, "{r}");
+        assert_eq!(mine["days_over_90"], 0, "{r}");
+        assert_eq!(mine["total"], 7_000, "{r}");
+        assert_eq!(mine["total"].as_i64().unwrap(), app.balance(&n).await, "the total is the balance");
+        let theirs = lines.iter().find(|l| l["account_number"] == other.as_str()).expect("other");
+        assert_eq!(theirs["current"], 2_500);
+        assert_eq!(r["totals"][0]["total"], 9_500, "{r}");
+        assert_eq!(r["totals"][0]["days_31_60"], 2_000, "{r}");
+
+        // Sixty days on, the same balance has aged.
+        let later = today.checked_add(jiff::Span::new().days(60)).unwrap();
+        let (_, r) = app.get(&format!("/api/v1/reports/aging?as_of={later}")).await;
+        let mine = r["accounts"].as_array().unwrap().iter().find(|l| l["account_number"] == n.as_str()).unwrap().clone();
+        assert_eq!((mine["days_31_60"].as_i64(), mine["days_over_90"].as_i64()), (Some(5_000), Some(2_000)), "{r}");
+
+        // CSV: names quoted, a TOTAL line; the command writes the same.
+        let (_, csv) = app.get(&format!("/api/v1/reports/aging?as_of={today}&format=csv")).await;
+        let csv = csv.as_str().unwrap().to_string();
+        assert!(csv.starts_with(billpay_services::reports::AGING_CSV_HEADER), "{csv}");
+        assert!(csv.contains(&format!("{n},\"Sam \"\"The Saver\"\" Lee\",USD,50.00,0.00,20.00,0.00,0.00,70.00,0.00")), "{csv}");
+        assert!(csv.lines().last().unwrap().starts_with("TOTAL,\"\",USD,"), "{csv}");
+        let keyring = app.db.dir.path().join("vault-keyring.toml");
+        let env = [
+            ("BILLPAY_DATABASE_URL", app.db.url.as_str()),
+            ("BILLPAY_VAULT_KEYRING_FILE", keyring.to_str().unwrap()),
+        ];
+        let (code, out, err) = billpay_cli(&["report", "aging", "--as-of", &today.to_string()], &env);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(String::from_utf8(out).unwrap(), csv);
+        let (s, e) = app.get("/api/v1/reports/aging?as_of=soon").await;
+        assert_eq!(s, 400, "{e}");
+        assert!(e.to_string().contains("as_of"), "{e}");
+    }
+}
