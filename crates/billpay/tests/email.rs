@@ -543,19 +543,7 @@ async fn off_without_configuration(engine: Engine) {
     assert_eq!(app.app.email_queued().await.unwrap(), 1);
 }
 
-/// `billpay` as a real process, with only this environment.
-fn billpay_cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billpay"));
-    cmd.args(args);
-    for v in BILLPAY_ENV_VARS {
-        cmd.env_remove(v);
-    }
-    cmd.env("BILLPAY_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run billpay")
-}
+use common::billpay_process as billpay_cli;
 
 const RELAY_PASSWORD: &str = "relay-Pw-5521xQ";
 

@@ -8,16 +8,7 @@ use common::*;
 use serde_json::json;
 
 fn billpay_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, Vec<u8>, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billpay"));
-    cmd.args(args);
-    for v in BILLPAY_ENV_VARS {
-        cmd.env_remove(v);
-    }
-    cmd.env("BILLPAY_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run billpay");
+    let out = billpay_process(args, env);
     (
         out.status.code().unwrap_or(-1),
         out.stdout,

@@ -9,6 +9,7 @@ use billpay_domain::{Money, Timing};
 use billpay_services::autopay::ScheduledPayment;
 use billpay_services::portal::{FieldError, PortalSession};
 use billpay_services::portal_account::Repeat;
+use billpay_services::vault::SavedMethod;
 use billpay_services::{Billpay, ServiceError};
 use serde::Deserialize;
 use zeroize::Zeroize;
@@ -195,7 +196,7 @@ pub async fn add_card(
     Extension(session): Extension<PortalSession>,
     Form(form): Form<CardForm>,
 ) -> Response {
-    match app
+    let saved = app
         .portal_save_card(
             &session,
             &form.card_number,
@@ -204,13 +205,23 @@ pub async fn add_card(
             &form.postal_code,
             form.make_default == "yes",
         )
-        .await
-    {
+        .await;
+    after_save(&app, &session, saved, Typed::Card(&form)).await
+}
+
+/// The methods page after saving one: a notice, or the form again with what is wrong.
+async fn after_save(
+    app: &Billpay,
+    session: &PortalSession,
+    saved: Result<Result<SavedMethod, Vec<FieldError>>, ServiceError>,
+    typed: Typed<'_>,
+) -> Response {
+    match saved {
         Ok(Ok(saved)) => {
             let notice = format!("Saved {}.", saved.summary.describe());
             methods_page(
-                &app,
-                &session,
+                app,
+                session,
                 StatusCode::OK,
                 Some(notice),
                 Vec::new(),
@@ -220,16 +231,16 @@ pub async fn add_card(
         }
         Ok(Err(errors)) => {
             methods_page(
-                &app,
-                &session,
+                app,
+                session,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
                 errors,
-                Typed::Card(&form),
+                typed,
             )
             .await
         }
-        Err(e) => service_error(&app, &session, e),
+        Err(e) => service_error(app, session, e),
     }
 }
 
@@ -264,35 +275,10 @@ pub async fn add_bank(
     entered.routing_number = form.routing_number.clone();
     entered.bank_account_number = form.bank_account_number.clone();
     entered.account_type = form.account_type.clone();
-    match app
+    let saved = app
         .portal_save_bank(&session, &entered, form.make_default == "yes")
-        .await
-    {
-        Ok(Ok(saved)) => {
-            let notice = format!("Saved {}.", saved.summary.describe());
-            methods_page(
-                &app,
-                &session,
-                StatusCode::OK,
-                Some(notice),
-                Vec::new(),
-                Typed::Nothing,
-            )
-            .await
-        }
-        Ok(Err(errors)) => {
-            methods_page(
-                &app,
-                &session,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                errors,
-                Typed::Bank(&form),
-            )
-            .await
-        }
-        Err(e) => service_error(&app, &session, e),
-    }
+        .await;
+    after_save(&app, &session, saved, Typed::Bank(&form)).await
 }
 
 pub async fn remove(

@@ -373,6 +373,20 @@ macro_rules! both_engines {
 
 /// Settings a developer's shell may carry that would change a child `billpay` process; tests
 /// that run the binary clear them and pass their own.
+/// `billpay` as a real process, with only this environment (and warnings-only logs).
+pub fn billpay_process(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billpay"));
+    cmd.args(args);
+    for v in BILLPAY_ENV_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.env("BILLPAY_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run billpay")
+}
+
 pub const BILLPAY_ENV_VARS: &[&str] = &[
     "BILLPAY_DATABASE_URL",
     "BILLPAY_CONFIG",
