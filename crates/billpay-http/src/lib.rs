@@ -13,6 +13,7 @@ pub mod files;
 pub mod portal;
 pub mod render;
 pub mod schedules;
+pub mod stripe;
 pub mod twilio;
 pub mod wire;
 
@@ -52,7 +53,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
         license(name = "Apache-2.0")
     ),
     modifiers(&SecurityAddon),
-    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"), (name = "collections"), (name = "phone"), (name = "audit"))
+    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"), (name = "collections"), (name = "phone"), (name = "audit"), (name = "disputes"))
 )]
 struct ApiDoc;
 
@@ -123,7 +124,9 @@ fn api_router() -> OpenApiRouter<Billpay> {
             .routes(routes!(schedules::set_billing_plan))
             .routes(routes!(collections::enroll_hardship))
             .routes(routes!(collections::post_pledge))
-            .routes(routes!(twilio::get_call)),
+            .routes(routes!(twilio::get_call))
+            .routes(routes!(stripe::list_disputes))
+            .routes(routes!(stripe::payment_disputes)),
     )
 }
 
@@ -177,6 +180,7 @@ pub fn router_with(app: Billpay, options: RouterOptions) -> Router {
         .merge(authed)
         .merge(twilio::signed_routes(app.clone()))
         .merge(portal::routes(app.clone(), options.hsts))
+        .route("/webhooks/stripe", axum::routing::post(stripe::webhook))
         .route(
             "/api/v1/openapi.json",
             get(move || {

@@ -240,7 +240,7 @@ fn minutes_ago(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
     }
 }
 
-fn journal_row(
+pub(crate) fn journal_row(
     b: &Billpay,
     kind: EntryKind,
     source_type: &str,
@@ -260,7 +260,7 @@ fn journal_row(
     }
 }
 
-fn postings_of(entry: &JournalEntry) -> Vec<(String, i64)> {
+pub(crate) fn postings_of(entry: &JournalEntry) -> Vec<(String, i64)> {
     entry
         .postings()
         .iter()
@@ -268,7 +268,7 @@ fn postings_of(entry: &JournalEntry) -> Vec<(String, i64)> {
         .collect()
 }
 
-fn ledger_error(e: billpay_domain::LedgerError) -> ServiceError {
+pub(crate) fn ledger_error(e: billpay_domain::LedgerError) -> ServiceError {
     ServiceError::Store(StoreError::Internal(format!("ledger rule: {e}")))
 }
 

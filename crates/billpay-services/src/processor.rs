@@ -1,4 +1,4 @@
-//! The payment processor interface. A connector (the built-in sandbox, Stripe later) moves the
+//! The payment processor interface. A connector (the built-in sandbox, Stripe in `stripe.rs`) moves the
 //! money; billpay records what it did. Every call carries a processor-side idempotency key that
 //! billpay derives from its own records, so a retried call can never charge twice, and every
 //! outcome can be looked up by that key when a call's answer was lost.
@@ -122,4 +122,14 @@ pub trait Processor: Send + Sync + 'static {
     async fn lookup(&self, key: &str) -> Result<Lookup, ProcessorError>;
     /// Where an accepted bank debit stands.
     async fn settlement(&self, reference: &str) -> Result<Settlement, ProcessorError>;
+    /// Whatever the processor did with the refund under `key` of the charge
+    /// `charge_reference`. Connectors that can find a refund by its key alone keep the default.
+    async fn lookup_refund(
+        &self,
+        key: &str,
+        charge_reference: &str,
+    ) -> Result<Lookup, ProcessorError> {
+        let _ = charge_reference;
+        self.lookup(key).await
+    }
 }

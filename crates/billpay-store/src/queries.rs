@@ -217,7 +217,8 @@ pub async fn orphan_journals(c: &mut AnyConnection) -> R<Vec<(String, String, St
             OR (j.source_type = 'payment' AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = j.source_id)) \
             OR (j.source_type = 'refund' AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.id = j.source_id)) \
             OR (j.source_type = 'charge' AND NOT EXISTS (SELECT 1 FROM charges g WHERE g.id = j.source_id)) \
-            OR (j.source_type NOT IN ('statement', 'payment', 'refund', 'charge'))",
+            OR (j.source_type = 'dispute' AND NOT EXISTS (SELECT 1 FROM disputes d WHERE d.id = j.source_id)) \
+            OR (j.source_type NOT IN ('statement', 'payment', 'refund', 'charge', 'dispute'))",
     )
     .fetch_all(c)
     .await?)
@@ -291,7 +292,7 @@ pub async fn update_payment_state(
     let done = sqlx::query(
         "UPDATE payments SET status = $3, processor_ref = COALESCE($4, processor_ref), \
          decline_code = COALESCE($5, decline_code), journal_id = COALESCE($6, journal_id), \
-         updated_at = $7 WHERE id = $1 AND status = $2",
+         updated_at = $7 WHERE id = $1 AND status = $2 AND (journal_id IS NULL OR $6 IS NULL)",
     )
     .bind(id)
     .bind(from)
@@ -325,6 +326,31 @@ pub async fn set_payment_refunded(
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The payment a processor key names (the key is unique per payment).
+pub async fn payment_by_processor_key(c: &mut AnyConnection, key: &str) -> R<Option<PaymentView>> {
+    Ok(
+        sqlx::query_as::<_, PaymentView>(payment_view!("WHERE p.processor_key = $1"))
+            .bind(key)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// The payment a processor reference names.
+pub async fn payment_by_processor_ref(
+    c: &mut AnyConnection,
+    processor: &str,
+    reference: &str,
+) -> R<Option<PaymentView>> {
+    Ok(sqlx::query_as::<_, PaymentView>(payment_view!(
+        "WHERE p.processor = $1 AND p.processor_ref = $2"
+    ))
+    .bind(processor)
+    .bind(reference)
+    .fetch_optional(c)
+    .await?)
 }
 
 pub async fn payment_by_id(c: &mut AnyConnection, id: &str) -> R<Option<PaymentView>> {
@@ -833,6 +859,8 @@ pub async fn account_balance_check(c: &mut AnyConnection) -> R<Vec<(String, i64,
                 OR (y.status = 'processing' AND y.method_type = 'ach' AND y.processor_ref IS NOT NULL))), 0) \
            + COALESCE((SELECT CAST(SUM(r.amount) AS BIGINT) FROM refunds r JOIN payments y ON y.id = r.payment_id \
                WHERE y.account_id = a.id AND r.status = 'succeeded'), 0) \
+           + COALESCE((SELECT CAST(SUM(d.amount) AS BIGINT) FROM disputes d \
+               WHERE d.account_id = a.id AND d.status <> 'won'), 0) \
          FROM accounts a ORDER BY a.account_number",
     )
     .fetch_all(c)

@@ -355,12 +355,38 @@ pub async fn build_with_clock(
         .as_ref()
         .map(|e| e.config(&settings.biller_name))
         .transpose()?;
+    let processor: Arc<dyn billpay_services::Processor> = match (
+        settings.processor.as_str(),
+        &settings.stripe,
+    ) {
+        ("stripe", Some(table)) => {
+            let stripe = Arc::new(
+                billpay_services::stripe::StripeProcessor::new(
+                    table.config()?,
+                    clock.clone(),
+                    random.clone(),
+                )
+                .map_err(|e| anyhow::anyhow!("starting the Stripe connector: {e}"))?,
+            );
+            // Stripe's search finds a PaymentIntent by our key within about a minute; an
+            // in-doubt payment is looked up only after that, so "not found" means "never sent".
+            config.in_doubt_after = config
+                .in_doubt_after
+                .max(billpay_services::stripe::SEARCH_SETTLE);
+            config.stripe = Some(stripe.clone());
+            stripe
+        }
+        ("sandbox", _) => sandbox.clone(),
+        (other, _) => anyhow::bail!(
+            "processor = {other:?} needs its settings (processor = \"stripe\" needs a [stripe] table)"
+        ),
+    };
     let app = Billpay {
         vault,
         store,
         clock,
         random,
-        processor: sandbox.clone(),
+        processor,
         render: Arc::new(billpay_http::JsonRender),
         config: Arc::new(config),
     }

@@ -454,6 +454,17 @@ impl Processor for NachaRail {
         }
     }
 
+    async fn lookup_refund(
+        &self,
+        key: &str,
+        charge_reference: &str,
+    ) -> Result<Lookup, ProcessorError> {
+        if is_entry_reference(charge_reference) {
+            return self.lookup(key).await;
+        }
+        self.inner.lookup_refund(key, charge_reference).await
+    }
+
     async fn settlement(&self, reference: &str) -> Result<Settlement, ProcessorError> {
         if !is_entry_reference(reference) {
             return self.inner.settlement(reference).await;

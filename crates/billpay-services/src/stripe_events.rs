@@ -1,0 +1,449 @@
+//! Inbound Stripe webhooks: verified by `Stripe-Signature`, deduplicated by event id, and
+//! order-independent — an event only says *which* object changed; its current state is always
+//! fetched from Stripe before anything is recorded, so a late `payment_failed` cannot undo a
+//! `succeeded`, and a redelivered event finds nothing left to do.
+//!
+//! What events drive:
+//! - `payment_intent.*` and `charge.*` (not disputes): the payment named by
+//!   `metadata[billpay_key]` — an in-doubt payment gets its outcome, an accepted bank debit
+//!   settles or is returned (an ACH return reverses it in the ledger, as a NACHA return does);
+//!   pending refunds of the payment are resolved.
+//! - `refund.*`: the pending refunds of the refunded payment are resolved.
+//! - `charge.dispute.*`: the dispute is recorded (table `disputes`); opening it reverses the
+//!   payment in the ledger, winning it posts the payment again; losing it leaves the reversal.
+//!
+//! Anything else is acknowledged and ignored. The event row is written after the work, so an
+//! event whose work failed (Stripe unreachable) is answered 503 and redelivered by Stripe.
+
+use std::sync::Arc;
+
+use billpay_domain::{EntryKind, JournalEntry, Money, PaymentStatus};
+use billpay_store::disputes::{self as dq, DisputeRow, ProcessorEventRow};
+use billpay_store::{StoreError, queries};
+use serde_json::Value;
+
+use crate::payments::{journal_row, ledger_error, postings_of};
+use crate::processor::{Lookup, ProcessorError};
+use crate::stripe::{SignatureError, StripeProcessor, verify_signature};
+use crate::{Billpay, Payment, Refund, ServiceError};
+
+/// Largest webhook body accepted (Stripe's events are a few kilobytes).
+pub const WEBHOOK_BODY_BYTES_MAX: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("Stripe webhooks are not configured (processor = \"stripe\" and a webhook secret)")]
+    NotConfigured,
+    #[error("{0}")]
+    Signature(#[from] SignatureError),
+    #[error("the event is not valid: {0}")]
+    Malformed(String),
+    /// Stripe could not be asked for the object's current state: redeliver later.
+    #[error("Stripe is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<StoreError> for WebhookError {
+    fn from(e: StoreError) -> Self {
+        WebhookError::Service(e.into())
+    }
+}
+
+/// What an accepted event did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookAnswer {
+    pub event_id: String,
+    /// The event was handled before; nothing was done this time.
+    pub duplicate: bool,
+    /// A short word for what happened ("recorded", "settled", "no_change", "ignored", …).
+    pub outcome: String,
+}
+
+fn unavailable(e: ProcessorError) -> WebhookError {
+    WebhookError::Unavailable(e.to_string())
+}
+
+/// A dispute as billpay shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispute {
+    pub id: String,
+    pub processor: String,
+    pub processor_dispute_id: String,
+    pub payment_id: String,
+    pub account_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: String,
+    pub status: String,
+    /// Whether the payment is reversed in the ledger now (open or lost: yes; won: no).
+    pub reversed: bool,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+}
+
+impl Dispute {
+    fn from_row(r: DisputeRow) -> Dispute {
+        Dispute {
+            reversed: r.journal_id.is_some() && r.closing_journal_id.is_none(),
+            created_at: crate::clock::from_micros(r.created_at),
+            updated_at: crate::clock::from_micros(r.updated_at),
+            id: r.id,
+            processor: r.processor,
+            processor_dispute_id: r.processor_dispute_id,
+            payment_id: r.payment_id,
+            account_id: r.account_id,
+            amount: r.amount,
+            currency: r.currency,
+            reason: r.reason,
+            status: r.status,
+        }
+    }
+}
+
+/// Dispute statuses in which the money is back with the biller.
+fn dispute_won(status: &str) -> bool {
+    status == "won"
+}
+
+impl Billpay {
+    fn stripe(&self) -> Result<Arc<StripeProcessor>, WebhookError> {
+        self.config
+            .stripe
+            .clone()
+            .ok_or(WebhookError::NotConfigured)
+    }
+
+    /// One delivery of Stripe's webhook: checks the signature, skips an event seen before,
+    /// brings the object it names up to date, and remembers the event.
+    pub async fn stripe_webhook(
+        &self,
+        signature: Option<&str>,
+        payload: &[u8],
+    ) -> Result<WebhookAnswer, WebhookError> {
+        let stripe = self.stripe()?;
+        let secret = stripe
+            .config()
+            .webhook_secret
+            .clone()
+            .ok_or(WebhookError::NotConfigured)?;
+        let now = self.clock.now();
+        verify_signature(
+            secret.expose_secret(),
+            signature,
+            payload,
+            now.as_second(),
+            stripe.config().webhook_tolerance_secs,
+        )?;
+        if payload.len() > WEBHOOK_BODY_BYTES_MAX {
+            return Err(WebhookError::Malformed("the body is too large".into()));
+        }
+        let event: Value = serde_json::from_slice(payload)
+            .map_err(|e| WebhookError::Malformed(format!("not JSON: {e}")))?;
+        let event_id = event["id"]
+            .as_str()
+            .filter(|s| s.starts_with("evt_") && s.len() <= 255)
+            .ok_or_else(|| WebhookError::Malformed("no event id (evt_…)".into()))?
+            .to_string();
+        let event_type = event["type"]
+            .as_str()
+            .filter(|s| s.len() <= 100)
+            .ok_or_else(|| WebhookError::Malformed("no event type".into()))?
+            .to_string();
+        let object = &event["data"]["object"];
+        let object_id = object["id"].as_str().unwrap_or_default().to_string();
+        {
+            let mut c = self.store.read_conn().await.map_err(ServiceError::from)?;
+            if let Some(seen) = dq::event_get(&mut c, "stripe", &event_id).await? {
+                return Ok(WebhookAnswer {
+                    event_id,
+                    duplicate: true,
+                    outcome: seen.outcome,
+                });
+            }
+        }
+        let outcome = if event_type.starts_with("charge.dispute.") {
+            self.stripe_sync_dispute(&stripe, &object_id).await?
+        } else if event_type.starts_with("payment_intent.") {
+            self.stripe_sync_payment(&stripe, &object_id).await?
+        } else if event_type.starts_with("charge.") || event_type.starts_with("refund.") {
+            match object["payment_intent"].as_str() {
+                Some(pi) => self.stripe_sync_payment(&stripe, pi).await?,
+                None => "ignored".to_string(),
+            }
+        } else {
+            "ignored".to_string()
+        };
+        tracing::info!(%event_id, %event_type, %outcome, "Stripe event handled");
+        let row = ProcessorEventRow {
+            processor: "stripe".into(),
+            event_id: event_id.clone(),
+            event_type,
+            object_id,
+            outcome: outcome.clone(),
+            received_at: now.as_microsecond(),
+        };
+        let fresh = self
+            .store
+            .write(move |c| Box::pin(async move { dq::event_insert(c, &row).await }))
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(WebhookAnswer {
+            event_id,
+            duplicate: !fresh,
+            outcome,
+        })
+    }
+
+    /// Brings the payment behind a PaymentIntent up to Stripe's current state.
+    async fn stripe_sync_payment(
+        &self,
+        stripe: &StripeProcessor,
+        pi_id: &str,
+    ) -> Result<String, WebhookError> {
+        let pi = stripe.payment_intent(pi_id).await.map_err(unavailable)?;
+        let Some(key) = pi["metadata"]["billpay_key"].as_str() else {
+            return Ok("not_ours".into());
+        };
+        let view = {
+            let mut c = self.store.read_conn().await.map_err(ServiceError::from)?;
+            queries::payment_by_processor_key(&mut c, key).await?
+        };
+        let Some(view) = view else {
+            return Ok("unknown_payment".into());
+        };
+        let p = Payment::from_view(&view)?;
+        let mut outcome = "no_change".to_string();
+        if p.status == PaymentStatus::Processing {
+            if p.processor_ref.is_none() {
+                // In doubt: the charge call's answer was lost (or has not come back yet).
+                if let Some(o) = StripeProcessor::outcome_of(&pi) {
+                    let result = self.record_outcome(p.clone(), o).await?;
+                    outcome = format!("recorded_{}", result.payment().status.as_str());
+                }
+            } else {
+                outcome = match self.settle_one(&p).await? {
+                    Some(crate::processor::Settlement::Settled) => "settled".into(),
+                    Some(crate::processor::Settlement::Returned(code)) => {
+                        format!("returned_{}", code.as_str())
+                    }
+                    _ => "no_change".into(),
+                };
+            }
+        }
+        let resolved = self.stripe_resolve_refunds(&p).await?;
+        if resolved > 0 {
+            outcome = format!("{outcome}+refunds_{resolved}");
+        }
+        Ok(outcome)
+    }
+
+    /// Resolves the payment's refunds whose answer was lost, by asking Stripe.
+    async fn stripe_resolve_refunds(&self, p: &Payment) -> Result<u64, WebhookError> {
+        let Some(charge_ref) = p.processor_ref.clone() else {
+            return Ok(0);
+        };
+        let pending: Vec<_> = {
+            let mut c = self.store.read_conn().await.map_err(ServiceError::from)?;
+            queries::refunds_for_payment(&mut c, &p.id)
+                .await?
+                .into_iter()
+                .filter(|r| r.status == "pending")
+                .collect()
+        };
+        let mut resolved = 0;
+        for row in pending {
+            let refund = Refund::from_row(&row)?;
+            match self
+                .processor
+                .lookup_refund(&row.processor_key, &charge_ref)
+                .await
+            {
+                Ok(Lookup::Refund(outcome)) => {
+                    let payment = self.payment(&p.id).await?;
+                    self.record_refund(refund, payment, outcome).await?;
+                    resolved += 1;
+                }
+                // Not at Stripe (yet): the reconciler decides once the refund is old enough.
+                Ok(_) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// Records a dispute as Stripe has it now: reverses the payment when it opens, posts it
+    /// again when it is won.
+    async fn stripe_sync_dispute(
+        &self,
+        stripe: &StripeProcessor,
+        dp_id: &str,
+    ) -> Result<String, WebhookError> {
+        let d = stripe.dispute(dp_id).await.map_err(unavailable)?;
+        let status = d["status"]
+            .as_str()
+            .filter(|s| s.len() <= 64)
+            .ok_or_else(|| WebhookError::Malformed("the dispute has no status".into()))?
+            .to_string();
+        let reason = d["reason"].as_str().unwrap_or("general");
+        let reason: String = reason.chars().take(64).collect();
+        let pi = d["payment_intent"].as_str().unwrap_or_default();
+        let view = {
+            let mut c = self.store.read_conn().await.map_err(ServiceError::from)?;
+            queries::payment_by_processor_ref(&mut c, "stripe", pi).await?
+        };
+        let Some(view) = view else {
+            return Ok("unknown_payment".into());
+        };
+        let p = Payment::from_view(&view)?;
+        let now = self.clock.now_micros();
+        let disputed = d["amount"].as_i64().unwrap_or(0);
+        if disputed <= 0 {
+            return Err(WebhookError::Malformed("the dispute has no amount".into()));
+        }
+        // The receivable is reversed by what the customer paid on the bill, at most; a
+        // convenience fee inside the disputed total stays with the card clearing account.
+        let amount = Money::new(disputed.min(p.amount.minor_units()), p.amount.currency());
+        let existing = {
+            let mut c = self.store.read_conn().await.map_err(ServiceError::from)?;
+            dq::dispute_by_processor_id(&mut c, "stripe", dp_id).await?
+        };
+        let Some(row) = existing else {
+            let id = self.new_id("dsp");
+            let reversal = JournalEntry::refund(&p.account_number, amount, p.method.kind)
+                .map_err(ledger_error)?;
+            let journal = journal_row(
+                self,
+                EntryKind::Adjustment,
+                "dispute",
+                &id,
+                &p.account_id,
+                amount.currency().code(),
+                now,
+            );
+            let postings = postings_of(&reversal);
+            // Opened already won (a late first event): nothing was ever taken back.
+            let won_already = dispute_won(&status);
+            let row = DisputeRow {
+                id: id.clone(),
+                processor: "stripe".into(),
+                processor_dispute_id: dp_id.to_string(),
+                payment_id: p.id.clone(),
+                account_id: p.account_id.clone(),
+                amount: amount.minor_units(),
+                currency: amount.currency().code().to_string(),
+                reason,
+                status: status.clone(),
+                journal_id: (!won_already).then(|| journal.id.clone()),
+                closing_journal_id: None,
+                created_at: now,
+                updated_at: now,
+            };
+            let inserted = self
+                .store
+                .write(move |c| {
+                    Box::pin(async move {
+                        if !dq::dispute_insert(c, &row).await? {
+                            return Ok::<_, StoreError>(false);
+                        }
+                        if row.journal_id.is_some() {
+                            queries::insert_journal(c, &journal, &postings).await?;
+                        }
+                        Ok(true)
+                    })
+                })
+                .await
+                .map_err(ServiceError::from)?;
+            if inserted {
+                tracing::warn!(payment_id = %p.id, dispute_id = %id, "payment disputed; reversed in the ledger");
+                metrics::counter!("billpay_disputes_total", "status" => "opened").increment(1);
+            }
+            return Ok(if inserted {
+                "dispute_opened"
+            } else {
+                "no_change"
+            }
+            .into());
+        };
+        if row.status == status {
+            return Ok("no_change".into());
+        }
+        let reinstate = dispute_won(&status) && row.journal_id.is_some();
+        let closing = if reinstate {
+            let entry = JournalEntry::payment(&p.account_number, amount, p.method.kind)
+                .map_err(ledger_error)?;
+            // Kind `payment` (the reversal is `adjustment`): one entry of each kind per dispute.
+            Some((
+                journal_row(
+                    self,
+                    EntryKind::Payment,
+                    "dispute",
+                    &row.id,
+                    &p.account_id,
+                    amount.currency().code(),
+                    now,
+                ),
+                postings_of(&entry),
+            ))
+        } else {
+            None
+        };
+        let (id, from) = (row.id.clone(), row.status.clone());
+        let new_status = status.clone();
+        let moved = self
+            .store
+            .write(move |c| {
+                Box::pin(async move {
+                    let moved = dq::dispute_update(
+                        c,
+                        &id,
+                        &from,
+                        &new_status,
+                        closing.as_ref().map(|(j, _)| j.id.as_str()),
+                        now,
+                    )
+                    .await?;
+                    if moved && let Some((j, postings)) = &closing {
+                        queries::insert_journal(c, j, postings).await?;
+                    }
+                    Ok::<_, StoreError>(moved)
+                })
+            })
+            .await
+            .map_err(ServiceError::from)?;
+        if !moved {
+            return Ok("no_change".into());
+        }
+        metrics::counter!("billpay_disputes_total", "status" => if reinstate { "won" } else { "updated" }).increment(1);
+        Ok(if reinstate {
+            "dispute_won".to_string()
+        } else {
+            format!("dispute_{status}")
+        })
+    }
+
+    /// Disputes, newest first; only those in `status` when given (the agent desk's queue).
+    pub async fn disputes(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Dispute>, ServiceError> {
+        let mut c = self.store.read_conn().await?;
+        Ok(dq::disputes_list(&mut c, status, limit)
+            .await?
+            .into_iter()
+            .map(Dispute::from_row)
+            .collect())
+    }
+
+    /// The disputes of one payment.
+    pub async fn disputes_of(&self, payment_id: &str) -> Result<Vec<Dispute>, ServiceError> {
+        let mut c = self.store.read_conn().await?;
+        Ok(dq::disputes_of_payment(&mut c, payment_id)
+            .await?
+            .into_iter()
+            .map(Dispute::from_row)
+            .collect())
+    }
+}
