@@ -8,8 +8,6 @@ mod fake;
 #[path = "common/connector_kit.rs"]
 mod kit;
 
-use common::*;
-
 both_engines! {
     async fn the_sandbox_passes_the_connector_suite(app) {
         kit::run_suite(app.sandbox.as_ref(), &kit::Script::stripe_test_cards(), "sandbox").await;
