@@ -33,6 +33,7 @@ pub mod receipts;
 pub mod reconcile;
 pub mod reminders;
 pub mod sandbox;
+pub mod settlement;
 pub mod sms;
 pub mod stripe;
 pub mod stripe_events;

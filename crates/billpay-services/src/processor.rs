@@ -86,6 +86,19 @@ pub enum Settlement {
     Returned(DeclineCode),
 }
 
+/// One charge as the processor lists it, for the daily settlement report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessorTx {
+    /// billpay's processor key, when the processor kept it.
+    pub key: Option<String>,
+    pub reference: String,
+    /// Minor units.
+    pub amount: i64,
+    pub currency: String,
+    /// `succeeded`, `processing`, `failed`, or the processor's own word.
+    pub status: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProcessorError {
     /// No answer in time: the call may or may not have taken effect.
@@ -131,5 +144,15 @@ pub trait Processor: Send + Sync + 'static {
     ) -> Result<Lookup, ProcessorError> {
         let _ = charge_reference;
         self.lookup(key).await
+    }
+    /// The charges and bank debits created between the two instants (microseconds, the end
+    /// excluded), for the settlement report; `None` if this connector cannot list them.
+    async fn transactions(
+        &self,
+        from_micros: i64,
+        to_micros: i64,
+    ) -> Result<Option<Vec<ProcessorTx>>, ProcessorError> {
+        let _ = (from_micros, to_micros);
+        Ok(None)
     }
 }

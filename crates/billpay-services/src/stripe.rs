@@ -49,6 +49,8 @@ const BACKOFF_MS_MAX: u64 = 2_000;
 const BACKOFF_MS_BASE: u64 = 100;
 /// Most attempts of one call, whatever the configuration says.
 const ATTEMPTS_MAX: u32 = 5;
+/// Pages of 100 PaymentIntents read for one settlement report.
+const LIST_PAGES_MAX: usize = 200;
 /// Refunds listed per charge when looking one up by key.
 const REFUNDS_LISTED_MAX: u32 = 100;
 
@@ -704,6 +706,54 @@ impl Processor for StripeProcessor {
             None => Lookup::NotFound,
             Some(r) => Lookup::Refund(Self::refund_answer(200, r)?),
         })
+    }
+
+    async fn transactions(
+        &self,
+        from_micros: i64,
+        to_micros: i64,
+    ) -> Result<Option<Vec<ProcessorTx>>, ProcessorError> {
+        let (from, to) = (from_micros / 1_000_000, to_micros / 1_000_000);
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..LIST_PAGES_MAX {
+            let mut q = vec![
+                ("created[gte]".to_string(), from.to_string()),
+                ("created[lt]".to_string(), to.to_string()),
+                ("limit".to_string(), "100".to_string()),
+            ];
+            if let Some(a) = &after {
+                q.push(("starting_after".into(), a.clone()));
+            }
+            let body = self.get_json("/v1/payment_intents", &q).await?;
+            let page = body["data"].as_array().cloned().unwrap_or_default();
+            for pi in &page {
+                let status = match pi["status"].as_str().unwrap_or("") {
+                    "succeeded" => "succeeded",
+                    "processing" => "processing",
+                    "requires_payment_method" | "canceled" => "failed",
+                    other => other,
+                };
+                out.push(ProcessorTx {
+                    key: pi["metadata"]["billpay_key"].as_str().map(str::to_string),
+                    reference: pi["id"].as_str().unwrap_or_default().to_string(),
+                    amount: pi["amount"].as_i64().unwrap_or(0),
+                    currency: pi["currency"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_ascii_uppercase(),
+                    status: status.to_string(),
+                });
+            }
+            match (body["has_more"].as_bool(), page.last()) {
+                (Some(true), Some(last)) => after = last["id"].as_str().map(str::to_string),
+                _ => return Ok(Some(out)),
+            }
+        }
+        Err(ProcessorError::Rejected(format!(
+            "more than {} PaymentIntents in the period",
+            LIST_PAGES_MAX * 100
+        )))
     }
 
     async fn settlement(&self, reference: &str) -> Result<Settlement, ProcessorError> {

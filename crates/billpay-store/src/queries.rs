@@ -828,6 +828,76 @@ pub async fn sandbox_refunded_total(c: &mut AnyConnection, charge_reference: &st
     .await?)
 }
 
+/// The sandbox's sales and debits created in `[from, to)`, for the settlement report.
+pub async fn sandbox_charges_between(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> R<Vec<SandboxTxRow>> {
+    Ok(sqlx::query_as::<_, SandboxTxRow>(
+        "SELECT * FROM sandbox_transactions WHERE kind IN ('sale', 'debit') \
+         AND created_at >= $1 AND created_at < $2 ORDER BY created_at LIMIT 100000",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}
+
+/// Payments created in `[from, to)` by processor, status and channel: count and total.
+pub async fn payments_summary(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> R<Vec<(String, String, String, i64, i64)>> {
+    Ok(sqlx::query_as::<_, (String, String, String, i64, i64)>(
+        "SELECT processor, status, channel, COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) \
+         FROM payments WHERE created_at >= $1 AND created_at < $2 \
+         GROUP BY processor, status, channel ORDER BY processor, status, channel",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}
+
+/// One payment of a day with what it charged and what its entries post to the receivable.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PaymentLedgerRow {
+    pub id: String,
+    pub processor: String,
+    pub processor_key: String,
+    pub processor_ref: Option<String>,
+    pub status: String,
+    pub method_type: String,
+    pub amount: i64,
+    pub fee_amount: i64,
+    pub currency: String,
+    pub ar: i64,
+}
+
+/// Payments created in `[from, to)` with their receivable postings, for the settlement report.
+pub async fn payments_with_ledger(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> R<Vec<PaymentLedgerRow>> {
+    Ok(sqlx::query_as::<_, PaymentLedgerRow>(
+        "SELECT p.id, p.processor, p.processor_key, p.processor_ref, p.status, p.method_type, \
+           p.amount, p.fee_amount, p.currency, COALESCE((SELECT CAST(SUM(po.amount) AS BIGINT) \
+           FROM journal_entries j JOIN postings po ON po.journal_id = j.id \
+           JOIN accounts a ON a.id = p.account_id \
+           WHERE j.source_type = 'payment' AND j.source_id = p.id \
+             AND po.ledger_account = 'ar:' || a.account_number), 0) AS ar \
+         FROM payments p WHERE p.created_at >= $1 AND p.created_at < $2 \
+         ORDER BY p.created_at, p.id LIMIT 100000",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}
+
 pub async fn sandbox_count(c: &mut AnyConnection, kind: &str) -> R<i64> {
     Ok(
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sandbox_transactions WHERE kind = $1")

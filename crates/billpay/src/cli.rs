@@ -63,6 +63,10 @@ enum Command {
         /// whose processor calls may still be in flight.
         #[arg(long, default_value_t = 60)]
         in_doubt_after_secs: u64,
+        /// Then print the settlement report of this UTC day (YYYY-MM-DD): payments by processor,
+        /// state and channel, compared with the ledger and the processor; exit 1 on differences.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        report: Option<String>,
     },
     /// Manage biller API keys.
     Apikey {
@@ -452,7 +456,16 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Reconcile {
             in_doubt_after_secs,
+            report,
         } => {
+            let report_day = report
+                .as_deref()
+                .map(|d| {
+                    d.parse::<jiff::civil::Date>().map_err(|_| {
+                        anyhow::anyhow!("--report must be a day as YYYY-MM-DD, not {d:?}")
+                    })
+                })
+                .transpose()?;
             let (mut app, _) = build_from_settings(&settings, true).await?;
             let mut config = (*app.config).clone();
             config.in_doubt_after = jiff::SignedDuration::from_secs(
@@ -469,6 +482,15 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 r.debits_returned,
                 r.keys_pruned
             );
+            if let Some(day) = report_day {
+                let report = app.settlement_report(day).await?;
+                print!("\n{}", report.to_text());
+                app.store.close().await;
+                if !report.ok() {
+                    return Ok(std::process::ExitCode::from(1));
+                }
+                return Ok(std::process::ExitCode::SUCCESS);
+            }
             app.store.close().await;
         }
         Command::Apikey { action } => {

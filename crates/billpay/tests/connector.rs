@@ -8,7 +8,37 @@ mod fake;
 #[path = "common/connector_kit.rs"]
 mod kit;
 
+use common::{card, new_key};
+use serde_json::json;
+
 both_engines! {
+    async fn the_sandbox_lists_its_side_for_the_settlement_report(app) {
+        let acct = app.account_with_bill(9000).await;
+        let (s, _) = app.pay_with(&acct, 4000, card("4242424242424242")).await;
+        assert_eq!(s, 201);
+        let (s, _) = app.pay_with(&acct, 120, card("4000000000000002")).await;
+        assert_eq!(s, 402);
+        let (s, _) = app
+            .pay(&new_key(), json!({"account_number": acct, "amount": 500, "channel": "phone", "payment_method": card("5555555555554444")}))
+            .await;
+        assert_eq!(s, 201);
+        let today = app.app.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        let r = app.app.settlement_report(today).await.unwrap();
+        assert!(r.ok(), "{}", r.to_text());
+        assert!(r.processor_listed);
+        assert_eq!(r.processor_transactions, 3);
+        let phone = r.lines.iter().find(|l| l.channel == "phone").expect("phone line");
+        assert_eq!((phone.processor.as_str(), phone.status.as_str(), phone.count, phone.total), ("sandbox", "succeeded", 1, 500));
+        // A charge billpay recorded as failed that the processor kept is a difference.
+        let mut c = app.app.store.read_conn().await.unwrap();
+        sqlx::query("UPDATE payments SET status = 'failed', journal_id = NULL WHERE amount = 500")
+            .execute(&mut *c).await.unwrap();
+        drop(c);
+        let r = app.app.settlement_report(today).await.unwrap();
+        assert!(!r.ok());
+        assert!(r.to_text().contains("succeeded at the processor"), "{}", r.to_text());
+    }
+
     async fn the_sandbox_passes_the_connector_suite(app) {
         kit::run_suite(app.sandbox.as_ref(), &kit::Script::stripe_test_cards(), "sandbox").await;
     }

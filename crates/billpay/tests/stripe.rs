@@ -435,6 +435,52 @@ stripe_tests! {
         app.assert_verified().await;
     }
 
+    async fn the_daily_settlement_report_compares_billpay_the_ledger_and_stripe(app) {
+        let now = app.app.app.clock.now();
+        app.stripe.set_created(now.as_second());
+        let acct = app.account_with_bill(20_000).await;
+        let (s, ok) = app.pay_with(&acct, 5000, card("4242424242424242")).await;
+        assert_eq!(s, 201, "{ok}");
+        let (s, declined) = app.pay_with(&acct, 150, card("4000000000009995")).await;
+        assert_eq!(s, 402, "{declined}");
+        let (s, debit) = app.pay_with(&acct, 3000, ach("000123456789")).await;
+        assert_eq!(s, 201, "{debit}");
+        let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let r = app.app.app.settlement_report(today).await.unwrap();
+        assert!(r.ok(), "{}", r.to_text());
+        assert!(r.processor_listed);
+        assert_eq!(r.processor_transactions, 3);
+        assert_eq!(r.in_doubt, 1, "the bank debit awaits settlement");
+        let line = |status: &str| {
+            r.lines
+                .iter()
+                .find(|l| l.processor == "stripe" && l.status == status && l.channel == "web")
+                .map(|l| (l.count, l.total))
+        };
+        assert_eq!(line("succeeded"), Some((1, 5000)));
+        assert_eq!(line("failed"), Some((1, 150)));
+        assert_eq!(line("processing"), Some((1, 3000)));
+        assert!(r.to_text().contains("no differences"));
+        // Stripe now says the declined payment went through, and lists a charge billpay never
+        // made: both are listed for an operator.
+        let declined_id = declined["payment"]["id"].as_str().unwrap();
+        let pi = app.pi_of(declined_id);
+        app.stripe.set_pi_status(pi["id"].as_str().unwrap(), "succeeded", None);
+        app.stripe.inner.lock().unwrap().payment_intents.push(json!({
+            "id": "pi_000000000000000000foreign", "object": "payment_intent", "amount": 999,
+            "currency": "usd", "status": "succeeded", "metadata": {}, "created": now.as_second(),
+            "payment_method_types": ["card"],
+        }));
+        let r = app.app.app.settlement_report(today).await.unwrap();
+        assert_eq!(r.difference_count, 2, "{}", r.to_text());
+        let text = r.to_text();
+        assert!(text.contains(declined_id) && text.contains("succeeded at the processor"), "{text}");
+        assert!(text.contains("pi_000000000000000000foreign"), "{text}");
+        // Another day has nothing.
+        let other = app.app.app.settlement_report(today.yesterday().unwrap()).await.unwrap();
+        assert!(other.lines.is_empty() && other.ok(), "{}", other.to_text());
+    }
+
     async fn a_lost_dispute_stays_reversed_and_verify_checks_it(app) {
         let acct = app.account_with_bill(3000).await;
         let (_, p) = app.pay_with(&acct, 3000, card("4242424242424242")).await;

@@ -454,6 +454,16 @@ impl Processor for NachaRail {
         }
     }
 
+    /// The inner processor's charges; bank debits billpay originates itself are in its own
+    /// NACHA files, not at a processor.
+    async fn transactions(
+        &self,
+        from_micros: i64,
+        to_micros: i64,
+    ) -> Result<Option<Vec<crate::processor::ProcessorTx>>, ProcessorError> {
+        self.inner.transactions(from_micros, to_micros).await
+    }
+
     async fn lookup_refund(
         &self,
         key: &str,

@@ -50,6 +50,8 @@ pub struct Inner {
     pub refunds: Vec<Value>,
     pub disputes: Vec<Value>,
     seq: u64,
+    /// The `created` time (Unix seconds) given to new objects; tests set it from their clock.
+    pub created: i64,
     /// Card numbers seen (to prove they were sent, and only at charge time).
     pub card_numbers_seen: Vec<String>,
 }
@@ -64,7 +66,7 @@ impl FakeStripe {
     pub async fn start() -> FakeStripe {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
-            .route("/v1/payment_intents", post(create_pi))
+            .route("/v1/payment_intents", post(create_pi).get(list_pi))
             .route("/v1/payment_intents/search", get(search_pi))
             .route("/v1/payment_intents/{id}", get(get_pi))
             .route("/v1/refunds", post(create_refund).get(list_refunds))
@@ -81,6 +83,11 @@ impl FakeStripe {
             base: format!("http://{addr}"),
             inner,
         }
+    }
+
+    /// New objects are created at `t` (Unix seconds).
+    pub fn set_created(&self, t: i64) {
+        self.inner.lock().unwrap().created = t;
     }
 
     pub fn fault(&self, f: Fault) {
@@ -335,7 +342,7 @@ fn do_create_pi(g: &mut Inner, f: &[(String, String)]) -> (u16, Value) {
         "currency": currency, "status": "succeeded", "capture_method": "automatic",
         "confirmation_method": "automatic", "livemode": false, "metadata": metadata,
         "payment_method_types": [kind.clone()], "last_payment_error": null,
-        "latest_charge": format!("ch_for_{id}"), "created": 1_700_000_000,
+        "latest_charge": format!("ch_for_{id}"), "created": g.created,
         "description": field(f, "description"),
     });
     let mut result: (u16, Value) = (200, Value::Null);
@@ -370,6 +377,43 @@ fn do_create_pi(g: &mut Inner, f: &[(String, String)]) -> (u16, Value) {
         result.1 = pi;
     }
     result
+}
+
+async fn list_pi(
+    State(inner): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = start(&inner, &headers, "GET", "/v1/payment_intents", vec![]) {
+        return *r;
+    }
+    let num = |k: &str| q.get(k).and_then(|v| v.parse::<i64>().ok());
+    let (gte, lt) = (
+        num("created[gte]").unwrap_or(i64::MIN),
+        num("created[lt]").unwrap_or(i64::MAX),
+    );
+    let limit = num("limit").unwrap_or(10).clamp(1, 100) as usize;
+    let g = inner.lock().unwrap();
+    // Newest first, as Stripe lists; `starting_after` continues after that id.
+    let mut all: Vec<&Value> = g
+        .payment_intents
+        .iter()
+        .rev()
+        .filter(|p| p["created"].as_i64().is_some_and(|c| c >= gte && c < lt))
+        .collect();
+    if let Some(after) = q.get("starting_after")
+        && let Some(i) = all.iter().position(|p| p["id"] == after.as_str())
+    {
+        all.drain(..=i);
+    }
+    let has_more = all.len() > limit;
+    let data: Vec<Value> = all.into_iter().take(limit).cloned().collect();
+    reply(
+        200,
+        &json!({"object": "list", "data": data, "has_more": has_more, "url": "/v1/payment_intents"}),
+        false,
+        None,
+    )
 }
 
 async fn get_pi(
