@@ -967,6 +967,82 @@ pub fn demo_keyring_path(database_url: &str) -> std::path::PathBuf {
 mod tests {
     use super::*;
 
+    fn stripe(extra: &str) -> Result<billpay_services::stripe::StripeConfig> {
+        let t: StripeSettings = toml::from_str(extra).expect("parses");
+        t.config()
+    }
+
+    #[test]
+    fn stripe_secrets_come_from_files_and_are_checked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = dir.path().join("key");
+        std::fs::write(&key, "sk_test_abc123\nignored\n").expect("write");
+        let whsec = dir.path().join("whsec");
+        std::fs::write(&whsec, "whsec_xyz\n").expect("write");
+        let c = stripe(&format!(
+            "secret_key_file = \"{}\"\nwebhook_secret_file = \"{}\"",
+            key.display(),
+            whsec.display()
+        ))
+        .expect("valid");
+        assert_eq!(c.secret_key.expose_secret(), "sk_test_abc123");
+        assert_eq!(
+            c.webhook_secret.as_ref().map(|w| w.expose_secret()),
+            Some("whsec_xyz")
+        );
+        assert_eq!(c.api_base, "https://api.stripe.com");
+        assert_eq!(c.webhook_tolerance_secs, 300);
+        assert!(!c.bank_debits);
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("sk_test_abc123") && !shown.contains("whsec_xyz"),
+            "{shown}"
+        );
+
+        let bad_key = dir.path().join("bad");
+        std::fs::write(&bad_key, "pk_test_publishable\n").expect("write");
+        let e = stripe(&format!("secret_key_file = \"{}\"", bad_key.display()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("secret key must be a Stripe secret"), "{e}");
+        let e = stripe(&format!(
+            "secret_key_file = \"{}\"\napi_base = \"http://stripe.example.com\"",
+            key.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("api_base must start with https://"), "{e}");
+        let e = stripe(&format!(
+            "secret_key_file = \"{}\"\nwebhook_secret_file = \"{}\"",
+            key.display(),
+            key.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("whsec_"), "{e}");
+        let e = stripe(&format!(
+            "secret_key_file = \"{}\"\nmax_attempts = 9",
+            key.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("max_attempts must be 1 to 5"), "{e}");
+        let e = stripe("secret_key_env = \"BILLPAY_TEST_SURELY_UNSET_VAR\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("BILLPAY_TEST_SURELY_UNSET_VAR is not set"),
+            "{e}"
+        );
+        let e = stripe(&format!(
+            "secret_key_file = \"{}\"\nsecret_key_env = \"X\"",
+            key.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not both"), "{e}");
+    }
+
     fn email(extra: &str) -> EmailSettings {
         let text = format!(
             "smtp_host = \"smtp.example.com\"\nfrom_address = \"billing@example.com\"\n{extra}"
