@@ -361,6 +361,12 @@ impl Billpay {
         let hash = payment_fingerprint(&req);
         let account_number = req.account_number.clone();
         let (method, summary, saved_id) = self.resolve_method(&account_number, req.method).await?;
+        if matches!(method, ChargeMethod::Bank { .. }) && !self.processor.accepts_bank_debits() {
+            return Err(ServiceError::invalid(
+                "payment_method",
+                "Payments from a bank account are not accepted here. Please pay by card.",
+            ));
+        }
         let now = self.clock.now();
         let now_us = now.as_microsecond();
         let payment_id = self.new_id("pay");

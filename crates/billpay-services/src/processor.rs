@@ -116,6 +116,11 @@ pub enum ProcessorError {
 pub trait Processor: Send + Sync + 'static {
     /// A short name stored with each payment ("sandbox", "stripe").
     fn name(&self) -> &'static str;
+    /// Whether bank debits can be taken at all; when not, they are refused before anything is
+    /// recorded, with a plain reason.
+    fn accepts_bank_debits(&self) -> bool {
+        true
+    }
     /// Card sale (authorize and capture) or bank debit.
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, ProcessorError>;
     /// Refund part or all of a captured charge.

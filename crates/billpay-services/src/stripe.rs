@@ -633,6 +633,10 @@ impl Processor for StripeProcessor {
         "stripe"
     }
 
+    fn accepts_bank_debits(&self) -> bool {
+        self.config.bank_debits
+    }
+
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, ProcessorError> {
         if matches!(req.method, ChargeMethod::Bank { .. }) && !self.config.bank_debits {
             return Err(ProcessorError::Rejected(

@@ -504,6 +504,31 @@ stripe_tests! {
     }
 }
 
+async fn spawn_stripe_cards_only(engine: Engine) -> TestApp {
+    let stripe = FakeStripe::start().await;
+    spawn_app_with(engine, move |s| {
+        s.processor = "stripe".into();
+        let mut t = stripe_settings(&stripe.base);
+        t.bank_debits = false;
+        s.stripe = Some(t);
+    })
+    .await
+}
+
+both_engines! {
+    with spawn_stripe_cards_only;
+    async fn a_biller_without_stripe_bank_debits_refuses_them_plainly(app) {
+        let acct = app.account_with_bill(5000).await;
+        let (s, e) = app.pay_with(&acct, 5000, ach("000123456789")).await;
+        assert_eq!(s, 400, "{e}");
+        assert_eq!(e["error"]["param"], "payment_method");
+        assert!(e["error"]["message"].as_str().unwrap().contains("Please pay by card"), "{e}");
+        let (s, p) = app.pay_with(&acct, 5000, card("4242424242424242")).await;
+        assert_eq!(s, 201, "{p}");
+        app.assert_verified().await;
+    }
+}
+
 both_engines! {
     async fn bank_debits_are_refused_when_not_enabled_for_stripe(app) {
         // A sandbox app is unaffected by Stripe settings; this checks the refusal on Stripe.
