@@ -422,6 +422,17 @@ impl StripeProcessor {
         self.get_json(&format!("/v1/disputes/{id}"), &[]).await
     }
 
+    /// The refunds of a PaymentIntent, as Stripe has them now (at most 100).
+    pub async fn refunds_of(&self, pi_id: &str) -> Result<Vec<Value>, ProcessorError> {
+        check_id(pi_id, "pi_")?;
+        let q = vec![
+            ("payment_intent".to_string(), pi_id.to_string()),
+            ("limit".to_string(), REFUNDS_LISTED_MAX.to_string()),
+        ];
+        let body = self.get_json("/v1/refunds", &q).await?;
+        Ok(body["data"].as_array().cloned().unwrap_or_default())
+    }
+
     /// What a PaymentIntent's current state means for billpay; `None` while it is undecided.
     pub fn outcome_of(pi: &Value) -> Option<ChargeOutcome> {
         let id = pi["id"].as_str()?.to_string();

@@ -236,7 +236,118 @@ impl Billpay {
         if resolved > 0 {
             outcome = format!("{outcome}+refunds_{resolved}");
         }
+        let imported = self.stripe_import_refunds(stripe, &p).await?;
+        if imported > 0 {
+            outcome = format!("{outcome}+external_refunds_{imported}");
+        }
         Ok(outcome)
+    }
+
+    /// Records refunds made at Stripe without billpay (in the dashboard): each becomes a
+    /// billpay refund keyed `stripe:<re_…>` (unique, so a redelivered event cannot record it
+    /// twice), posted to the ledger like any refund.
+    async fn stripe_import_refunds(
+        &self,
+        stripe: &StripeProcessor,
+        p: &Payment,
+    ) -> Result<u64, WebhookError> {
+        let Some(pi) = p.processor_ref.clone() else {
+            return Ok(0);
+        };
+        if !matches!(
+            p.status,
+            PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded
+        ) {
+            return Ok(0);
+        }
+        let at_stripe = stripe.refunds_of(&pi).await.map_err(unavailable)?;
+        let ours = {
+            let mut c = self.store.read_conn().await.map_err(ServiceError::from)?;
+            queries::refunds_for_payment(&mut c, &p.id).await?
+        };
+        let mut imported = 0;
+        for r in at_stripe {
+            let (Some(re_id), Some(amount)) = (r["id"].as_str(), r["amount"].as_i64()) else {
+                continue;
+            };
+            if !matches!(r["status"].as_str(), Some("succeeded" | "pending")) || amount <= 0 {
+                continue;
+            }
+            let key = format!("stripe:{re_id}");
+            let billpays = r["metadata"]["billpay_key"]
+                .as_str()
+                .is_some_and(|k| ours.iter().any(|o| o.processor_key == k));
+            let known = billpays
+                || ours
+                    .iter()
+                    .any(|o| o.processor_key == key || o.processor_ref.as_deref() == Some(re_id));
+            if known {
+                continue;
+            }
+            let now = self.clock.now_micros();
+            let row = billpay_store::rows::RefundRow {
+                id: self.new_id("re"),
+                payment_id: p.id.clone(),
+                amount,
+                currency: p.amount.currency().code().to_string(),
+                status: "pending".into(),
+                processor_key: key,
+                processor_ref: None,
+                failure_code: None,
+                journal_id: None,
+                created_at: now,
+                updated_at: now,
+            };
+            let payment_id = p.id.clone();
+            let claimed = self
+                .store
+                .write(move |c| {
+                    Box::pin(async move {
+                        queries::lock_payment(c, &payment_id, now).await?;
+                        let view = queries::payment_by_id(c, &payment_id)
+                            .await?
+                            .ok_or(StoreError::NotFound)?;
+                        // Under the payment's lock: a redelivery racing this one sees its row.
+                        let existing = queries::refunds_for_payment(c, &payment_id).await?;
+                        if existing
+                            .iter()
+                            .any(|r| r.processor_key == row.processor_key)
+                        {
+                            return Ok::<_, StoreError>(None);
+                        }
+                        let pending: i64 = existing
+                            .iter()
+                            .filter(|r| r.status == "pending")
+                            .map(|r| r.amount)
+                            .sum();
+                        let left = view.payment.amount - view.payment.refunded_amount - pending;
+                        if row.amount > left {
+                            return Ok(None);
+                        }
+                        queries::insert_refund(c, &row).await?;
+                        Ok(Some(row))
+                    })
+                })
+                .await
+                .map_err(ServiceError::from)?;
+            let Some(row) = claimed else {
+                tracing::warn!(payment_id = %p.id, refund = %re_id, "a Stripe refund billpay did not make could not be recorded (already recorded, or more than is left)");
+                continue;
+            };
+            let refund = Refund::from_row(&row)?;
+            let payment = self.payment(&p.id).await?;
+            self.record_refund(
+                refund,
+                payment,
+                crate::processor::RefundOutcome::Refunded {
+                    reference: re_id.to_string(),
+                },
+            )
+            .await?;
+            tracing::info!(payment_id = %p.id, refund = %re_id, "recorded a refund made at Stripe");
+            imported += 1;
+        }
+        Ok(imported)
     }
 
     /// Resolves the payment's refunds whose answer was lost, by asking Stripe.

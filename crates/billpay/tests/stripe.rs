@@ -305,6 +305,36 @@ stripe_tests! {
         app.assert_verified().await;
     }
 
+    async fn a_refund_made_in_stripes_dashboard_is_recorded_once(app) {
+        let acct = app.account_with_bill(6000).await;
+        let (_, p) = app.pay_with(&acct, 6000, card("4242424242424242")).await;
+        let id = p["id"].as_str().unwrap().to_string();
+        // One refund through billpay, one made at Stripe directly.
+        let (s, r) = app.post_idem(&format!("/api/v1/payments/{id}/refunds"), "r1", json!({"amount": 1000})).await;
+        assert_eq!(s, 201, "{r}");
+        let pi = app.pi_of(&id);
+        let external = {
+            let mut g = app.stripe.inner.lock().unwrap();
+            let r = json!({
+                "id": "re_000000000000000dashboard", "object": "refund", "amount": 2500,
+                "currency": "usd", "payment_intent": pi["id"], "status": "succeeded",
+                "metadata": {}, "created": 1_700_000_000,
+            });
+            g.refunds.push(r.clone());
+            r
+        };
+        let (s, a) = app.deliver(&app.stripe.next_event_id(), "charge.refunded", &json!({"id": "ch_x", "object": "charge", "payment_intent": pi["id"]})).await;
+        assert_eq!(s, 200, "{a}");
+        assert_eq!(a["outcome"], "no_change+external_refunds_1", "{a}");
+        let (_, a) = app.deliver(&app.stripe.next_event_id(), "refund.created", &external).await;
+        assert!(!a["outcome"].as_str().unwrap().contains("external"), "recorded once: {a}");
+        let now = app.payment(&id).await;
+        assert_eq!(now["status"], "partially_refunded");
+        assert_eq!(now["amount_refunded"], 3500);
+        assert_eq!(app.balance(&acct).await, 3500);
+        app.assert_verified().await;
+    }
+
     async fn webhooks_need_a_valid_fresh_signature(app) {
         let body = fake::event("evt_bad", "payment_intent.succeeded", &json!({"id": "pi_x"}));
         let (s, e) = app.deliver_raw(&body, None).await;
