@@ -22,7 +22,12 @@ pub struct ReconcileReport {
     pub keys_pruned: u64,
     /// Calls silent too long whose sealed card or bank digits were destroyed.
     pub idle_call_digits_wiped: u64,
+    /// Handled processor webhook events older than `PROCESSOR_EVENTS_KEPT`, forgotten.
+    pub processor_events_pruned: u64,
 }
+
+/// How long a handled webhook event id is remembered: Stripe redelivers for up to 3 days.
+pub const PROCESSOR_EVENTS_KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
 
 /// A call with no webhook for this long has been abandoned; its sealed digits are destroyed.
 pub const CALL_DIGITS_IDLE_MAX: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
@@ -97,6 +102,20 @@ impl Billpay {
             .store
             .write(move |c| {
                 Box::pin(async move { queries::idempotency_prune(c, prune_before).await })
+            })
+            .await?;
+        let events_before = self
+            .clock
+            .now()
+            .checked_sub(PROCESSOR_EVENTS_KEPT)
+            .map(|t| t.as_microsecond())
+            .unwrap_or(i64::MIN);
+        report.processor_events_pruned = self
+            .store
+            .write(move |c| {
+                Box::pin(
+                    async move { billpay_store::disputes::events_prune(c, events_before).await },
+                )
             })
             .await?;
         report.ach_account_numbers_destroyed = self.forget_old_ach_accounts().await?;

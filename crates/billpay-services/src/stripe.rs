@@ -213,6 +213,24 @@ impl StripeProcessor {
         form: &[(String, String)],
         idem: Option<&str>,
     ) -> Reply {
+        let reply = self.call_inner(verb, path, form, idem).await;
+        let outcome = match &reply {
+            Reply::Answer { .. } => "answered",
+            Reply::Unknown(_) => "unknown",
+            Reply::NotSent(_) => "not_sent",
+        };
+        metrics::counter!("billpay_processor_calls_total", "processor" => "stripe", "outcome" => outcome)
+            .increment(1);
+        reply
+    }
+
+    async fn call_inner(
+        &self,
+        verb: Verb,
+        path: &str,
+        form: &[(String, String)],
+        idem: Option<&str>,
+    ) -> Reply {
         if !self.breaker_allows() {
             return Reply::NotSent("the circuit to Stripe is open after repeated failures".into());
         }

@@ -156,6 +156,7 @@ impl Billpay {
         {
             let mut c = self.store.read_conn().await.map_err(ServiceError::from)?;
             if let Some(seen) = dq::event_get(&mut c, "stripe", &event_id).await? {
+                metrics::counter!("billpay_processor_events_total", "processor" => "stripe", "result" => "duplicate").increment(1);
                 return Ok(WebhookAnswer {
                     event_id,
                     duplicate: true,
@@ -176,6 +177,7 @@ impl Billpay {
             "ignored".to_string()
         };
         tracing::info!(%event_id, %event_type, %outcome, "Stripe event handled");
+        metrics::counter!("billpay_processor_events_total", "processor" => "stripe", "result" => "handled").increment(1);
         let row = ProcessorEventRow {
             processor: "stripe".into(),
             event_id: event_id.clone(),

@@ -66,6 +66,15 @@ pub async fn event_insert(c: &mut AnyConnection, e: &ProcessorEventRow) -> R<boo
     Ok(done.rows_affected() == 1)
 }
 
+/// Forgets handled events received before `before` (Stripe redelivers for 3 days at most).
+pub async fn events_prune(c: &mut AnyConnection, before: i64) -> R<u64> {
+    let done = sqlx::query("DELETE FROM processor_events WHERE received_at < $1")
+        .bind(before)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn dispute_insert(c: &mut AnyConnection, d: &DisputeRow) -> R<bool> {
     let done = sqlx::query(
         "INSERT INTO disputes (id, processor, processor_dispute_id, payment_id, account_id, \

@@ -356,6 +356,12 @@ stripe_tests! {
         let (s, ok) = app.deliver("evt_00000000000000000000000a", "customer.created", &json!({"id": "cus_1"})).await;
         assert_eq!(s, 200, "{ok}");
         assert_eq!(ok["outcome"], "ignored");
+        // Handled event ids are remembered for 30 days (Stripe redelivers for 3), then pruned.
+        let r = app.app.app.reconcile().await.unwrap();
+        assert_eq!(r.processor_events_pruned, 0);
+        app.clock.advance(jiff::SignedDuration::from_hours(31 * 24));
+        let r = app.app.app.reconcile().await.unwrap();
+        assert_eq!(r.processor_events_pruned, 1);
     }
 
     async fn a_webhook_resolves_an_in_doubt_payment_once_and_out_of_order_events_change_nothing(app) {
