@@ -102,9 +102,10 @@ impl Dispute {
     }
 }
 
-/// Dispute statuses in which the money is back with the biller.
-fn dispute_won(status: &str) -> bool {
-    status == "won"
+/// Whether Stripe holds the disputed money in this status: yes for a dispute that is open or
+/// lost; no once it is won, and never for an inquiry (`warning_…`), which withdraws nothing.
+pub fn funds_withdrawn(status: &str) -> bool {
+    status != "won" && !status.starts_with("warning_")
 }
 
 impl Billpay {
@@ -436,8 +437,8 @@ impl Billpay {
                 now,
             );
             let postings = postings_of(&reversal);
-            // Opened already won (a late first event): nothing was ever taken back.
-            let won_already = dispute_won(&status);
+            // An inquiry, or a dispute first seen already won: nothing is taken back (yet).
+            let withdrawn = funds_withdrawn(&status);
             let row = DisputeRow {
                 id: id.clone(),
                 processor: "stripe".into(),
@@ -448,7 +449,7 @@ impl Billpay {
                 currency: amount.currency().code().to_string(),
                 reason,
                 status: status.clone(),
-                journal_id: (!won_already).then(|| journal.id.clone()),
+                journal_id: withdrawn.then(|| journal.id.clone()),
                 closing_journal_id: None,
                 created_at: now,
                 updated_at: now,
@@ -482,42 +483,54 @@ impl Billpay {
         if row.status == status {
             return Ok("no_change".into());
         }
-        let reinstate = dispute_won(&status) && row.journal_id.is_some();
-        let closing = if reinstate {
-            let entry = JournalEntry::payment(&p.account_number, amount, p.method.kind)
+        let withdrawn = funds_withdrawn(&status);
+        let reverse = withdrawn && row.journal_id.is_none();
+        let reinstate = !withdrawn && row.journal_id.is_some() && row.closing_journal_id.is_none();
+        let entry = if reverse {
+            // An inquiry became a dispute: the money is taken back now.
+            let e = JournalEntry::refund(&p.account_number, amount, p.method.kind)
                 .map_err(ledger_error)?;
+            Some((EntryKind::Adjustment, e))
+        } else if reinstate {
             // Kind `payment` (the reversal is `adjustment`): one entry of each kind per dispute.
-            Some((
+            let e = JournalEntry::payment(&p.account_number, amount, p.method.kind)
+                .map_err(ledger_error)?;
+            Some((EntryKind::Payment, e))
+        } else {
+            None
+        };
+        let posting = entry.map(|(kind, e)| {
+            (
                 journal_row(
                     self,
-                    EntryKind::Payment,
+                    kind,
                     "dispute",
                     &row.id,
                     &p.account_id,
                     amount.currency().code(),
                     now,
                 ),
-                postings_of(&entry),
-            ))
-        } else {
-            None
-        };
+                postings_of(&e),
+            )
+        });
         let (id, from) = (row.id.clone(), row.status.clone());
         let new_status = status.clone();
         let moved = self
             .store
             .write(move |c| {
                 Box::pin(async move {
+                    let journal = posting.as_ref().map(|(j, _)| j.id.as_str());
                     let moved = dq::dispute_update(
                         c,
                         &id,
                         &from,
                         &new_status,
-                        closing.as_ref().map(|(j, _)| j.id.as_str()),
+                        if reverse { journal } else { None },
+                        if reinstate { journal } else { None },
                         now,
                     )
                     .await?;
-                    if moved && let Some((j, postings)) = &closing {
+                    if moved && let Some((j, postings)) = &posting {
                         queries::insert_journal(c, j, postings).await?;
                     }
                     Ok::<_, StoreError>(moved)
@@ -531,6 +544,8 @@ impl Billpay {
         metrics::counter!("billpay_disputes_total", "status" => if reinstate { "won" } else { "updated" }).increment(1);
         Ok(if reinstate {
             "dispute_won".to_string()
+        } else if reverse {
+            "dispute_opened".to_string()
         } else {
             format!("dispute_{status}")
         })

@@ -150,8 +150,12 @@ impl Billpay {
                 .into_iter()
                 .filter_map(|(id, status, amount, ar)| {
                     // Open or lost: the payment is reversed (+amount on the receivable); won:
-                    // reversed and posted again, or never reversed (0).
-                    let expected = if status == "won" { 0 } else { amount };
+                    // reversed and posted again, or never reversed; an inquiry: untouched (0).
+                    let expected = if crate::stripe_events::funds_withdrawn(&status) {
+                        amount
+                    } else {
+                        0
+                    };
                     (ar != expected).then(|| {
                         format!("dispute {id} ({status}, {amount}) posted {ar} to the receivable")
                     })

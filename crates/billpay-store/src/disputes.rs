@@ -114,21 +114,24 @@ pub async fn dispute_by_processor_id(
     .await?)
 }
 
-/// Moves a dispute to `status` (and records the closing entry, if any) only if it is still in
-/// `from_status` with no closing entry: two deliveries racing cannot both post.
+/// Moves a dispute from `from_status` to `status`, recording its reversal or closing entry when
+/// given; conditional on the status it started from, so two deliveries racing cannot both post.
 pub async fn dispute_update(
     c: &mut AnyConnection,
     id: &str,
     from_status: &str,
     status: &str,
+    journal_id: Option<&str>,
     closing_journal_id: Option<&str>,
     now: i64,
 ) -> R<bool> {
     let done = sqlx::query(
-        "UPDATE disputes SET status = $1, closing_journal_id = COALESCE($2, closing_journal_id), \
-         updated_at = $3 WHERE id = $4 AND status = $5 AND closing_journal_id IS NULL",
+        "UPDATE disputes SET status = $1, journal_id = COALESCE($2, journal_id), \
+         closing_journal_id = COALESCE($3, closing_journal_id), updated_at = $4 \
+         WHERE id = $5 AND status = $6",
     )
     .bind(status)
+    .bind(journal_id)
     .bind(closing_journal_id)
     .bind(now)
     .bind(id)
@@ -164,7 +167,8 @@ pub async fn disputes_list(
 }
 
 /// For `billpay verify`: each dispute with what its entries post to the receivable. An open or
-/// lost dispute must have reversed the payment (+amount); a won one must net to zero.
+/// lost dispute must have reversed the payment (+amount); a won one or an inquiry
+/// (`warning_…`) must net to zero.
 pub async fn dispute_postings(c: &mut AnyConnection) -> R<Vec<(String, String, i64, i64)>> {
     Ok(sqlx::query_as::<_, (String, String, i64, i64)>(
         "SELECT d.id, d.status, d.amount, COALESCE((SELECT CAST(SUM(po.amount) AS BIGINT) \

@@ -930,7 +930,8 @@ pub async fn account_balance_check(c: &mut AnyConnection) -> R<Vec<(String, i64,
            + COALESCE((SELECT CAST(SUM(r.amount) AS BIGINT) FROM refunds r JOIN payments y ON y.id = r.payment_id \
                WHERE y.account_id = a.id AND r.status = 'succeeded'), 0) \
            + COALESCE((SELECT CAST(SUM(d.amount) AS BIGINT) FROM disputes d \
-               WHERE d.account_id = a.id AND d.status <> 'won'), 0) \
+               WHERE d.account_id = a.id AND d.status <> 'won' \
+                 AND SUBSTR(d.status, 1, 8) <> 'warning_'), 0) \
          FROM accounts a ORDER BY a.account_number",
     )
     .fetch_all(c)

@@ -517,6 +517,32 @@ stripe_tests! {
         assert!(other.lines.is_empty() && other.ok(), "{}", other.to_text());
     }
 
+    async fn an_inquiry_takes_nothing_back_until_it_becomes_a_dispute(app) {
+        let acct = app.account_with_bill(4000).await;
+        let (_, p) = app.pay_with(&acct, 4000, card("4242424242424242")).await;
+        let pi = app.pi_of(p["id"].as_str().unwrap());
+        let d = app.stripe.open_dispute(pi["id"].as_str().unwrap(), 4000, "general");
+        let inquiry = app.stripe.set_dispute_status(d["id"].as_str().unwrap(), "warning_needs_response");
+        let (_, a) = app.deliver(&app.stripe.next_event_id(), "charge.dispute.created", &inquiry).await;
+        assert_eq!(a["outcome"], "dispute_opened", "{a}");
+        assert_eq!(app.balance(&acct).await, 0, "an inquiry withdraws nothing");
+        let (_, list) = app.get("/api/v1/disputes").await;
+        assert_eq!(list["data"][0]["reversed"], false);
+        app.assert_verified().await;
+        let escalated = app.stripe.set_dispute_status(d["id"].as_str().unwrap(), "needs_response");
+        let (_, a) = app.deliver(&app.stripe.next_event_id(), "charge.dispute.updated", &escalated).await;
+        assert_eq!(a["outcome"], "dispute_opened", "{a}");
+        assert_eq!(app.balance(&acct).await, 4000);
+        let (_, list) = app.get("/api/v1/disputes").await;
+        assert_eq!(list["data"][0]["reversed"], true);
+        app.assert_verified().await;
+        let won = app.stripe.set_dispute_status(d["id"].as_str().unwrap(), "won");
+        let (_, a) = app.deliver(&app.stripe.next_event_id(), "charge.dispute.closed", &won).await;
+        assert_eq!(a["outcome"], "dispute_won", "{a}");
+        assert_eq!(app.balance(&acct).await, 0);
+        app.assert_verified().await;
+    }
+
     async fn a_lost_dispute_stays_reversed_and_verify_checks_it(app) {
         let acct = app.account_with_bill(3000).await;
         let (_, p) = app.pay_with(&acct, 3000, card("4242424242424242")).await;
