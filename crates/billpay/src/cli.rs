@@ -60,7 +60,8 @@ enum Command {
     Reconcile {
         /// Resolve payments in doubt for at least this many seconds. 0 resolves every one at
         /// once: use it only while no server is running (after a crash), never beside a live one,
-        /// whose processor calls may still be in flight.
+        /// whose processor calls may still be in flight. With Stripe it is at least 300 (Stripe's
+        /// search must see a payment before "not found" can be trusted).
         #[arg(long, default_value_t = 60)]
         in_doubt_after_secs: u64,
         /// Then print the settlement report of this UTC day (YYYY-MM-DD): payments by processor,
@@ -471,6 +472,13 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             config.in_doubt_after = jiff::SignedDuration::from_secs(
                 i64::try_from(in_doubt_after_secs).unwrap_or(i64::MAX),
             );
+            if config.stripe.is_some() {
+                // Stripe's search may not see a PaymentIntent for up to a minute or so; looked
+                // up sooner, "not found" could fail a payment that was charged.
+                config.in_doubt_after = config
+                    .in_doubt_after
+                    .max(billpay_services::stripe::SEARCH_SETTLE);
+            }
             app.config = Arc::new(config);
             let r = app.reconcile().await?;
             println!(
