@@ -14,6 +14,7 @@ pub mod portal;
 pub mod render;
 pub mod reports;
 pub mod schedules;
+pub mod stripe;
 pub mod twilio;
 pub mod wire;
 
@@ -53,7 +54,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
         license(name = "Apache-2.0")
     ),
     modifiers(&SecurityAddon),
-    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"), (name = "collections"), (name = "phone"), (name = "audit"), (name = "reports"))
+    tags((name = "accounts"), (name = "payments"), (name = "payment methods"), (name = "files"), (name = "autopay"), (name = "collections"), (name = "phone"), (name = "audit"), (name = "reports"), (name = "disputes"))
 )]
 struct ApiDoc;
 
@@ -126,7 +127,9 @@ fn api_router() -> OpenApiRouter<Billpay> {
             .routes(routes!(schedules::set_billing_plan))
             .routes(routes!(collections::enroll_hardship))
             .routes(routes!(collections::post_pledge))
-            .routes(routes!(twilio::get_call)),
+            .routes(routes!(twilio::get_call))
+            .routes(routes!(stripe::list_disputes))
+            .routes(routes!(stripe::payment_disputes)),
     )
 }
 
@@ -180,6 +183,7 @@ pub fn router_with(app: Billpay, options: RouterOptions) -> Router {
         .merge(authed)
         .merge(twilio::signed_routes(app.clone()))
         .merge(portal::routes(app.clone(), options.hsts))
+        .route("/webhooks/stripe", axum::routing::post(stripe::webhook))
         .route(
             "/api/v1/openapi.json",
             get(move || {

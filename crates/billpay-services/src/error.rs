@@ -24,7 +24,9 @@ pub enum ServiceError {
     /// The request conflicts with the resource's state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    #[error("the payment processor is unavailable; nothing was charged. Please try again shortly")]
+    #[error(
+        "the payment processor is unavailable; nothing was charged. Please try again shortly, or schedule the payment for a later date"
+    )]
     ProcessorUnavailable,
     #[error("storage: {0}")]
     Store(#[from] StoreError),

@@ -36,7 +36,10 @@ pub mod reconcile;
 pub mod reminders;
 pub mod reports;
 pub mod sandbox;
+pub mod settlement;
 pub mod sms;
+pub mod stripe;
+pub mod stripe_events;
 pub mod totp;
 pub mod vault;
 pub mod verify;
@@ -114,6 +117,9 @@ pub struct ServiceConfig {
     pub sms: Option<sms::SmsConfig>,
     /// The customer portal: branding and sessions.
     pub portal: portal::PortalConfig,
+    /// The Stripe connector when `processor = "stripe"`: its webhooks, dispute and payment
+    /// lookups go through it (payments go through `Billpay::processor`, which is it or wraps it).
+    pub stripe: Option<Arc<stripe::StripeProcessor>>,
 }
 
 /// The phone line's settings.
@@ -177,6 +183,7 @@ impl Default for ServiceConfig {
             email: None,
             sms: None,
             portal: portal::PortalConfig::default(),
+            stripe: None,
         }
     }
 }

@@ -240,7 +240,7 @@ fn minutes_ago(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
     }
 }
 
-fn journal_row(
+pub(crate) fn journal_row(
     b: &Billpay,
     kind: EntryKind,
     source_type: &str,
@@ -260,7 +260,7 @@ fn journal_row(
     }
 }
 
-fn postings_of(entry: &JournalEntry) -> Vec<(String, i64)> {
+pub(crate) fn postings_of(entry: &JournalEntry) -> Vec<(String, i64)> {
     entry
         .postings()
         .iter()
@@ -268,7 +268,7 @@ fn postings_of(entry: &JournalEntry) -> Vec<(String, i64)> {
         .collect()
 }
 
-fn ledger_error(e: billpay_domain::LedgerError) -> ServiceError {
+pub(crate) fn ledger_error(e: billpay_domain::LedgerError) -> ServiceError {
     ServiceError::Store(StoreError::Internal(format!("ledger rule: {e}")))
 }
 
@@ -361,6 +361,12 @@ impl Billpay {
         let hash = payment_fingerprint(&req);
         let account_number = req.account_number.clone();
         let (method, summary, saved_id) = self.resolve_method(&account_number, req.method).await?;
+        if matches!(method, ChargeMethod::Bank { .. }) && !self.processor.accepts_bank_debits() {
+            return Err(ServiceError::invalid(
+                "payment_method",
+                "Payments from a bank account are not accepted here. Please pay by card.",
+            ));
+        }
         let now = self.clock.now();
         let now_us = now.as_microsecond();
         let payment_id = self.new_id("pay");

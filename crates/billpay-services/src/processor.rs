@@ -1,4 +1,4 @@
-//! The payment processor interface. A connector (the built-in sandbox, Stripe later) moves the
+//! The payment processor interface. A connector (the built-in sandbox, Stripe in `stripe.rs`) moves the
 //! money; billpay records what it did. Every call carries a processor-side idempotency key that
 //! billpay derives from its own records, so a retried call can never charge twice, and every
 //! outcome can be looked up by that key when a call's answer was lost.
@@ -86,6 +86,19 @@ pub enum Settlement {
     Returned(DeclineCode),
 }
 
+/// One charge as the processor lists it, for the daily settlement report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessorTx {
+    /// billpay's processor key, when the processor kept it.
+    pub key: Option<String>,
+    pub reference: String,
+    /// Minor units.
+    pub amount: i64,
+    pub currency: String,
+    /// `succeeded`, `processing`, `failed`, or the processor's own word.
+    pub status: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProcessorError {
     /// No answer in time: the call may or may not have taken effect.
@@ -103,6 +116,11 @@ pub enum ProcessorError {
 pub trait Processor: Send + Sync + 'static {
     /// A short name stored with each payment ("sandbox", "stripe").
     fn name(&self) -> &'static str;
+    /// Whether bank debits can be taken at all; when not, they are refused before anything is
+    /// recorded, with a plain reason.
+    fn accepts_bank_debits(&self) -> bool {
+        true
+    }
     /// Card sale (authorize and capture) or bank debit.
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, ProcessorError>;
     /// Refund part or all of a captured charge.
@@ -122,4 +140,24 @@ pub trait Processor: Send + Sync + 'static {
     async fn lookup(&self, key: &str) -> Result<Lookup, ProcessorError>;
     /// Where an accepted bank debit stands.
     async fn settlement(&self, reference: &str) -> Result<Settlement, ProcessorError>;
+    /// Whatever the processor did with the refund under `key` of the charge
+    /// `charge_reference`. Connectors that can find a refund by its key alone keep the default.
+    async fn lookup_refund(
+        &self,
+        key: &str,
+        charge_reference: &str,
+    ) -> Result<Lookup, ProcessorError> {
+        let _ = charge_reference;
+        self.lookup(key).await
+    }
+    /// The charges and bank debits created between the two instants (microseconds, the end
+    /// excluded), for the settlement report; `None` if this connector cannot list them.
+    async fn transactions(
+        &self,
+        from_micros: i64,
+        to_micros: i64,
+    ) -> Result<Option<Vec<ProcessorTx>>, ProcessorError> {
+        let _ = (from_micros, to_micros);
+        Ok(None)
+    }
 }

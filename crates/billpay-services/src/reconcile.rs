@@ -22,7 +22,12 @@ pub struct ReconcileReport {
     pub keys_pruned: u64,
     /// Calls silent too long whose sealed card or bank digits were destroyed.
     pub idle_call_digits_wiped: u64,
+    /// Handled processor webhook events older than `PROCESSOR_EVENTS_KEPT`, forgotten.
+    pub processor_events_pruned: u64,
 }
+
+/// How long a handled webhook event id is remembered: Stripe redelivers for up to 3 days.
+pub const PROCESSOR_EVENTS_KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
 
 /// A call with no webhook for this long has been abandoned; its sealed digits are destroyed.
 pub const CALL_DIGITS_IDLE_MAX: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
@@ -55,7 +60,12 @@ impl Billpay {
         for r in refunds {
             let refund = Refund::from_row(&r)?;
             let payment = self.payment(&refund.payment_id).await?;
-            match self.processor.lookup(&r.processor_key).await {
+            let charge_ref = payment.processor_ref.clone().unwrap_or_default();
+            match self
+                .processor
+                .lookup_refund(&r.processor_key, &charge_ref)
+                .await
+            {
                 Ok(Lookup::Refund(outcome)) => {
                     self.record_refund(refund, payment, outcome).await?;
                     report.refunds_resolved += 1;
@@ -94,6 +104,20 @@ impl Billpay {
                 Box::pin(async move { queries::idempotency_prune(c, prune_before).await })
             })
             .await?;
+        let events_before = self
+            .clock
+            .now()
+            .checked_sub(PROCESSOR_EVENTS_KEPT)
+            .map(|t| t.as_microsecond())
+            .unwrap_or(i64::MIN);
+        report.processor_events_pruned = self
+            .store
+            .write(move |c| {
+                Box::pin(
+                    async move { billpay_store::disputes::events_prune(c, events_before).await },
+                )
+            })
+            .await?;
         report.ach_account_numbers_destroyed = self.forget_old_ach_accounts().await?;
         Ok(report)
     }
@@ -108,55 +132,62 @@ impl Billpay {
         let (mut settled, mut returned) = (0, 0);
         for v in pending {
             let p = Payment::from_view(&v)?;
-            let Some(reference) = p.processor_ref.clone() else {
-                continue;
-            };
-            let now = self.clock.now_micros();
-            match self.processor.settlement(&reference).await {
-                Ok(Settlement::Settled) => {
-                    transition(p.status, PaymentStatus::Succeeded, p.method.kind)
-                        .map_err(|e| ServiceError::Store(StoreError::Internal(e.to_string())))?;
-                    let id = p.id.clone();
-                    let moved = self
-                        .store
-                        .write(move |c| {
-                            Box::pin(async move {
-                                queries::update_payment_state(
-                                    c,
-                                    &id,
-                                    "processing",
-                                    "succeeded",
-                                    None,
-                                    None,
-                                    None,
-                                    now,
-                                )
-                                .await
-                            })
-                        })
-                        .await?;
-                    if moved {
-                        settled += 1;
-                    }
-                }
-                Ok(Settlement::Returned(code)) => {
-                    let plan = self.plan_return(&p, code.as_str())?;
-                    let moved = self
-                        .store
-                        .write(move |c| {
-                            Box::pin(async move { crate::ach::apply_return_in(c, plan, now).await })
-                        })
-                        .await?;
-                    if moved {
-                        returned += 1;
-                    }
-                }
-                Ok(Settlement::Pending) => {}
-                Err(e) => {
-                    tracing::warn!(payment_id = %p.id, error = %e, "settlement check failed; will retry");
-                }
+            match self.settle_one(&p).await? {
+                Some(Settlement::Settled) => settled += 1,
+                Some(Settlement::Returned(_)) => returned += 1,
+                _ => {}
             }
         }
         Ok((settled, returned))
+    }
+
+    /// Asks the processor where one accepted bank debit stands and records it. Returns what
+    /// changed: `Some(Settled)` or `Some(Returned)` when this call moved the payment.
+    pub async fn settle_one(&self, p: &Payment) -> Result<Option<Settlement>, ServiceError> {
+        let Some(reference) = p.processor_ref.clone() else {
+            return Ok(None);
+        };
+        let now = self.clock.now_micros();
+        match self.processor.settlement(&reference).await {
+            Ok(Settlement::Settled) => {
+                transition(p.status, PaymentStatus::Succeeded, p.method.kind)
+                    .map_err(|e| ServiceError::Store(StoreError::Internal(e.to_string())))?;
+                let id = p.id.clone();
+                let moved = self
+                    .store
+                    .write(move |c| {
+                        Box::pin(async move {
+                            queries::update_payment_state(
+                                c,
+                                &id,
+                                "processing",
+                                "succeeded",
+                                None,
+                                None,
+                                None,
+                                now,
+                            )
+                            .await
+                        })
+                    })
+                    .await?;
+                Ok(moved.then_some(Settlement::Settled))
+            }
+            Ok(Settlement::Returned(code)) => {
+                let plan = self.plan_return(p, code.as_str())?;
+                let moved = self
+                    .store
+                    .write(move |c| {
+                        Box::pin(async move { crate::ach::apply_return_in(c, plan, now).await })
+                    })
+                    .await?;
+                Ok(moved.then_some(Settlement::Returned(code)))
+            }
+            Ok(Settlement::Pending) => Ok(None),
+            Err(e) => {
+                tracing::warn!(payment_id = %p.id, error = %e, "settlement check failed; will retry");
+                Ok(None)
+            }
+        }
     }
 }

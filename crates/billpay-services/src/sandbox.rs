@@ -351,6 +351,37 @@ impl Processor for SandboxProcessor {
         })
     }
 
+    async fn transactions(
+        &self,
+        from_micros: i64,
+        to_micros: i64,
+    ) -> Result<Option<Vec<ProcessorTx>>, ProcessorError> {
+        let mut c = self
+            .store
+            .reader()
+            .acquire()
+            .await
+            .map_err(|e| ProcessorError::Unavailable(e.to_string()))?;
+        let rows = queries::sandbox_charges_between(&mut c, from_micros, to_micros)
+            .await
+            .map_err(|e| ProcessorError::Unavailable(e.to_string()))?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|r| ProcessorTx {
+                    key: Some(r.processor_key),
+                    reference: r.reference,
+                    amount: r.amount,
+                    currency: r.currency,
+                    status: if r.outcome == "succeeded" {
+                        "succeeded".into()
+                    } else {
+                        "failed".into()
+                    },
+                })
+                .collect(),
+        ))
+    }
+
     async fn settlement(&self, reference: &str) -> Result<Settlement, ProcessorError> {
         let mut c = self
             .store

@@ -144,6 +144,25 @@ impl Billpay {
                 .collect(),
         );
         r.check(
+            "each dispute's ledger entries match its state",
+            billpay_store::disputes::dispute_postings(&mut c)
+                .await?
+                .into_iter()
+                .filter_map(|(id, status, amount, ar)| {
+                    // Open or lost: the payment is reversed (+amount on the receivable); won:
+                    // reversed and posted again, or never reversed; an inquiry: untouched (0).
+                    let expected = if crate::stripe_events::funds_withdrawn(&status) {
+                        amount
+                    } else {
+                        0
+                    };
+                    (ar != expected).then(|| {
+                        format!("dispute {id} ({status}, {amount}) posted {ar} to the receivable")
+                    })
+                })
+                .collect(),
+        );
+        r.check(
             "every succeeded refund has its ledger entry",
             queries::succeeded_refunds_without_journal(&mut c)
                 .await?
@@ -162,7 +181,7 @@ impl Billpay {
                 .collect(),
         );
         r.check(
-            "each account's balance equals its statements less its payments plus its refunds",
+            "each account's balance equals its statements less its payments plus its refunds and standing disputes",
             queries::account_balance_check(&mut c)
                 .await?
                 .into_iter()

@@ -13,6 +13,7 @@ pub mod ach;
 pub mod audit;
 pub mod collections;
 mod db;
+pub mod disputes;
 pub mod jobs;
 pub mod limits;
 pub mod outbox;

@@ -217,7 +217,8 @@ pub async fn orphan_journals(c: &mut AnyConnection) -> R<Vec<(String, String, St
             OR (j.source_type = 'payment' AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = j.source_id)) \
             OR (j.source_type = 'refund' AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.id = j.source_id)) \
             OR (j.source_type = 'charge' AND NOT EXISTS (SELECT 1 FROM charges g WHERE g.id = j.source_id)) \
-            OR (j.source_type NOT IN ('statement', 'payment', 'refund', 'charge'))",
+            OR (j.source_type = 'dispute' AND NOT EXISTS (SELECT 1 FROM disputes d WHERE d.id = j.source_id)) \
+            OR (j.source_type NOT IN ('statement', 'payment', 'refund', 'charge', 'dispute'))",
     )
     .fetch_all(c)
     .await?)
@@ -291,7 +292,7 @@ pub async fn update_payment_state(
     let done = sqlx::query(
         "UPDATE payments SET status = $3, processor_ref = COALESCE($4, processor_ref), \
          decline_code = COALESCE($5, decline_code), journal_id = COALESCE($6, journal_id), \
-         updated_at = $7 WHERE id = $1 AND status = $2",
+         updated_at = $7 WHERE id = $1 AND status = $2 AND (journal_id IS NULL OR $6 IS NULL)",
     )
     .bind(id)
     .bind(from)
@@ -325,6 +326,31 @@ pub async fn set_payment_refunded(
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The payment a processor key names (the key is unique per payment).
+pub async fn payment_by_processor_key(c: &mut AnyConnection, key: &str) -> R<Option<PaymentView>> {
+    Ok(
+        sqlx::query_as::<_, PaymentView>(payment_view!("WHERE p.processor_key = $1"))
+            .bind(key)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// The payment a processor reference names.
+pub async fn payment_by_processor_ref(
+    c: &mut AnyConnection,
+    processor: &str,
+    reference: &str,
+) -> R<Option<PaymentView>> {
+    Ok(sqlx::query_as::<_, PaymentView>(payment_view!(
+        "WHERE p.processor = $1 AND p.processor_ref = $2"
+    ))
+    .bind(processor)
+    .bind(reference)
+    .fetch_optional(c)
+    .await?)
 }
 
 pub async fn payment_by_id(c: &mut AnyConnection, id: &str) -> R<Option<PaymentView>> {
@@ -802,6 +828,76 @@ pub async fn sandbox_refunded_total(c: &mut AnyConnection, charge_reference: &st
     .await?)
 }
 
+/// The sandbox's sales and debits created in `[from, to)`, for the settlement report.
+pub async fn sandbox_charges_between(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> R<Vec<SandboxTxRow>> {
+    Ok(sqlx::query_as::<_, SandboxTxRow>(
+        "SELECT * FROM sandbox_transactions WHERE kind IN ('sale', 'debit') \
+         AND created_at >= $1 AND created_at < $2 ORDER BY created_at LIMIT 100000",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}
+
+/// Payments created in `[from, to)` by processor, status and channel: count and total.
+pub async fn payments_summary(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> R<Vec<(String, String, String, i64, i64)>> {
+    Ok(sqlx::query_as::<_, (String, String, String, i64, i64)>(
+        "SELECT processor, status, channel, COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) \
+         FROM payments WHERE created_at >= $1 AND created_at < $2 \
+         GROUP BY processor, status, channel ORDER BY processor, status, channel",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}
+
+/// One payment of a day with what it charged and what its entries post to the receivable.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PaymentLedgerRow {
+    pub id: String,
+    pub processor: String,
+    pub processor_key: String,
+    pub processor_ref: Option<String>,
+    pub status: String,
+    pub method_type: String,
+    pub amount: i64,
+    pub fee_amount: i64,
+    pub currency: String,
+    pub ar: i64,
+}
+
+/// Payments created in `[from, to)` with their receivable postings, for the settlement report.
+pub async fn payments_with_ledger(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> R<Vec<PaymentLedgerRow>> {
+    Ok(sqlx::query_as::<_, PaymentLedgerRow>(
+        "SELECT p.id, p.processor, p.processor_key, p.processor_ref, p.status, p.method_type, \
+           p.amount, p.fee_amount, p.currency, COALESCE((SELECT CAST(SUM(po.amount) AS BIGINT) \
+           FROM journal_entries j JOIN postings po ON po.journal_id = j.id \
+           JOIN accounts a ON a.id = p.account_id \
+           WHERE j.source_type = 'payment' AND j.source_id = p.id \
+             AND po.ledger_account = 'ar:' || a.account_number), 0) AS ar \
+         FROM payments p WHERE p.created_at >= $1 AND p.created_at < $2 \
+         ORDER BY p.created_at, p.id LIMIT 100000",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}
+
 pub async fn sandbox_count(c: &mut AnyConnection, kind: &str) -> R<i64> {
     Ok(
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sandbox_transactions WHERE kind = $1")
@@ -833,6 +929,9 @@ pub async fn account_balance_check(c: &mut AnyConnection) -> R<Vec<(String, i64,
                 OR (y.status = 'processing' AND y.method_type = 'ach' AND y.processor_ref IS NOT NULL))), 0) \
            + COALESCE((SELECT CAST(SUM(r.amount) AS BIGINT) FROM refunds r JOIN payments y ON y.id = r.payment_id \
                WHERE y.account_id = a.id AND r.status = 'succeeded'), 0) \
+           + COALESCE((SELECT CAST(SUM(d.amount) AS BIGINT) FROM disputes d \
+               WHERE d.account_id = a.id AND d.status <> 'won' \
+                 AND SUBSTR(d.status, 1, 8) <> 'warning_'), 0) \
          FROM accounts a ORDER BY a.account_number",
     )
     .fetch_all(c)

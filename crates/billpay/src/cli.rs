@@ -60,9 +60,14 @@ enum Command {
     Reconcile {
         /// Resolve payments in doubt for at least this many seconds. 0 resolves every one at
         /// once: use it only while no server is running (after a crash), never beside a live one,
-        /// whose processor calls may still be in flight.
+        /// whose processor calls may still be in flight. With Stripe it is at least 300 (Stripe's
+        /// search must see a payment before "not found" can be trusted).
         #[arg(long, default_value_t = 60)]
         in_doubt_after_secs: u64,
+        /// Then print the settlement report of this UTC day (YYYY-MM-DD): payments by processor,
+        /// state and channel, compared with the ledger and the processor; exit 1 on differences.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        report: Option<String>,
     },
     /// Manage biller API keys.
     Apikey {
@@ -390,12 +395,38 @@ pub async fn build_with_clock(
         .as_ref()
         .map(|e| e.config(&settings.biller_name))
         .transpose()?;
+    let processor: Arc<dyn billpay_services::Processor> = match (
+        settings.processor.as_str(),
+        &settings.stripe,
+    ) {
+        ("stripe", Some(table)) => {
+            let stripe = Arc::new(
+                billpay_services::stripe::StripeProcessor::new(
+                    table.config()?,
+                    clock.clone(),
+                    random.clone(),
+                )
+                .map_err(|e| anyhow::anyhow!("starting the Stripe connector: {e}"))?,
+            );
+            // Stripe's search finds a PaymentIntent by our key within about a minute; an
+            // in-doubt payment is looked up only after that, so "not found" means "never sent".
+            config.in_doubt_after = config
+                .in_doubt_after
+                .max(billpay_services::stripe::SEARCH_SETTLE);
+            config.stripe = Some(stripe.clone());
+            stripe
+        }
+        ("sandbox", _) => sandbox.clone(),
+        (other, _) => anyhow::bail!(
+            "processor = {other:?} needs its settings (processor = \"stripe\" needs a [stripe] table)"
+        ),
+    };
     let app = Billpay {
         vault,
         store,
         clock,
         random,
-        processor: sandbox.clone(),
+        processor,
         render: Arc::new(billpay_http::JsonRender),
         config: Arc::new(config),
     }
@@ -461,12 +492,28 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Reconcile {
             in_doubt_after_secs,
+            report,
         } => {
+            let report_day = report
+                .as_deref()
+                .map(|d| {
+                    d.parse::<jiff::civil::Date>().map_err(|_| {
+                        anyhow::anyhow!("--report must be a day as YYYY-MM-DD, not {d:?}")
+                    })
+                })
+                .transpose()?;
             let (mut app, _) = build_from_settings(&settings, true).await?;
             let mut config = (*app.config).clone();
             config.in_doubt_after = jiff::SignedDuration::from_secs(
                 i64::try_from(in_doubt_after_secs).unwrap_or(i64::MAX),
             );
+            if config.stripe.is_some() {
+                // Stripe's search may not see a PaymentIntent for up to a minute or so; looked
+                // up sooner, "not found" could fail a payment that was charged.
+                config.in_doubt_after = config
+                    .in_doubt_after
+                    .max(billpay_services::stripe::SEARCH_SETTLE);
+            }
             app.config = Arc::new(config);
             let r = app.reconcile().await?;
             println!(
@@ -478,6 +525,15 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 r.debits_returned,
                 r.keys_pruned
             );
+            if let Some(day) = report_day {
+                let report = app.settlement_report(day).await?;
+                print!("\n{}", report.to_text());
+                app.store.close().await;
+                if !report.ok() {
+                    return Ok(std::process::ExitCode::from(1));
+                }
+                return Ok(std::process::ExitCode::SUCCESS);
+            }
             app.store.close().await;
         }
         Command::Apikey { action } => {

@@ -72,6 +72,165 @@ pub struct Settings {
     pub sms: Option<SmsSettings>,
     /// `[portal]`: the customer portal's branding and sessions.
     pub portal: PortalSettings,
+    /// Which processor moves the money: "sandbox" (the default, for demos and tests) or
+    /// "stripe" (with a `[stripe]` table).
+    pub processor: String,
+    /// `[stripe]`: the Stripe connector, used when `processor = "stripe"`.
+    pub stripe: Option<StripeSettings>,
+}
+
+/// The `[stripe]` table of the configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSettings {
+    /// Stripe's API root; a local server in tests (http:// only on loopback).
+    #[serde(default = "default_stripe_api_base")]
+    pub api_base: String,
+    /// A file holding the secret key (`sk_test_…`/`sk_live_…`, its first line)...
+    pub secret_key_file: Option<std::path::PathBuf>,
+    /// ...or the name of an environment variable holding it (default BILLPAY_STRIPE_SECRET_KEY
+    /// when neither is given).
+    pub secret_key_env: Option<String>,
+    /// The webhook endpoint's signing secret (`whsec_…`), from a file...
+    pub webhook_secret_file: Option<std::path::PathBuf>,
+    /// ...or an environment variable (default BILLPAY_STRIPE_WEBHOOK_SECRET when set).
+    pub webhook_secret_env: Option<String>,
+    /// Seconds a webhook's signed timestamp may differ from now (Stripe's default: 300).
+    #[serde(default = "default_stripe_tolerance")]
+    pub webhook_tolerance_secs: u64,
+    /// Send bank debits to Stripe (`us_bank_account`); otherwise they are refused unless
+    /// `[ach] originate` sends them in your own NACHA files.
+    #[serde(default)]
+    pub bank_debits: bool,
+    /// Seconds one HTTP attempt may take (1 to 30).
+    #[serde(default = "default_stripe_timeout")]
+    pub request_timeout_secs: u64,
+    /// Attempts of one call, 1 to 5 (retries only where Stripe's idempotency makes them safe).
+    #[serde(default = "default_stripe_attempts")]
+    pub max_attempts: u32,
+    /// Calls in a row that found Stripe failing before the circuit opens (1 to 100).
+    #[serde(default = "default_stripe_breaker_failures")]
+    pub breaker_failures: u32,
+    /// Seconds an open circuit refuses calls before one trial call (1 to 600).
+    #[serde(default = "default_stripe_breaker_cooldown")]
+    pub breaker_cooldown_secs: u64,
+}
+
+fn default_stripe_api_base() -> String {
+    billpay_services::stripe::STRIPE_API_BASE.into()
+}
+fn default_stripe_tolerance() -> u64 {
+    300
+}
+fn default_stripe_timeout() -> u64 {
+    8
+}
+fn default_stripe_attempts() -> u32 {
+    3
+}
+fn default_stripe_breaker_failures() -> u32 {
+    5
+}
+fn default_stripe_breaker_cooldown() -> u64 {
+    30
+}
+
+/// A secret from a file (its first line) or an environment variable; `None` when neither is
+/// given and `default_env` is unset.
+fn read_secret(
+    table: &str,
+    name: &str,
+    file: Option<&std::path::Path>,
+    env: Option<&str>,
+    default_env: &str,
+) -> Result<Option<String>> {
+    let value = match (file, env) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("[{table}] give {name}_file or {name}_env, not both")
+        }
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("[{table}] reading {name}_file {}", path.display()))?;
+            Some(text.lines().next().unwrap_or_default().trim().to_string())
+        }
+        (None, Some(var)) => Some(std::env::var(var).map_err(|_| {
+            anyhow::anyhow!("[{table}] {name}_env: the environment variable {var} is not set")
+        })?),
+        (None, None) => std::env::var(default_env).ok(),
+    };
+    match value {
+        Some(v) if v.is_empty() => anyhow::bail!("[{table}] the {name} is empty"),
+        other => Ok(other),
+    }
+}
+
+impl StripeSettings {
+    /// Checks the table and reads the secrets; they are never logged or printed.
+    pub fn config(&self) -> Result<billpay_services::stripe::StripeConfig> {
+        let base = self.api_base.trim_end_matches('/');
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|l| base.starts_with(l));
+        if !base.starts_with("https://") && !loopback {
+            anyhow::bail!("[stripe] api_base must start with https:// (http:// only on loopback)");
+        }
+        let key = read_secret(
+            "stripe",
+            "secret_key",
+            self.secret_key_file.as_deref(),
+            self.secret_key_env.as_deref(),
+            "BILLPAY_STRIPE_SECRET_KEY",
+        )?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "[stripe] needs the secret key: give secret_key_file or secret_key_env, or set BILLPAY_STRIPE_SECRET_KEY"
+            )
+        })?;
+        if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+            anyhow::bail!(
+                "[stripe] the secret key must be a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…)"
+            );
+        }
+        let webhook = read_secret(
+            "stripe",
+            "webhook_secret",
+            self.webhook_secret_file.as_deref(),
+            self.webhook_secret_env.as_deref(),
+            "BILLPAY_STRIPE_WEBHOOK_SECRET",
+        )?;
+        if webhook.as_deref().is_some_and(|w| !w.starts_with("whsec_")) {
+            anyhow::bail!(
+                "[stripe] the webhook secret must be the endpoint's signing secret (whsec_…)"
+            );
+        }
+        if !(1..=3600).contains(&self.webhook_tolerance_secs) {
+            anyhow::bail!("[stripe] webhook_tolerance_secs must be 1 to 3600");
+        }
+        if !(1..=30).contains(&self.request_timeout_secs) {
+            anyhow::bail!("[stripe] request_timeout_secs must be 1 to 30");
+        }
+        if !(1..=5).contains(&self.max_attempts) {
+            anyhow::bail!("[stripe] max_attempts must be 1 to 5");
+        }
+        if !(1..=100).contains(&self.breaker_failures) {
+            anyhow::bail!("[stripe] breaker_failures must be 1 to 100");
+        }
+        if !(1..=600).contains(&self.breaker_cooldown_secs) {
+            anyhow::bail!("[stripe] breaker_cooldown_secs must be 1 to 600");
+        }
+        let mut c = billpay_services::stripe::StripeConfig::new(
+            base,
+            billpay_domain::SecretString::new(key),
+        );
+        c.webhook_secret = webhook.map(billpay_domain::SecretString::new);
+        c.webhook_tolerance_secs = i64::try_from(self.webhook_tolerance_secs).unwrap_or(300);
+        c.bank_debits = self.bank_debits;
+        c.request_timeout = std::time::Duration::from_secs(self.request_timeout_secs);
+        c.max_attempts = self.max_attempts;
+        c.breaker_failures = self.breaker_failures;
+        c.breaker_cooldown = std::time::Duration::from_secs(self.breaker_cooldown_secs);
+        Ok(c)
+    }
 }
 
 /// The `[sms]` table of the configuration file.
@@ -712,6 +871,8 @@ impl Default for Settings {
             email: None,
             sms: None,
             portal: PortalSettings::default(),
+            processor: "sandbox".into(),
+            stripe: None,
         }
     }
 }
@@ -769,6 +930,18 @@ impl Settings {
         }
         if let Some(m) = &s.sms {
             m.config()?;
+        }
+        match (s.processor.as_str(), &s.stripe) {
+            ("sandbox", _) => {}
+            ("stripe", Some(t)) => {
+                t.config()?;
+            }
+            ("stripe", None) => anyhow::bail!(
+                "processor = \"stripe\" needs a [stripe] table (at least the secret key: secret_key_file, secret_key_env or BILLPAY_STRIPE_SECRET_KEY)"
+            ),
+            (other, _) => {
+                anyhow::bail!("processor must be \"sandbox\" or \"stripe\", not {other:?}")
+            }
         }
         if s.job_lease_secs < 1 || s.job_lease_secs > 3600 {
             anyhow::bail!("job_lease_secs must be 1 to 3600");
@@ -861,6 +1034,82 @@ pub fn demo_keyring_path(database_url: &str) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stripe(extra: &str) -> Result<billpay_services::stripe::StripeConfig> {
+        let t: StripeSettings = toml::from_str(extra).expect("parses");
+        t.config()
+    }
+
+    #[test]
+    fn stripe_secrets_come_from_files_and_are_checked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = dir.path().join("key");
+        std::fs::write(&key, "sk_test_abc123\nignored\n").expect("write");
+        let whsec = dir.path().join("whsec");
+        std::fs::write(&whsec, "whsec_xyz\n").expect("write");
+        let c = stripe(&format!(
+            "secret_key_file = \"{}\"\nwebhook_secret_file = \"{}\"",
+            key.display(),
+            whsec.display()
+        ))
+        .expect("valid");
+        assert_eq!(c.secret_key.expose_secret(), "sk_test_abc123");
+        assert_eq!(
+            c.webhook_secret.as_ref().map(|w| w.expose_secret()),
+            Some("whsec_xyz")
+        );
+        assert_eq!(c.api_base, "https://api.stripe.com");
+        assert_eq!(c.webhook_tolerance_secs, 300);
+        assert!(!c.bank_debits);
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("sk_test_abc123") && !shown.contains("whsec_xyz"),
+            "{shown}"
+        );
+
+        let bad_key = dir.path().join("bad");
+        std::fs::write(&bad_key, "pk_test_publishable\n").expect("write");
+        let e = stripe(&format!("secret_key_file = \"{}\"", bad_key.display()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("secret key must be a Stripe secret"), "{e}");
+        let e = stripe(&format!(
+            "secret_key_file = \"{}\"\napi_base = \"http://stripe.example.com\"",
+            key.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("api_base must start with https://"), "{e}");
+        let e = stripe(&format!(
+            "secret_key_file = \"{}\"\nwebhook_secret_file = \"{}\"",
+            key.display(),
+            key.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("whsec_"), "{e}");
+        let e = stripe(&format!(
+            "secret_key_file = \"{}\"\nmax_attempts = 9",
+            key.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("max_attempts must be 1 to 5"), "{e}");
+        let e = stripe("secret_key_env = \"BILLPAY_TEST_SURELY_UNSET_VAR\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("BILLPAY_TEST_SURELY_UNSET_VAR is not set"),
+            "{e}"
+        );
+        let e = stripe(&format!(
+            "secret_key_file = \"{}\"\nsecret_key_env = \"X\"",
+            key.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not both"), "{e}");
+    }
 
     fn email(extra: &str) -> EmailSettings {
         let text = format!(

@@ -125,6 +125,19 @@ async fn lifecycle(engine: Engine) {
 
         let o = billpay(&["reconcile"], Some(url));
         assert!(o.status.success(), "{:?}", text(&o));
+        let o = billpay(&["reconcile", "--report", "2026-01-01"], Some(url));
+        let (out, _) = text(&o);
+        assert!(o.status.success(), "{out}");
+        assert!(out.contains("settlement report for 2026-01-01"), "{out}");
+        assert!(out.contains("processor transactions compared: 0"), "{out}");
+        assert!(out.contains("no differences"), "{out}");
+        let o = billpay(&["reconcile", "--report", "01/01/2026"], Some(url));
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("--report must be a day as YYYY-MM-DD"),
+            "{err}"
+        );
     })
     .await
     .unwrap();

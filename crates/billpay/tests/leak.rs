@@ -2,6 +2,8 @@
 //! or the database: pay with known secrets through every entry point, then scan everything.
 
 mod common;
+#[path = "common/stripe.rs"]
+mod fake_stripe;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -794,6 +796,143 @@ async fn scan(engine: Engine) {
             "{what} contain the Twilio auth token"
         );
     }
+
+    let (bodies, rows, stripe_app) = exercise_stripe(engine).await;
+    assert_clean("Stripe responses", &bodies, &stripe_app.key);
+    assert_clean("Stripe rows", &rows, &stripe_app.key);
+    let logs = captured().lock().unwrap().clone();
+    assert_clean(
+        "log lines with Stripe",
+        &without_timings(&logs),
+        &stripe_app.key,
+    );
+    for (what, hay) in [("responses", &bodies), ("rows", &rows), ("logs", &logs)] {
+        assert!(
+            !contains(hay, fake_stripe::SECRET_KEY),
+            "{what} contain the Stripe secret key"
+        );
+        assert!(
+            !contains(hay, fake_stripe::WEBHOOK_SECRET),
+            "{what} contain the Stripe webhook secret"
+        );
+    }
+    let debug = format!("{:?}", stripe_app.app.config);
+    assert!(debug.contains("StripeProcessor"), "{debug}");
+    assert!(!debug.contains(fake_stripe::SECRET_KEY));
+    assert!(!debug.contains(fake_stripe::WEBHOOK_SECRET));
+}
+
+/// Payments, a refund, an in-doubt payment, webhooks and a dispute through the Stripe
+/// connector: card numbers and codes reach the (fake) Stripe, and neither they nor the secret
+/// key or the webhook secret reach a response, a row or a log line. Returns the responses and
+/// the rows.
+async fn exercise_stripe(engine: Engine) -> (Vec<u8>, Vec<u8>, TestApp) {
+    let stripe = fake_stripe::FakeStripe::start().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let key_file = secrets.path().join("stripe-key");
+    std::fs::write(&key_file, format!("{}\n", fake_stripe::SECRET_KEY)).unwrap();
+    let whsec_file = secrets.path().join("stripe-whsec");
+    std::fs::write(&whsec_file, format!("{}\n", fake_stripe::WEBHOOK_SECRET)).unwrap();
+    let base = stripe.base.clone();
+    let app = spawn_app_with(engine, move |s| {
+        s.processor = "stripe".into();
+        s.stripe = Some(billpay::config::StripeSettings {
+            api_base: base,
+            secret_key_file: Some(key_file),
+            secret_key_env: None,
+            webhook_secret_file: Some(whsec_file),
+            webhook_secret_env: None,
+            webhook_tolerance_secs: 300,
+            bank_debits: true,
+            request_timeout_secs: 1,
+            max_attempts: 2,
+            breaker_failures: 50,
+            breaker_cooldown_secs: 30,
+        });
+    })
+    .await;
+    let mut bodies = Vec::new();
+    let acct = app.account_with_bill(50_000).await;
+    let card = |n: &str, cvc: &str| json!({"type": "card", "number": n, "exp_month": 11, "exp_year": 2031, "cvc": cvc, "postal_code": "10001"});
+    let ach = json!({"type": "ach", "routing_number": "110000000", "account_number": "000111111116", "account_type": "checking", "holder_name": "Pat Payer"});
+    let mut paid = Vec::new();
+    for (i, method) in [
+        card("4242424242424242", "739"),
+        card("5555555555554444", "615"),
+        card("4000000000009995", "8142"),
+        card("4000000000000002", "924"),
+        ach,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body =
+            json!({"account_number": acct, "amount": 2001 + i as i64, "payment_method": method});
+        let (_, resp) = app.pay(&format!("stripe-leak-{i}"), body).await;
+        bodies.extend_from_slice(resp.to_string().as_bytes());
+        if let Some(id) = resp["id"].as_str() {
+            paid.push(id.to_string());
+        }
+    }
+    // An answer lost three times: in doubt, then resolved by a webhook.
+    for _ in 0..2 {
+        stripe.fault(fake_stripe::Fault::SlowAnswer(
+            std::time::Duration::from_millis(1500),
+        ));
+    }
+    let body = json!({"account_number": acct, "amount": 2100, "payment_method": card("6011111111111117", "358")});
+    let (s, doubt) = app.pay("stripe-leak-doubt", body).await;
+    assert_eq!(s, 202, "{doubt}");
+    bodies.extend_from_slice(doubt.to_string().as_bytes());
+    let first = &paid[0];
+    let (_, r) = app
+        .post_idem(
+            &format!("/api/v1/payments/{first}/refunds"),
+            "stripe-leak-refund",
+            json!({"amount": 500}),
+        )
+        .await;
+    bodies.extend_from_slice(r.to_string().as_bytes());
+    let pis = stripe.inner.lock().unwrap().payment_intents.clone();
+    let t = app.app.clock.now().as_second();
+    let deliver = |event: String| {
+        let sig = fake_stripe::sign(fake_stripe::WEBHOOK_SECRET, t, &event);
+        app.client
+            .post(format!("{}/webhooks/stripe", app.base))
+            .header("Stripe-Signature", sig)
+            .body(event)
+            .send()
+    };
+    for pi in &pis {
+        let resp = deliver(fake_stripe::event(
+            &stripe.next_event_id(),
+            "payment_intent.succeeded",
+            pi,
+        ))
+        .await
+        .unwrap();
+        bodies.extend_from_slice(&resp.bytes().await.unwrap());
+    }
+    let d = stripe.open_dispute(pis[0]["id"].as_str().unwrap(), 2001, "fraudulent");
+    let resp = deliver(fake_stripe::event(
+        &stripe.next_event_id(),
+        "charge.dispute.created",
+        &d,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    bodies.extend_from_slice(&resp.bytes().await.unwrap());
+    let (_, list) = app.get("/api/v1/disputes").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+    bodies.extend_from_slice(list.to_string().as_bytes());
+    // The numbers really went to Stripe, at charge time.
+    let seen = stripe.inner.lock().unwrap().card_numbers_seen.clone();
+    assert!(seen.iter().any(|n| n == "4242424242424242"), "{seen:?}");
+    let rows = dump_database(&app, app.app.store.read_conn().await.unwrap(), true).await;
+    assert!(contains(&rows, "stripe"), "the rows name the processor");
+    assert!(contains(&rows, "fraudulent"), "the dispute row was read");
+    (bodies, rows, app)
 }
 
 // One test per engine in this binary: the log capture is process-wide.

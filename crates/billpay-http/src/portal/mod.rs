@@ -357,7 +357,7 @@ pub fn service_error(app: &Billpay, session: &PortalSession, e: ServiceError) ->
             StatusCode::SERVICE_UNAVAILABLE,
             page,
             "Payments are briefly unavailable",
-            "We could not reach the payment network, and nothing was charged. Please try again in a few minutes.",
+            "We could not reach the payment network, and nothing was charged. Please try again in a few minutes, or sign in and schedule the payment for a later date.",
             "/pay/review",
             "Try again",
         ),

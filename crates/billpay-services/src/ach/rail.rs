@@ -454,6 +454,27 @@ impl Processor for NachaRail {
         }
     }
 
+    /// The inner processor's charges; bank debits billpay originates itself are in its own
+    /// NACHA files, not at a processor.
+    async fn transactions(
+        &self,
+        from_micros: i64,
+        to_micros: i64,
+    ) -> Result<Option<Vec<crate::processor::ProcessorTx>>, ProcessorError> {
+        self.inner.transactions(from_micros, to_micros).await
+    }
+
+    async fn lookup_refund(
+        &self,
+        key: &str,
+        charge_reference: &str,
+    ) -> Result<Lookup, ProcessorError> {
+        if is_entry_reference(charge_reference) {
+            return self.lookup(key).await;
+        }
+        self.inner.lookup_refund(key, charge_reference).await
+    }
+
     async fn settlement(&self, reference: &str) -> Result<Settlement, ProcessorError> {
         if !is_entry_reference(reference) {
             return self.inner.settlement(reference).await;

@@ -1,0 +1,214 @@
+//! The daily settlement report (`billpay reconcile --report DAY`): for one UTC day, the
+//! payments billpay took, by processor, state and channel (count and total), compared with the
+//! ledger and with what the processor lists for the same day. Every difference is listed for an
+//! operator; none is corrected here (the reconciler and webhooks do that, by key).
+
+use std::collections::{HashMap, HashSet};
+
+use billpay_store::queries;
+
+use crate::{Billpay, ServiceError};
+
+/// Most differences listed in one report; the count is always complete.
+const DIFFERENCES_SHOWN_MAX: usize = 200;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryLine {
+    pub processor: String,
+    pub status: String,
+    pub channel: String,
+    pub count: i64,
+    /// Minor units.
+    pub total: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SettlementReport {
+    pub day: String,
+    pub lines: Vec<SummaryLine>,
+    /// Payments still waiting for the processor's word (in doubt, or bank debits unsettled).
+    pub in_doubt: i64,
+    /// Whether the processor could list its side (the sandbox and Stripe can).
+    pub processor_listed: bool,
+    pub processor_transactions: usize,
+    pub differences: Vec<String>,
+    pub difference_count: usize,
+}
+
+impl SettlementReport {
+    pub fn ok(&self) -> bool {
+        self.difference_count == 0
+    }
+
+    fn differ(&mut self, what: String) {
+        self.difference_count += 1;
+        if self.differences.len() < DIFFERENCES_SHOWN_MAX {
+            self.differences.push(what);
+        }
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut s = format!("settlement report for {} (UTC)\n", self.day);
+        s.push_str("processor  status              channel  count        total\n");
+        for l in &self.lines {
+            s.push_str(&format!(
+                "{:<10} {:<19} {:<8} {:>5} {:>12}\n",
+                l.processor,
+                l.status,
+                l.channel,
+                l.count,
+                format!("{}.{:02}", l.total / 100, (l.total % 100).abs())
+            ));
+        }
+        s.push_str(&format!("awaiting the processor: {}\n", self.in_doubt));
+        if self.processor_listed {
+            s.push_str(&format!(
+                "processor transactions compared: {}\n",
+                self.processor_transactions
+            ));
+        } else {
+            s.push_str(
+                "the processor cannot list its transactions; compared with the ledger only\n",
+            );
+        }
+        if self.ok() {
+            s.push_str("no differences\n");
+        } else {
+            s.push_str(&format!("DIFFERENCES: {}\n", self.difference_count));
+            for d in &self.differences {
+                s.push_str(&format!("  {d}\n"));
+            }
+            if self.difference_count > self.differences.len() {
+                s.push_str(&format!(
+                    "  ... and {} more\n",
+                    self.difference_count - self.differences.len()
+                ));
+            }
+        }
+        s
+    }
+}
+
+/// Statuses whose payment moved money (and so must be in the ledger and at the processor).
+fn posted(status: &str, method: &str, has_ref: bool) -> bool {
+    matches!(status, "succeeded" | "partially_refunded" | "refunded")
+        || (status == "processing" && method == "ach" && has_ref)
+}
+
+impl Billpay {
+    /// The settlement report of one UTC day.
+    pub async fn settlement_report(
+        &self,
+        day: jiff::civil::Date,
+    ) -> Result<SettlementReport, ServiceError> {
+        let start = day
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map_err(|_| ServiceError::invalid("day", "the day is out of range"))?;
+        let end = start
+            .tomorrow()
+            .map_err(|_| ServiceError::invalid("day", "the day is out of range"))?;
+        let (from, to) = (
+            start.timestamp().as_microsecond(),
+            end.timestamp().as_microsecond(),
+        );
+        let (summary, payments) = {
+            let mut c = self.store.read_conn().await?;
+            (
+                queries::payments_summary(&mut c, from, to).await?,
+                queries::payments_with_ledger(&mut c, from, to).await?,
+            )
+        };
+        let mut r = SettlementReport {
+            day: day.to_string(),
+            lines: summary
+                .into_iter()
+                .map(|(processor, status, channel, count, total)| SummaryLine {
+                    processor,
+                    status,
+                    channel,
+                    count,
+                    total,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        // The ledger: what each payment's state says it posted is what it posted.
+        for p in &payments {
+            let has_ref = p.processor_ref.is_some();
+            if p.status == "processing" && (!has_ref || p.method_type == "ach") {
+                r.in_doubt += 1;
+            }
+            let expected = if posted(&p.status, &p.method_type, has_ref) {
+                -p.amount
+            } else {
+                0
+            };
+            if p.ar != expected {
+                r.differ(format!(
+                    "payment {} is {} for {} but the ledger posts {} to the receivable",
+                    p.id, p.status, p.amount, p.ar
+                ));
+            }
+        }
+        // The processor: every charge billpay counts is there, for the same amount, and the
+        // processor has nothing billpay does not know.
+        let name = self.processor.name();
+        let listed = match self.processor.transactions(from, to).await {
+            Ok(l) => l,
+            Err(e) => {
+                r.differ(format!(
+                    "the processor could not list its transactions: {e}"
+                ));
+                None
+            }
+        };
+        if let Some(txs) = listed {
+            r.processor_listed = true;
+            r.processor_transactions = txs.len();
+            let by_key: HashMap<&str, &crate::processor::ProcessorTx> = txs
+                .iter()
+                .filter_map(|t| t.key.as_deref().map(|k| (k, t)))
+                .collect();
+            let ours: HashSet<&str> = payments
+                .iter()
+                .filter(|p| p.processor == name)
+                .map(|p| p.processor_key.as_str())
+                .collect();
+            for p in payments.iter().filter(|p| p.processor == name) {
+                let tx = by_key.get(p.processor_key.as_str());
+                let charged = p.amount.saturating_add(p.fee_amount);
+                let has_ref = p.processor_ref.is_some();
+                match (posted(&p.status, &p.method_type, has_ref), tx) {
+                    (true, None) => r.differ(format!(
+                        "payment {} is {} in billpay but the processor has no charge for it",
+                        p.id, p.status
+                    )),
+                    (true, Some(t)) if t.status == "failed" => r.differ(format!(
+                        "payment {} is {} in billpay but {} at the processor",
+                        p.id, p.status, t.reference
+                    )),
+                    (true, Some(t)) if t.amount != charged => r.differ(format!(
+                        "payment {} charged {} but the processor's {} is for {}",
+                        p.id, charged, t.reference, t.amount
+                    )),
+                    (false, Some(t)) if t.status == "succeeded" && p.status != "returned" => r
+                        .differ(format!(
+                            "payment {} is {} in billpay but {} succeeded at the processor",
+                            p.id, p.status, t.reference
+                        )),
+                    _ => {}
+                }
+            }
+            for t in &txs {
+                let known = t.key.as_deref().is_some_and(|k| ours.contains(k));
+                if !known && t.status != "failed" {
+                    r.differ(format!(
+                        "the processor's {} ({} {}, {}) is not a billpay payment of this day",
+                        t.reference, t.amount, t.currency, t.status
+                    ));
+                }
+            }
+        }
+        Ok(r)
+    }
+}
