@@ -77,6 +77,8 @@ pub enum Step {
     TelAuthorization,
     AfterPayment,
     AfterDecline,
+    /// The processor is not answering: schedule the payment for later instead, or a person.
+    ProcessorDown,
     /// Month and day of a payment scheduled for later.
     ScheduleDate,
     /// The full balance or another amount, for a scheduled payment.
@@ -390,8 +392,10 @@ pub enum PayOutcome {
     Declined(DeclineCode),
     /// The processor's answer was lost; it will be resolved without charging again.
     InDoubt,
-    /// Refused before reaching the processor (a duplicate, the processor down).
+    /// Refused before reaching the processor (a duplicate, a bad request).
     Refused,
+    /// Nothing was sent: the processor is not answering (its circuit breaker is open).
+    Unavailable,
 }
 
 /// A payment to make on a later date with a saved method.
@@ -1013,6 +1017,15 @@ async fn prompt<B: Backend + Sync>(b: &B, call: &mut Call, _secrets: &mut Secret
                 l,
                 "To pay with another method, press 1. For a representative, press 0.",
                 "Para pagar con otro método, oprima 1. Para hablar con un representante, oprima 0.",
+            )],
+            GatherSpec::keys(1),
+        ),
+        Step::ProcessorDown => gather(
+            call,
+            vec![t(
+                l,
+                "To schedule this payment for a later date with a saved payment method, press 1. For a representative, press 0.",
+                "Para programar este pago para una fecha posterior con un método de pago guardado, oprima 1. Para hablar con un representante, oprima 0.",
             )],
             GatherSpec::keys(1),
         ),
@@ -1714,6 +1727,14 @@ async fn advance<B: Backend + Sync>(
             }
             _ => invalid(b, call, secrets, wrong_choice()).await,
         },
+        Step::ProcessorDown => match d.as_str() {
+            "1" => {
+                start(call, Mode::Schedule);
+                goto(call, Step::ScheduleDate);
+                prompt(b, call, secrets).await
+            }
+            _ => invalid(b, call, secrets, wrong_choice()).await,
+        },
         Step::ScheduleDate => {
             let (due, today) = scheduling_window(b, call).await?;
             match keyed_date(&d, today) {
@@ -2011,5 +2032,27 @@ async fn pay<B: Backend + Sync>(b: &B, call: &mut Call, secrets: &mut Secrets) -
             "payment_refused",
             b,
         )),
+        PayOutcome::Unavailable => {
+            let down = t(
+                l,
+                "Our payment system is not answering right now. Nothing was charged.",
+                "Nuestro sistema de pagos no responde en este momento. No se hizo ningún cargo.",
+            );
+            // A payment can be scheduled for a later date with a saved method, up to the due
+            // date; otherwise a representative takes it.
+            let number = verified(call)?;
+            let acct = b.account(&number).await?;
+            let schedulable = acct.as_ref().is_some_and(can_schedule)
+                && !b.saved_methods(&number).await?.is_empty();
+            if !schedulable {
+                return Ok(transfer(call, vec![down], "processor_unavailable", b));
+            }
+            call.chosen = None;
+            call.tel_text = None;
+            goto(call, Step::ProcessorDown);
+            let mut r = prompt(b, call, secrets).await?;
+            r.says.insert(0, down);
+            Ok(r)
+        }
     }
 }

@@ -17,6 +17,8 @@ struct Fake {
     open: bool,
     verification_failures: Mutex<i64>,
     verification_limit: i64,
+    /// The processor is not answering.
+    down: bool,
 }
 
 impl Fake {
@@ -43,6 +45,7 @@ impl Fake {
             open: true,
             verification_failures: Mutex::new(0),
             verification_limit: 100,
+            down: false,
         }
     }
 }
@@ -66,6 +69,9 @@ impl Backend for Fake {
         Ok(None)
     }
     async fn pay(&self, req: PayRequest) -> Result<PayOutcome, BackendError> {
+        if self.down {
+            return Ok(PayOutcome::Unavailable);
+        }
         let what = match &req.method {
             PayMethod::Saved { token } => token.clone(),
             PayMethod::Card { number, .. } => {
@@ -505,4 +511,40 @@ fn a_number_past_its_verification_limit_goes_to_a_representative() {
     let (said, r, _, _) = call(&b, "+15550009999", &["1", &unknown]);
     assert!(said.contains("cannot take more account entries"), "{said}");
     assert_eq!(r.next, Next::Transfer { account: None });
+}
+
+#[test]
+fn with_the_processor_down_a_card_entry_goes_to_a_representative() {
+    // Only a saved method can be scheduled; with none, a person takes the payment.
+    let mut b = Fake::new();
+    b.saved.clear();
+    b.down = true;
+    let (said, r, c, s) = call(
+        &b,
+        "+15550000000",
+        &[
+            "1",
+            "100000000017",
+            "10001",
+            "1",
+            "1",
+            "4242424242424242",
+            "1234",
+            "123",
+            "10001",
+            "1",
+        ],
+    );
+    assert!(
+        said.contains("Our payment system is not answering right now. Nothing was charged."),
+        "{said}"
+    );
+    assert_eq!(
+        r.next,
+        Next::Transfer {
+            account: Some("100000000017".into())
+        }
+    );
+    assert_eq!(c.transfer_reason.as_deref(), Some("processor_unavailable"));
+    assert!(s.is_empty(), "the card digits are wiped");
 }

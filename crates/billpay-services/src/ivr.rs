@@ -287,9 +287,12 @@ impl Backend for Line<'_> {
         };
         let result = match self.app.create_payment_result(idem, request).await {
             Ok(r) => r,
+            Err(ServiceError::ProcessorUnavailable) => {
+                tracing::info!("phone payment not sent: the processor is unavailable");
+                return Ok(PayOutcome::Unavailable);
+            }
             Err(
                 e @ (ServiceError::Duplicate { .. }
-                | ServiceError::ProcessorUnavailable
                 | ServiceError::Invalid { .. }
                 | ServiceError::NotFound { .. }),
             ) => {

@@ -376,6 +376,29 @@ both_engines! {
         assert_eq!(t.balance(&n).await, 0);
     }
 
+    async fn with_the_processor_down_the_caller_schedules_the_payment_instead(t) {
+        let n = account(&t).await;
+        save_card(&t, &n).await;
+        t.sandbox.inject(billpay_services::sandbox::Fault::Unavailable);
+        let tomorrow = t.app.clock.now()
+            .to_zoned(jiff::tz::TimeZone::get("America/New_York").expect("tz"))
+            .date()
+            .tomorrow()
+            .expect("tomorrow");
+        let mmdd = tomorrow.strftime("%m%d").to_string();
+        let text = dial(&t, "CAdown", CALLER, &n, &["1", "1", "10001", "1", "1", "1", "1", &mmdd, "1", "1", "1"]).await;
+        assert!(text.contains("Our payment system is not answering right now. Nothing was charged."), "{text}");
+        assert!(text.contains("To schedule this payment for a later date with a saved payment method, press 1."), "{text}");
+        assert_eq!(t.processor_charges().await, 0, "nothing reached the processor");
+        assert_eq!(t.balance(&n).await, 8410);
+        let (_, list) = t.get(&format!("/api/v1/accounts/{n}/scheduled_payments")).await;
+        let scheduled = list["data"].as_array().expect("list");
+        assert_eq!(scheduled.len(), 1, "{text}\n{list}");
+        assert_eq!(scheduled[0]["start_date"], tomorrow.to_string());
+        assert_eq!(scheduled[0]["amount"], 8410);
+        t.assert_verified().await;
+    }
+
     async fn in_doubt_payment_is_not_taken_twice(t) {
         let n = account(&t).await;
         save_card(&t, &n).await;
