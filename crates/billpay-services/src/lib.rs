@@ -16,6 +16,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod autopay;
 pub mod billing;
+pub mod chat;
 pub mod clock;
 pub mod collections;
 pub mod email;
@@ -181,6 +182,8 @@ pub struct Billpay {
     pub config: Arc<ServiceConfig>,
     /// The keyring for saved payment methods; without one, methods cannot be saved or used.
     pub vault: Option<Arc<vault::Vault>>,
+    /// Live chat's announcements of new messages to this process's listeners.
+    pub chat: Arc<chat::ChatHub>,
 }
 
 impl Billpay {

@@ -79,6 +79,9 @@ pub struct SessionData {
     /// A sign-in past its password, waiting for the emailed code (customer id).
     #[serde(default)]
     pub pending_customer: Option<String>,
+    /// The live-chat conversation this browser started.
+    #[serde(default)]
+    pub chat: Option<String>,
 }
 
 /// A quick payment being put together.

@@ -363,6 +363,7 @@ pub async fn build_with_clock(
         processor: sandbox.clone(),
         render: Arc::new(billpay_http::JsonRender),
         config: Arc::new(config),
+        chat: Arc::default(),
     }
     .with_ach_origination();
     Ok((app, sandbox))

@@ -9,6 +9,7 @@
 //! origin's stylesheet and forms: nothing inline, no script at all.
 
 mod account;
+pub mod chat;
 mod mailbox;
 mod manage;
 mod quickpay;
@@ -30,9 +31,11 @@ pub const SESSION_COOKIE: &str = "billpay_session";
 /// The form field every POST must carry.
 pub const CSRF_FIELD: &str = "csrf";
 
-const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-     frame-ancestors 'none'; base-uri 'none'";
+/// Scripts only from this origin's files (the chat's progressive enhancement): nothing inline.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+     style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const STYLESHEET: &str = include_str!("../../assets/portal.css");
+const CHAT_SCRIPT: &str = include_str!("../../assets/chat.js");
 
 /// The portal's routes, with the session and CSRF layer around all but the stylesheets.
 pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
@@ -67,6 +70,10 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             get(account::security).post(account::set_security),
         )
         .route("/account", get(account::dashboard))
+        .route("/chat", get(chat::page))
+        .route("/chat/start", axum::routing::post(chat::start))
+        .route("/chat/say", axum::routing::post(chat::say))
+        .route("/chat/events", get(chat::events))
         .route(
             "/reset",
             get(account::reset_request_page).post(account::reset_request),
@@ -140,6 +147,19 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             get(|| async { css_response(STYLESHEET.to_string()) }),
         )
         .route("/assets/theme.css", get(theme_css))
+        .route(
+            "/assets/chat.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "public, max-age=300"),
+                    ],
+                    CHAT_SCRIPT,
+                )
+                    .into_response()
+            }),
+        )
         .route("/assets/icon.svg", get(icon_svg))
         .merge(pages)
 }

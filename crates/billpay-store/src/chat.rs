@@ -1,0 +1,190 @@
+//! Queries of live chat: conversations and their numbered messages. Same conventions as
+//! [`crate::queries`]: one function per query, `$N` placeholders, the same SQL on both engines.
+
+use sqlx::AnyConnection;
+
+use crate::StoreError;
+
+type R<T> = Result<T, StoreError>;
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub id: String,
+    pub account_id: Option<String>,
+    pub account_number: Option<String>,
+    pub customer_name: String,
+    /// bot, queued, assigned or closed.
+    pub state: String,
+    pub agent_id: Option<String>,
+    pub queued_at: Option<i64>,
+    pub last_seq: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One message; its body has had card numbers masked before it was written.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct MessageRow {
+    pub conversation_id: String,
+    pub seq: i64,
+    /// customer, bot, agent, system or note.
+    pub sender: String,
+    pub author: Option<String>,
+    pub body: String,
+    /// A path on this site offered as a button.
+    pub link: Option<String>,
+    pub created_at: i64,
+}
+
+pub async fn insert_conversation(c: &mut AnyConnection, r: &ConversationRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO chat_conversations (id, account_id, account_number, customer_name, state, \
+         agent_id, queued_at, last_seq, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&r.id)
+    .bind(&r.account_id)
+    .bind(&r.account_number)
+    .bind(&r.customer_name)
+    .bind(&r.state)
+    .bind(&r.agent_id)
+    .bind(r.queued_at)
+    .bind(r.last_seq)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn conversation(c: &mut AnyConnection, id: &str) -> R<Option<ConversationRow>> {
+    Ok(
+        sqlx::query_as::<_, ConversationRow>("SELECT * FROM chat_conversations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// Takes the next message number of a conversation (and locks its row on PostgreSQL, so two
+/// writers number one after the other). None if there is no such conversation.
+pub async fn next_seq(c: &mut AnyConnection, id: &str, now: i64) -> R<Option<i64>> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "UPDATE chat_conversations SET last_seq = last_seq + 1, updated_at = $2 WHERE id = $1 \
+         RETURNING last_seq",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(c)
+    .await?)
+}
+
+pub async fn insert_message(c: &mut AnyConnection, m: &MessageRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO chat_messages (conversation_id, seq, sender, author, body, link, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&m.conversation_id)
+    .bind(m.seq)
+    .bind(&m.sender)
+    .bind(&m.author)
+    .bind(&m.body)
+    .bind(&m.link)
+    .bind(m.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Messages numbered after `after`, oldest first, at most `limit`; internal notes only when
+/// `with_notes`.
+pub async fn messages_after(
+    c: &mut AnyConnection,
+    id: &str,
+    after: i64,
+    with_notes: bool,
+    limit: i64,
+) -> R<Vec<MessageRow>> {
+    Ok(sqlx::query_as::<_, MessageRow>(
+        "SELECT * FROM chat_messages WHERE conversation_id = $1 AND seq > $2 \
+         AND (sender <> 'note' OR $3 = 1) ORDER BY seq LIMIT $4",
+    )
+    .bind(id)
+    .bind(after)
+    .bind(i64::from(with_notes))
+    .bind(limit)
+    .fetch_all(c)
+    .await?)
+}
+
+/// Moves a conversation from state `from` to `to` (with its agent and queue time). False if
+/// it was not in `from` (someone else moved it first).
+#[allow(clippy::too_many_arguments)]
+pub async fn set_state(
+    c: &mut AnyConnection,
+    id: &str,
+    from: &str,
+    to: &str,
+    agent_id: Option<&str>,
+    queued_at: Option<i64>,
+    now: i64,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE chat_conversations SET state = $3, agent_id = $4, queued_at = $5, updated_at = $6 \
+         WHERE id = $1 AND state = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(agent_id)
+    .bind(queued_at)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Conversations in one state, oldest queued (then oldest started) first.
+pub async fn conversations_in_state(
+    c: &mut AnyConnection,
+    state: &str,
+    limit: i64,
+) -> R<Vec<ConversationRow>> {
+    Ok(sqlx::query_as::<_, ConversationRow>(
+        "SELECT * FROM chat_conversations WHERE state = $1 \
+         ORDER BY queued_at, created_at, id LIMIT $2",
+    )
+    .bind(state)
+    .bind(limit)
+    .fetch_all(c)
+    .await?)
+}
+
+/// The open conversations a representative has, newest activity first.
+pub async fn agent_conversations(
+    c: &mut AnyConnection,
+    agent_id: &str,
+    limit: i64,
+) -> R<Vec<ConversationRow>> {
+    Ok(sqlx::query_as::<_, ConversationRow>(
+        "SELECT * FROM chat_conversations WHERE agent_id = $1 AND state = 'assigned' \
+         ORDER BY updated_at DESC, id LIMIT $2",
+    )
+    .bind(agent_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await?)
+}
+
+/// How many queued conversations were queued before this instant (the place in line is one
+/// more).
+pub async fn queued_before(c: &mut AnyConnection, queued_at: i64, id: &str) -> R<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM chat_conversations WHERE state = 'queued' \
+         AND (queued_at < $1 OR (queued_at = $1 AND id < $2))",
+    )
+    .bind(queued_at)
+    .bind(id)
+    .fetch_one(c)
+    .await?)
+}
