@@ -79,9 +79,49 @@ pub struct SessionData {
     /// A sign-in past its password, waiting for the emailed code (customer id).
     #[serde(default)]
     pub pending_customer: Option<String>,
+    /// How that sign-in's second factor is proven, and where a code went ("your phone
+    /// ending in 34"): what the code page says.
+    #[serde(default)]
+    pub pending_factor: Option<SecondFactor>,
+    #[serde(default)]
+    pub pending_hint: Option<String>,
+    /// A number being proven for texted sign-in codes (E.164).
+    #[serde(default)]
+    pub pending_phone: Option<String>,
     /// The live-chat conversation this browser started.
     #[serde(default)]
     pub chat: Option<String>,
+}
+
+/// How a registered customer proves the second factor at sign-in.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFactor {
+    /// A code emailed to the address on file.
+    Email,
+    /// A code texted to a number proven with a code.
+    Sms,
+    /// An authenticator app (TOTP).
+    Totp,
+}
+
+impl SecondFactor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecondFactor::Email => "email",
+            SecondFactor::Sms => "sms",
+            SecondFactor::Totp => "totp",
+        }
+    }
+
+    /// The stored column; anything unknown falls back to email codes.
+    pub fn from_column(s: &str) -> SecondFactor {
+        match s {
+            "sms" => SecondFactor::Sms,
+            "totp" => SecondFactor::Totp,
+            _ => SecondFactor::Email,
+        }
+    }
 }
 
 /// A quick payment being put together.
@@ -851,13 +891,18 @@ pub struct MailboxMessage {
 }
 
 impl Billpay {
-    /// The newest emails of the outbox, rendered as they are (or would be) sent: the demo
-    /// mailbox, so a newcomer reads receipts and codes without a mail server.
+    /// The newest emails and text messages of the outbox, rendered as they are (or would be)
+    /// sent: the demo mailbox, so a newcomer reads receipts and codes without a mail server or
+    /// a phone.
     pub async fn demo_mailbox(&self) -> Result<Vec<MailboxMessage>, ServiceError> {
-        let rows = {
+        let mut rows = {
             let mut c = self.store.read_conn().await?;
-            q::recent_outbox(&mut c, "email.", MAILBOX_LIST_MAX).await?
+            let mut rows = q::recent_outbox(&mut c, "email.", MAILBOX_LIST_MAX).await?;
+            rows.extend(q::recent_outbox(&mut c, crate::sms::KIND_PREFIX, MAILBOX_LIST_MAX).await?);
+            rows
         };
+        rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        rows.truncate(MAILBOX_LIST_MAX as usize);
         Ok(rows.into_iter().map(|r| self.mailbox_message(r)).collect())
     }
 
@@ -867,15 +912,28 @@ impl Billpay {
             q::outbox_row(&mut c, id).await?
         };
         match row {
-            Some(r) if r.kind.starts_with("email.") => Ok(self.mailbox_message(r)),
+            Some(r)
+                if r.kind.starts_with("email.") || r.kind.starts_with(crate::sms::KIND_PREFIX) =>
+            {
+                Ok(self.mailbox_message(r))
+            }
             _ => Err(ServiceError::NotFound { what: "message" }),
         }
     }
 
     fn mailbox_message(&self, r: billpay_store::outbox::DeliveryRow) -> MailboxMessage {
-        let (subject, text) = match self.render_outbox_row(&r.kind, &r.payload_json) {
-            Ok(m) => (m.subject, m.text),
-            Err(e) => (format!("({})", r.kind), e.to_string()),
+        let rendered = if r.kind.starts_with(crate::sms::KIND_PREFIX) {
+            crate::sms::render_sms(&r.kind, &r.payload_json, &self.config.biller.name)
+                .map(|text| ("Text message".to_string(), text))
+                .map_err(|e| e.to_string())
+        } else {
+            self.render_outbox_row(&r.kind, &r.payload_json)
+                .map(|m| (m.subject, m.text))
+                .map_err(|e| e.to_string())
+        };
+        let (subject, text) = match rendered {
+            Ok(m) => m,
+            Err(e) => (format!("({})", r.kind), e),
         };
         MailboxMessage {
             id: r.id,

@@ -23,8 +23,28 @@ use jiff::SignedDuration;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::portal::{FieldError, PortalSession, SessionToken};
+use crate::portal::{FieldError, PortalSession, SecondFactor, SessionToken};
+use crate::totp::TotpCheck;
 use crate::{Billpay, Payment, ServiceError};
+
+/// Where a one-time code goes.
+#[derive(Clone, Debug)]
+pub(crate) enum CodeTo {
+    Email(String),
+    Text(String),
+}
+
+/// The owner of a customer's authenticator secret.
+pub fn customer_owner(customer_id: &str) -> String {
+    format!("customer:{customer_id}")
+}
+
+/// "your phone ending in 34": enough to recognise the number, not to learn it.
+pub fn phone_hint(e164: &str) -> String {
+    let digits: Vec<char> = e164.chars().filter(char::is_ascii_digit).collect();
+    let last: String = digits[digits.len().saturating_sub(2)..].iter().collect();
+    format!("your phone ending in {last}")
+}
 
 /// Shortest password accepted, in characters.
 pub const PASSWORD_CHARS_MIN: usize = 12;
@@ -244,6 +264,8 @@ impl Billpay {
             locked_until: None,
             created_at: now,
             updated_at: now,
+            second_factor: "email".into(),
+            sms_phone: None,
         };
         let notice = OutboxRow {
             id: self.new_id("msg"),
@@ -332,8 +354,31 @@ impl Billpay {
         self.store
             .write(move |c| Box::pin(async move { q::clear_failed_signins(c, &id, now).await }))
             .await?;
-        self.portal_send_code(&customer).await?;
+        // An authenticator app needs nothing sent.
+        if SecondFactor::from_column(&customer.second_factor) != SecondFactor::Totp {
+            self.portal_send_code(&customer).await?;
+        }
         Ok(Some(customer.id))
+    }
+
+    /// Whether `password` is the customer's current password (to confirm a sensitive change).
+    pub(crate) async fn portal_password_is(
+        &self,
+        customer_id: &str,
+        password: &SecretString,
+    ) -> Result<bool, ServiceError> {
+        let phc = {
+            let mut c = self.store.read_conn().await?;
+            q::customer(&mut c, customer_id).await?
+        }
+        .ok_or(ServiceError::NotFound { what: "customer" })?
+        .password_hash;
+        let pw = SecretString::new(password.expose_secret().to_string());
+        Ok(
+            tokio::task::spawn_blocking(move || verify_password(pw.expose_secret(), &phc))
+                .await
+                .unwrap_or(false),
+        )
     }
 
     /// Emails a new sign-in code (any earlier one stops working).
@@ -343,10 +388,32 @@ impl Billpay {
             q::customer(&mut c, customer_id).await?
         };
         let row = row.ok_or(ServiceError::NotFound { what: "customer" })?;
+        if SecondFactor::from_column(&row.second_factor) == SecondFactor::Totp {
+            // The app makes its own codes; nothing is sent.
+            return Ok(());
+        }
         self.portal_send_code(&row).await
     }
 
     async fn portal_send_code(&self, customer: &PortalCustomerRow) -> Result<(), ServiceError> {
+        let to = match (
+            SecondFactor::from_column(&customer.second_factor),
+            &customer.sms_phone,
+        ) {
+            (SecondFactor::Sms, Some(phone)) => CodeTo::Text(phone.clone()),
+            _ => CodeTo::Email(customer.email.clone()),
+        };
+        self.portal_send_code_to(&customer.id, "signin", to).await
+    }
+
+    /// Sends a new one-time code for `purpose` (`signin`, or `phone` to prove a number) by
+    /// email or text; any earlier live code of that purpose stops working.
+    pub(crate) async fn portal_send_code_to(
+        &self,
+        customer_id: &str,
+        purpose: &'static str,
+        to: CodeTo,
+    ) -> Result<(), ServiceError> {
         // Rejection sampling: every 6-digit code equally likely.
         let code = loop {
             let n = self.random.next_u64();
@@ -356,21 +423,35 @@ impl Billpay {
         };
         let now = self.clock.now_micros();
         let code_id = self.new_id("code");
+        let minutes = CODE_TTL.as_mins();
+        let (kind, recipient, payload) = match to {
+            CodeTo::Email(email) => (
+                "email.signin_code",
+                email,
+                serde_json::json!({ "code": code, "minutes": minutes }),
+            ),
+            CodeTo::Text(phone) => (
+                "sms.signin_code",
+                phone,
+                serde_json::json!({ "message": format!(
+                    "Your code is {code}. It works once, for {minutes} minutes. We never ask for it by phone, chat or email."
+                ) }),
+            ),
+        };
         let outbox = OutboxRow {
             id: self.new_id("msg"),
-            kind: "email.signin_code".into(),
+            kind: kind.into(),
             dedupe_key: format!("signin_code:{code_id}"),
-            recipient: customer.email.clone(),
-            payload_json: serde_json::json!({ "code": code, "minutes": CODE_TTL.as_mins() })
-                .to_string(),
+            recipient,
+            payload_json: payload.to_string(),
             created_at: now,
             sent_at: None,
             attempts: 0,
         };
         let row = PortalCodeRow {
             id: code_id.clone(),
-            customer_id: customer.id.clone(),
-            purpose: "signin".into(),
+            customer_id: customer_id.to_string(),
+            purpose: purpose.into(),
             code_hash: code_hash(&code_id, &code),
             outbox_id: Some(outbox.id.clone()),
             attempts: 0,
@@ -378,11 +459,11 @@ impl Billpay {
             used_at: None,
             created_at: now,
         };
-        let customer_id = customer.id.clone();
+        let customer_id = customer_id.to_string();
         self.store
             .write(move |c| {
                 Box::pin(async move {
-                    q::end_codes_of(c, &customer_id, "signin", now).await?;
+                    q::end_codes_of(c, &customer_id, purpose, now).await?;
                     queries::insert_outbox(c, &outbox).await?;
                     q::insert_code(c, &row).await
                 })
@@ -401,14 +482,18 @@ impl Billpay {
         let link_gone =
             serde_json::json!({ "url": "(used or expired)", "minutes": RESET_TTL.as_mins() })
                 .to_string();
+        let text_gone =
+            serde_json::json!({ "message": "(a one-time code, used or expired)" }).to_string();
         Ok(self
             .store
             .write(move |c| {
                 Box::pin(async move {
                     let rows = q::codes_to_redact(c, now, REDACT_BATCH).await?;
-                    for (code_id, outbox_id, purpose) in &rows {
+                    for (code_id, outbox_id, purpose, kind) in &rows {
                         let redacted = if purpose == "reset" {
                             &link_gone
+                        } else if kind.starts_with(crate::sms::KIND_PREFIX) {
+                            &text_gone
                         } else {
                             &code_gone
                         };
@@ -421,8 +506,9 @@ impl Billpay {
             .await?)
     }
 
-    /// Checks the code of a sign-in in progress. Right: the session becomes the customer's,
-    /// under a new id. Wrong: why, in the customer's words.
+    /// Checks the code of a sign-in in progress (emailed, texted, or from the authenticator
+    /// app). Right: the session becomes the customer's, under a new id. Wrong: why, in the
+    /// customer's words.
     pub async fn portal_check_code(
         &self,
         session: &PortalSession,
@@ -431,14 +517,85 @@ impl Billpay {
         let Some(customer_id) = session.data.pending_customer.clone() else {
             return Ok(Err("Sign in with your email and password first.".into()));
         };
-        let (customer, live) = {
+        let customer = {
             let mut c = self.store.read_conn().await?;
-            (
-                q::customer(&mut c, &customer_id).await?,
-                q::live_code(&mut c, &customer_id, "signin").await?,
-            )
+            q::customer(&mut c, &customer_id).await?
         };
         let customer = customer.ok_or(ServiceError::NotFound { what: "customer" })?;
+        let checked = if SecondFactor::from_column(&customer.second_factor) == SecondFactor::Totp {
+            self.portal_check_app_code(&customer, code).await?
+        } else {
+            self.portal_check_sent_code(&customer.id, "signin", code)
+                .await?
+        };
+        if let Err(why) = checked {
+            return Ok(Err(why));
+        }
+        self.portal_redact_codes().await?;
+        Ok(Ok(self.portal_complete_signin(session, &customer).await?))
+    }
+
+    /// Checks a code of the authenticator app. Wrong codes count as failed sign-ins and lock
+    /// the sign-in like wrong passwords.
+    async fn portal_check_app_code(
+        &self,
+        customer: &PortalCustomerRow,
+        code: &str,
+    ) -> Result<Result<(), String>, ServiceError> {
+        let now = self.clock.now_micros();
+        if customer.locked_until.is_some_and(|until| until > now) {
+            return Ok(Err(format!(
+                "Too many wrong codes. Sign-in is paused for {} minutes.",
+                SIGNIN_LOCK.as_mins()
+            )));
+        }
+        let why = match self
+            .totp_verify(&customer_owner(&customer.id), code)
+            .await?
+        {
+            TotpCheck::Accepted => {
+                let id = customer.id.clone();
+                self.store
+                    .write(move |c| {
+                        Box::pin(async move { q::clear_failed_signins(c, &id, now).await })
+                    })
+                    .await?;
+                return Ok(Ok(()));
+            }
+            TotpCheck::Wrong => {
+                "That code is not right. Enter the 6-digit code your authenticator app shows now."
+            }
+            TotpCheck::Replayed => {
+                "That code was already used. Wait for the next code in your authenticator app."
+            }
+            TotpCheck::NotEnrolled => {
+                "No authenticator app is set up for this account. Answer your security questions, or call us."
+            }
+        };
+        let id = customer.id.clone();
+        let lock_until = now + SIGNIN_LOCK.as_micros() as i64;
+        self.store
+            .write(move |c| {
+                Box::pin(async move {
+                    q::record_failed_signin(c, &id, SIGNIN_FAILURES_MAX, lock_until, now).await
+                })
+            })
+            .await?;
+        metrics::counter!("billpay_portal_signins_total", "outcome" => "bad_code").increment(1);
+        Ok(Err(why.into()))
+    }
+
+    /// Checks a code that was emailed or texted for `purpose`, using it up when right.
+    pub(crate) async fn portal_check_sent_code(
+        &self,
+        customer_id: &str,
+        purpose: &'static str,
+        code: &str,
+    ) -> Result<Result<(), String>, ServiceError> {
+        let live = {
+            let mut c = self.store.read_conn().await?;
+            q::live_code(&mut c, customer_id, purpose).await?
+        };
         let now = self.clock.now_micros();
         let Some(live) = live.filter(|l| l.expires_at > now) else {
             return Ok(Err("This code has expired. Send a new code.".into()));
@@ -463,7 +620,7 @@ impl Billpay {
                 .await?;
             metrics::counter!("billpay_portal_signins_total", "outcome" => "bad_code").increment(1);
             return Ok(Err(
-                "That code is not right. Check the newest email from us and try again.".into(),
+                "That code is not right. Check the newest message from us and try again.".into(),
             ));
         }
         let id = live.id.clone();
@@ -474,8 +631,7 @@ impl Billpay {
         if !ended {
             return Ok(Err("This code was already used. Send a new code.".into()));
         }
-        self.portal_redact_codes().await?;
-        Ok(Ok(self.portal_complete_signin(session, &customer).await?))
+        Ok(Ok(()))
     }
 
     /// The second factor passed: the session becomes the customer's, under a new id.
@@ -491,6 +647,8 @@ impl Billpay {
         .ok_or(ServiceError::NotFound { what: "account" })?;
         let mut moved = session.clone();
         moved.data.pending_customer = None;
+        moved.data.pending_factor = None;
+        moved.data.pending_hint = None;
         moved.data.account_number = Some(account.account_number.clone());
         moved.data.checkout = None;
         let rotated = self
@@ -827,6 +985,17 @@ impl Billpay {
         session: &mut PortalSession,
         customer_id: String,
     ) -> Result<(), ServiceError> {
+        let customer = {
+            let mut c = self.store.read_conn().await?;
+            q::customer(&mut c, &customer_id).await?
+        }
+        .ok_or(ServiceError::NotFound { what: "customer" })?;
+        let factor = SecondFactor::from_column(&customer.second_factor);
+        session.data.pending_hint = match (factor, &customer.sms_phone) {
+            (SecondFactor::Sms, Some(phone)) => Some(phone_hint(phone)),
+            _ => None,
+        };
+        session.data.pending_factor = Some(factor);
         session.data.pending_customer = Some(customer_id);
         self.portal_save(session).await
     }

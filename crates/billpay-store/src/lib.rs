@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod portal;
 pub mod queries;
 pub mod rows;
+pub mod totp;
 
 pub use db::{Engine, GROUP_COMMIT_BATCH_MAX, Store, StoreOptions, WriteFn};
 pub use sqlx::AnyConnection;

@@ -170,6 +170,10 @@ pub struct PortalCustomerRow {
     pub locked_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `email`, `sms` or `totp`.
+    pub second_factor: String,
+    /// Where `sms` codes go (E.164).
+    pub sms_phone: Option<String>,
 }
 
 impl std::fmt::Debug for PortalCustomerRow {
@@ -231,6 +235,27 @@ pub async fn customer_by_account(
     .bind(account_id)
     .fetch_optional(c)
     .await?)
+}
+
+/// Sets how the customer proves the second factor (`email`, `sms` with its number, `totp`).
+pub async fn set_second_factor(
+    c: &mut AnyConnection,
+    id: &str,
+    factor: &str,
+    sms_phone: Option<&str>,
+    now: i64,
+) -> R<()> {
+    sqlx::query(
+        "UPDATE portal_customers SET second_factor = $2, sms_phone = $3, updated_at = $4 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(factor)
+    .bind(sms_phone)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
 }
 
 /// Counts a failed sign-in; `lock_until` (when the limit is reached) locks the sign-in.
@@ -355,15 +380,16 @@ pub async fn end_codes_of(
 }
 
 /// Codes used, replaced or expired whose outbox row still holds the code: (code id, outbox
-/// id, purpose), a batch.
+/// id, purpose, the message's kind), a batch.
 pub async fn codes_to_redact(
     c: &mut AnyConnection,
     now: i64,
     limit: i64,
-) -> R<Vec<(String, String, String)>> {
+) -> R<Vec<(String, String, String, String)>> {
     Ok(sqlx::query_as(
-        "SELECT id, outbox_id, purpose FROM portal_codes WHERE outbox_id IS NOT NULL \
-         AND (expires_at < $1 OR used_at IS NOT NULL) ORDER BY created_at LIMIT $2",
+        "SELECT p.id, p.outbox_id, p.purpose, COALESCE(o.kind, '') FROM portal_codes p \
+         LEFT JOIN outbox o ON o.id = p.outbox_id WHERE p.outbox_id IS NOT NULL \
+         AND (p.expires_at < $1 OR p.used_at IS NOT NULL) ORDER BY p.created_at LIMIT $2",
     )
     .bind(now)
     .bind(limit)

@@ -623,12 +623,13 @@ async fn keys(action: KeysAction, settings: &Settings) -> Result<()> {
             let mut total = 0;
             for _ in 0..10 {
                 let n = app.rewrap_payment_methods().await?;
-                total += n + app.rewrap_ach_entries().await?;
+                total += n + app.rewrap_ach_entries().await? + app.rewrap_totp_secrets().await?;
                 let left: i64 = app
                     .methods_per_key_version()
                     .await?
                     .iter()
                     .chain(app.ach_entries_per_key_version().await?.iter())
+                    .chain(app.totp_per_key_version().await?.iter())
                     .filter(|(v, _)| *v != i64::from(version))
                     .map(|(_, n)| n)
                     .sum();
@@ -638,7 +639,7 @@ async fn keys(action: KeysAction, settings: &Settings) -> Result<()> {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             println!(
-                "re-wrapped {total} saved payment methods and ACH entries under key version {version}"
+                "re-wrapped {total} saved payment methods, ACH entries and authenticator secrets under key version {version}"
             );
             print_key_status(&app, &Keyring::load(&path)?).await?;
             app.store.close().await;
@@ -652,12 +653,13 @@ async fn keys(action: KeysAction, settings: &Settings) -> Result<()> {
                 .await?
                 .iter()
                 .chain(app.ach_entries_per_key_version().await?.iter())
+                .chain(app.totp_per_key_version().await?.iter())
                 .filter(|(v, _)| *v == i64::from(version))
                 .map(|(_, n)| n)
                 .sum();
             if still > 0 {
                 anyhow::bail!(
-                    "{still} saved payment methods or ACH entries still use key version {version}: run `billpay keys rotate` first"
+                    "{still} saved payment methods, ACH entries or authenticator secrets still use key version {version}: run `billpay keys rotate` first"
                 );
             }
             keyring.retire(version)?;

@@ -946,3 +946,219 @@ both_engines! {
         assert_eq!(stranger.get("/signin/questions").await.location.as_deref(), Some("/signin"));
     }
 }
+
+/// The text between `start` and `end` in `html`.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let i = html
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in {html}"))
+        + start.len();
+    &html[i..i + html[i..].find(end).unwrap()]
+}
+
+/// The code an authenticator app holding `key` (as the page shows it) shows now.
+fn app_code(app: &TestApp, key: &str) -> String {
+    use billpay_services::Clock;
+    let secret = billpay_services::totp::secret_from_text(key).expect("the key is base32");
+    let now = u64::try_from(app.clock.now_micros() / 1_000_000).unwrap();
+    billpay_services::totp::code_at(&secret, now)
+}
+
+async fn outbox_count(app: &TestApp, kind: &str) -> i64 {
+    let mut c = app.app.store.read_conn().await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE kind = $1")
+        .bind(kind)
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    n
+}
+
+/// The newest text message's 6-digit code to `phone`.
+async fn latest_texted_code(app: &TestApp, phone: &str) -> String {
+    let mut c = app.app.store.read_conn().await.unwrap();
+    let (payload,): (String,) = sqlx::query_as(
+        "SELECT payload_json FROM outbox WHERE kind = 'sms.signin_code' AND recipient = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(phone)
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    let text = v["message"].as_str().unwrap();
+    let code: String = text
+        .split_whitespace()
+        .find(|w| {
+            w.trim_end_matches('.').len() == 6
+                && w.trim_end_matches('.').chars().all(|c| c.is_ascii_digit())
+        })
+        .unwrap_or_else(|| panic!("no code in {text}"))
+        .trim_end_matches('.')
+        .to_string();
+    code
+}
+
+async fn app_with_texts(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |s| s.portal.demo_mailbox = true).await
+}
+
+both_engines! {
+    async fn an_authenticator_app_replaces_emailed_codes_and_each_of_its_codes_works_once(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        enrol(&app, &mut v, &account).await;
+        let p = v.get("/account/signin-codes").await;
+        assert!(p.body.contains("Now it comes from <strong>an email"), "{}", p.body);
+        let p = v.submit("/account/signin-codes", "/account/signin-codes/app", &[]).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("<svg role=\"img\" aria-label=\"QR code"), "{}", p.body);
+        let key = between(&p.body, "<code class=\"secret-key\">", "</code>").to_string();
+        assert_eq!(key.split(' ').count(), 8, "160 bits in groups of four: {key}");
+
+        // The secret is sealed: no column holds it, as text or base32.
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT state, wrapped_key, ciphertext FROM totp_secrets")
+                .fetch_all(&mut *c).await.unwrap();
+        drop(c);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].0, "pending");
+        let compact = key.replace(' ', "");
+        for (_, w, ct) in &rows {
+            assert!(!w.contains(&compact) && !ct.contains(&compact) && !ct.contains(&key));
+        }
+
+        // A wrong code keeps the same key on the page; the right one turns the app on.
+        let p = v.submit("/account/signin-codes", "/account/signin-codes/app", &[]).await;
+        let key = between(&p.body, "<code class=\"secret-key\">", "</code>").to_string();
+        let wrong = if app_code(&app, &key) == "000000" { "111111" } else { "000000" };
+        let p = v.submit("/account/signin-codes", "/account/signin-codes/app/confirm", &[("code", wrong)]).await;
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("That code is not right"), "{}", p.body);
+        assert!(p.body.contains(&key), "the same key again");
+        let code = app_code(&app, &key);
+        let p = v.submit("/account/signin-codes", "/account/signin-codes/app/confirm", &[("code", &code)]).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("Your authenticator app is set up"), "{}", p.body);
+        assert!(p.body.contains("Now it comes from <strong>your authenticator app"), "{}", p.body);
+        assert_eq!(outbox_count(&app, "email.signin_method_changed").await, 1);
+
+        // Signing in now asks for the app's code; nothing is emailed.
+        let csrf = hidden(&v.get("/account").await.body, "csrf");
+        v.post("/signout", &[("csrf", &csrf)]).await;
+        let emailed = outbox_count(&app, "email.signin_code").await;
+        let mut w = Visitor::new(&app);
+        let p = w.submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)]).await;
+        assert_eq!(p.location.as_deref(), Some("/signin/code"));
+        assert_eq!(outbox_count(&app, "email.signin_code").await, emailed);
+        let page = w.get("/signin/code").await;
+        assert!(page.body.contains("Open your authenticator app"), "{}", page.body);
+        assert!(!page.body.contains("Send a new code"), "{}", page.body);
+        // The code that turned the app on was used in this 30 seconds: it does not work again.
+        let p = w.submit("/signin/code", "/signin/code", &[("code", &code)]).await;
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("already used"), "{}", p.body);
+        app.clock.advance(jiff::SignedDuration::from_secs(30));
+        let fresh = app_code(&app, &key);
+        let p = w.submit("/signin/code", "/signin/code", &[("code", &fresh)]).await;
+        assert_eq!(p.location.as_deref(), Some("/account"), "{}", p.body);
+        // ...and that one works once, even for another browser.
+        let mut x = Visitor::new(&app);
+        x.submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)]).await;
+        let p = x.submit("/signin/code", "/signin/code", &[("code", &fresh)]).await;
+        assert_eq!(p.status, 422);
+        // An emailed code does not stand in for the app.
+        x.submit("/signin/code", "/signin/code/resend", &[]).await;
+        assert_eq!(outbox_count(&app, "email.signin_code").await, emailed);
+
+        // Back to emailed codes takes the password; the app's secret is deleted.
+        let p = w.submit("/account/signin-codes", "/account/signin-codes/email", &[("password", "not my password")]).await;
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("not your current password"), "{}", p.body);
+        let p = w.submit("/account/signin-codes", "/account/signin-codes/email", &[("password", PASSWORD)]).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("Sign-in codes now come by email"), "{}", p.body);
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM totp_secrets").fetch_one(&mut *c).await.unwrap();
+        assert_eq!(n, 0);
+        let (audits,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = 'portal.signin_method'")
+            .fetch_one(&mut *c).await.unwrap();
+        assert_eq!(audits, 2);
+        drop(c);
+        let mut y = Visitor::new(&app);
+        let p = sign_in(&app, &mut y).await;
+        assert_eq!(p.location.as_deref(), Some("/account"), "{}", p.body);
+    }
+
+    async fn wrong_app_codes_lock_the_sign_in_like_wrong_passwords(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        enrol(&app, &mut v, &account).await;
+        let p = v.submit("/account/signin-codes", "/account/signin-codes/app", &[]).await;
+        let key = between(&p.body, "<code class=\"secret-key\">", "</code>").to_string();
+        let code = app_code(&app, &key);
+        v.submit("/account/signin-codes", "/account/signin-codes/app/confirm", &[("code", &code)]).await;
+        app.clock.advance(jiff::SignedDuration::from_secs(60));
+        let mut w = Visitor::new(&app);
+        w.submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)]).await;
+        let right = app_code(&app, &key);
+        let wrong = if right == "123456" { "654321" } else { "123456" };
+        for _ in 0..10 {
+            let p = w.submit("/signin/code", "/signin/code", &[("code", wrong)]).await;
+            assert_eq!(p.status, 422);
+        }
+        let p = w.submit("/signin/code", "/signin/code", &[("code", &right)]).await;
+        assert_eq!(p.status, 422, "locked, even with the right code");
+        assert!(p.body.contains("Sign-in is paused"), "{}", p.body);
+        assert_eq!(w.get("/account").await.location.as_deref(), Some("/signin"));
+    }
+}
+
+both_engines! {
+    with app_with_texts;
+
+    async fn texted_sign_in_codes_go_to_a_number_proven_with_a_code(app) {
+        let account = app.account_with_bill(8410).await;
+        let mut v = Visitor::new(&app);
+        enrol(&app, &mut v, &account).await;
+        let p = v.submit("/account/signin-codes", "/account/signin-codes/text", &[("phone", "555-0134")]).await;
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("Enter a mobile number that can receive texts"), "{}", p.body);
+        let p = v.submit("/account/signin-codes", "/account/signin-codes/text", &[("phone", "(555) 201-0134")]).await;
+        assert_eq!(p.location.as_deref(), Some("/account/signin-codes/text/confirm"), "{}", p.body);
+        let confirm = v.get("/account/signin-codes/text/confirm").await;
+        assert!(confirm.body.contains("your phone ending in 34"), "{}", confirm.body);
+        assert!(!confirm.body.contains("5552010134"), "the number is not repeated in full");
+        let code = latest_texted_code(&app, "+15552010134").await;
+        let p = v.submit("/account/signin-codes/text/confirm", "/account/signin-codes/text/confirm", &[("code", "000000")]).await;
+        if code != "000000" {
+            assert_eq!(p.status, 422);
+            assert!(p.body.contains("not right"), "{}", p.body);
+        }
+        let p = v.submit("/account/signin-codes/text/confirm", "/account/signin-codes/text/confirm", &[("code", &code)]).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("Sign-in codes now come by text message"), "{}", p.body);
+
+        // The next sign-in's code is texted, not emailed.
+        let emailed = outbox_count(&app, "email.signin_code").await;
+        let mut w = Visitor::new(&app);
+        let p = w.submit("/signin", "/signin", &[("email", "pat@example.com"), ("password", PASSWORD)]).await;
+        assert_eq!(p.location.as_deref(), Some("/signin/code"));
+        assert_eq!(outbox_count(&app, "email.signin_code").await, emailed);
+        let page = w.get("/signin/code").await;
+        assert!(page.body.contains("We texted a 6-digit code to your phone ending in 34"), "{}", page.body);
+        let code = latest_texted_code(&app, "+15552010134").await;
+        let p = w.submit("/signin/code", "/signin/code", &[("code", &code)]).await;
+        assert_eq!(p.location.as_deref(), Some("/account"), "{}", p.body);
+        // Once used, the text's stored copy no longer holds the code.
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let payloads: Vec<(String,)> = sqlx::query_as("SELECT payload_json FROM outbox WHERE kind = 'sms.signin_code'")
+            .fetch_all(&mut *c).await.unwrap();
+        drop(c);
+        assert!(payloads.iter().all(|(p,)| !p.contains(&code)), "{payloads:?}");
+        // The demo mailbox shows texts too.
+        let mailbox = w.get("/demo/mailbox").await;
+        assert!(mailbox.body.contains("Text message") && mailbox.body.contains("+15552010134"), "{}", mailbox.body);
+    }
+}

@@ -19,20 +19,20 @@ use super::{
 
 #[derive(Template)]
 #[template(path = "portal/form_page.html")]
-struct FormPage {
-    page: Page,
-    title: &'static str,
-    intro: String,
-    action: &'static str,
-    submit: &'static str,
-    errors: Vec<FieldError>,
-    fields: Vec<Field>,
-    after: Vec<(&'static str, &'static str)>,
-    resend: Option<&'static str>,
+pub(super) struct FormPage {
+    pub page: Page,
+    pub title: &'static str,
+    pub intro: String,
+    pub action: &'static str,
+    pub submit: &'static str,
+    pub errors: Vec<FieldError>,
+    pub fields: Vec<Field>,
+    pub after: Vec<(&'static str, &'static str)>,
+    pub resend: Option<&'static str>,
 }
 
 #[allow(clippy::too_many_arguments)]
-fn input(
+pub(super) fn input(
     name: &'static str,
     label: &'static str,
     hint: &'static str,
@@ -334,10 +334,32 @@ pub async fn signin(
 }
 
 fn code_form(app: &Billpay, session: &PortalSession, errors: Vec<FieldError>) -> FormPage {
+    use billpay_services::portal::SecondFactor;
+    let factor = session.data.pending_factor.unwrap_or(SecondFactor::Email);
+    let (hint, intro) = match factor {
+        SecondFactor::Totp => (
+            "6 digits, from your authenticator app.",
+            format!(
+                "Open your authenticator app and enter the code it shows for {}.",
+                app.config.biller.name
+            ),
+        ),
+        SecondFactor::Sms => (
+            "6 digits, from the text we just sent.",
+            format!(
+                "We texted a 6-digit code to {}. It works once, for 10 minutes.",
+                session.data.pending_hint.as_deref().unwrap_or("your phone")
+            ),
+        ),
+        SecondFactor::Email => (
+            "6 digits, from the email we just sent.",
+            "We emailed you a 6-digit code. It works once, for 10 minutes.".to_string(),
+        ),
+    };
     let fields = vec![input(
         "code",
         "Sign-in code",
-        "6 digits, from the email we just sent.",
+        hint,
         "text",
         "one-time-code",
         "numeric",
@@ -347,16 +369,20 @@ fn code_form(app: &Billpay, session: &PortalSession, errors: Vec<FieldError>) ->
     FormPage {
         page: Page::new(app, session),
         title: "Enter your sign-in code",
-        intro: "We emailed you a 6-digit code. It works once, for 10 minutes.".into(),
+        intro,
         action: "/signin/code",
         submit: "Sign in",
         errors,
         fields,
         after: vec![(
             "/signin/questions",
-            "Cannot get the code? Answer your security questions",
+            if factor == SecondFactor::Totp {
+                "No access to the app? Answer your security questions"
+            } else {
+                "Cannot get the code? Answer your security questions"
+            },
         )],
-        resend: Some("/signin/code/resend"),
+        resend: (factor != SecondFactor::Totp).then_some("/signin/code/resend"),
     }
 }
 

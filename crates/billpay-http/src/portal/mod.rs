@@ -10,6 +10,7 @@
 
 mod account;
 pub mod chat;
+mod factors;
 mod mailbox;
 mod manage;
 mod quickpay;
@@ -74,6 +75,27 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         .route("/chat/start", axum::routing::post(chat::start))
         .route("/chat/say", axum::routing::post(chat::say))
         .route("/chat/events", get(chat::events))
+        .route("/account/signin-codes", get(factors::page))
+        .route(
+            "/account/signin-codes/app",
+            axum::routing::post(factors::app_begin),
+        )
+        .route(
+            "/account/signin-codes/app/confirm",
+            axum::routing::post(factors::app_confirm),
+        )
+        .route(
+            "/account/signin-codes/text",
+            axum::routing::post(factors::text_begin),
+        )
+        .route(
+            "/account/signin-codes/text/confirm",
+            get(factors::text_confirm_page).post(factors::text_confirm),
+        )
+        .route(
+            "/account/signin-codes/email",
+            axum::routing::post(factors::email_codes),
+        )
         .route(
             "/reset",
             get(account::reset_request_page).post(account::reset_request),

@@ -48,6 +48,7 @@ pub const KINDS: &[&str] = &[
     "email.refund",
     "email.signin_code",
     "email.portal_enrolled",
+    "email.signin_method_changed",
     "email.autopay_enrolled",
     "email.password_reset",
 ];
@@ -194,6 +195,12 @@ struct ResetLink {
 #[derive(Deserialize)]
 struct Enrolled {
     email: String,
+}
+
+#[derive(Deserialize)]
+struct SigninMethod {
+    /// "an authenticator app", "a text message to your phone ending in 34", "an email".
+    method: String,
 }
 
 #[derive(Deserialize)]
@@ -450,6 +457,23 @@ pub fn render(
                         p.email
                     ),
                     "If you did not do this, call us right away.".into(),
+                ],
+                facts: Vec::new(),
+                link: None,
+            }
+        }
+        "email.signin_method_changed" => {
+            let p: SigninMethod = parse(kind, payload_json)?;
+            Notice {
+                subject: format!("{biller}: your sign-in was changed"),
+                heading: "How you sign in has changed".into(),
+                paragraphs: vec![
+                    format!(
+                        "From now on, after your password you confirm each sign-in with a code from {}.",
+                        p.method
+                    ),
+                    "If you did not make this change, call us right away: someone may know your password."
+                        .into(),
                 ],
                 facts: Vec::new(),
                 link: None,
@@ -786,6 +810,11 @@ mod tests {
                 "portal_enrolled",
                 "email.portal_enrolled",
                 json!({"email": "grace@example.com"}),
+            ),
+            (
+                "signin_method_changed",
+                "email.signin_method_changed",
+                json!({"method": "an authenticator app"}),
             ),
             (
                 "reminder_due_soon",
