@@ -125,6 +125,11 @@ pub struct Conversation {
     pub created_at: jiff::Timestamp,
 }
 
+/// A stored conversation as the services see it.
+pub fn conversation_of_row(r: ConversationRow) -> Conversation {
+    Conversation::from_row(r)
+}
+
 impl Conversation {
     fn from_row(r: ConversationRow) -> Conversation {
         Conversation {
@@ -626,6 +631,10 @@ impl Billpay {
             .await?;
         if moved {
             metrics::counter!("billpay_chat_handovers_total").increment(1);
+            self.chat.publish(ChatEvent {
+                conversation_id: conversation_id.to_string(),
+                seq: 0,
+            });
             let status = self.chat_queue_status(conversation_id).await?;
             let wait = status
                 .map(|s| wait_words(s.wait_minutes))
@@ -641,6 +650,8 @@ impl Billpay {
                 ),
             )
             .await?;
+            // The least busy available representative takes it at once, if there is one.
+            self.chat_assign_waiting().await?;
         }
         Ok(())
     }
@@ -658,8 +669,9 @@ impl Billpay {
             return Ok(None);
         };
         let ahead = q::queued_before(&mut c, queued_at, &row.id).await?;
+        let agents = q::available_count(&mut c).await?.max(1);
         let position = ahead + 1;
-        let wait_minutes = (position * HANDLE_SECS_AVERAGE + 59) / 60;
+        let wait_minutes = (position * HANDLE_SECS_AVERAGE / agents + 59) / 60;
         Ok(Some(QueueStatus {
             position,
             wait_minutes,

@@ -36,6 +36,7 @@ pub mod reconcile;
 pub mod reminders;
 pub mod sandbox;
 pub mod sms;
+pub mod staff;
 pub mod totp;
 pub mod vault;
 pub mod verify;
@@ -113,6 +114,8 @@ pub struct ServiceConfig {
     pub sms: Option<sms::SmsConfig>,
     /// The customer portal: branding and sessions.
     pub portal: portal::PortalConfig,
+    /// The agent desk: what each role may do.
+    pub desk: staff::DeskConfig,
 }
 
 /// The phone line's settings.
@@ -169,6 +172,7 @@ impl Default for ServiceConfig {
             email: None,
             sms: None,
             portal: portal::PortalConfig::default(),
+            desk: staff::DeskConfig::default(),
         }
     }
 }

@@ -232,6 +232,10 @@ fn corrupt(what: &str) -> ServiceError {
 pub struct SessionToken(Zeroizing<String>);
 
 impl SessionToken {
+    pub(crate) fn from_hex(token: String) -> SessionToken {
+        SessionToken(Zeroizing::new(token))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -188,3 +188,201 @@ pub async fn queued_before(c: &mut AnyConnection, queued_at: i64, id: &str) -> R
     .fetch_one(c)
     .await?)
 }
+
+// ---------------------------------------------------------------- staff
+
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StaffRow {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub failed_signins: i64,
+    pub locked_until: Option<i64>,
+    pub availability: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for StaffRow {
+    // The password hash is left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffRow")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Inserts a staff member; false if the email is taken.
+pub async fn insert_staff(c: &mut AnyConnection, r: &StaffRow) -> R<bool> {
+    let done = sqlx::query(
+        "INSERT INTO staff_users (id, email, name, role, password_hash, failed_signins, \
+         locked_until, availability, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+    )
+    .bind(&r.id)
+    .bind(&r.email)
+    .bind(&r.name)
+    .bind(&r.role)
+    .bind(&r.password_hash)
+    .bind(r.failed_signins)
+    .bind(r.locked_until)
+    .bind(&r.availability)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn staff(c: &mut AnyConnection, id: &str) -> R<Option<StaffRow>> {
+    Ok(
+        sqlx::query_as::<_, StaffRow>("SELECT * FROM staff_users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+pub async fn staff_by_email(c: &mut AnyConnection, email: &str) -> R<Option<StaffRow>> {
+    Ok(
+        sqlx::query_as::<_, StaffRow>("SELECT * FROM staff_users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// Counts a failed sign-in; at `max` failures the sign-in is locked until `lock_until` and the
+/// count starts again.
+pub async fn staff_failed_signin(
+    c: &mut AnyConnection,
+    id: &str,
+    max: i64,
+    lock_until: i64,
+    now: i64,
+) -> R<()> {
+    sqlx::query(
+        "UPDATE staff_users SET \
+         locked_until = CASE WHEN failed_signins + 1 >= $2 THEN $3 ELSE locked_until END, \
+         failed_signins = CASE WHEN failed_signins + 1 >= $2 THEN 0 ELSE failed_signins + 1 END, \
+         updated_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(max)
+    .bind(lock_until)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn staff_signed_in(c: &mut AnyConnection, id: &str, now: i64) -> R<()> {
+    sqlx::query(
+        "UPDATE staff_users SET failed_signins = 0, locked_until = NULL, updated_at = $2 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_availability(c: &mut AnyConnection, id: &str, to: &str, now: i64) -> R<()> {
+    sqlx::query("UPDATE staff_users SET availability = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(to)
+        .bind(now)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// The available representative with the fewest open conversations (ties: longest idle),
+/// if any.
+pub async fn least_busy_available(c: &mut AnyConnection) -> R<Option<String>> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT s.id FROM staff_users s WHERE s.availability = 'available' \
+         ORDER BY (SELECT COUNT(*) FROM chat_conversations v \
+                   WHERE v.agent_id = s.id AND v.state = 'assigned'), s.updated_at, s.id LIMIT 1",
+    )
+    .fetch_optional(c)
+    .await?)
+}
+
+/// How many representatives are available (for the estimated wait).
+pub async fn available_count(c: &mut AnyConnection) -> R<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM staff_users WHERE availability = 'available'",
+    )
+    .fetch_one(c)
+    .await?)
+}
+
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StaffSessionRow {
+    pub id: String,
+    pub csrf_token: String,
+    pub staff_id: Option<String>,
+    pub pending_staff_id: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+impl std::fmt::Debug for StaffSessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffSessionRow")
+            .field("staff_id", &self.staff_id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn insert_staff_session(c: &mut AnyConnection, s: &StaffSessionRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO staff_sessions (id, csrf_token, staff_id, pending_staff_id, created_at, \
+         last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&s.id)
+    .bind(&s.csrf_token)
+    .bind(&s.staff_id)
+    .bind(&s.pending_staff_id)
+    .bind(s.created_at)
+    .bind(s.last_seen_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn staff_session(c: &mut AnyConnection, id: &str) -> R<Option<StaffSessionRow>> {
+    Ok(
+        sqlx::query_as::<_, StaffSessionRow>("SELECT * FROM staff_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+pub async fn update_staff_session(c: &mut AnyConnection, s: &StaffSessionRow) -> R<()> {
+    sqlx::query(
+        "UPDATE staff_sessions SET staff_id = $2, pending_staff_id = $3, last_seen_at = $4 \
+         WHERE id = $1",
+    )
+    .bind(&s.id)
+    .bind(&s.staff_id)
+    .bind(&s.pending_staff_id)
+    .bind(s.last_seen_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_staff_session(c: &mut AnyConnection, id: &str) -> R<()> {
+    sqlx::query("DELETE FROM staff_sessions WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
