@@ -67,7 +67,8 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         .route("/desk/conversations/{id}/reply", post(reply))
         .route("/desk/conversations/{id}/note", post(note))
         .route("/desk/conversations/{id}/transfer", post(transfer))
-        .route("/desk/conversations/{id}/close", post(close));
+        .route("/desk/conversations/{id}/close", post(close))
+        .route("/desk/conversations/{id}/payrequest", post(pay_request));
     if app.config.portal.demo_mailbox {
         r = r.route("/desk/demo-code", get(demo_code));
     }
@@ -902,6 +903,43 @@ async fn close(
     };
     match app.desk_close(&staff, &id).await {
         Ok(()) => see_other("/desk"),
+        Err(e) => service_error(&s, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PayRequestForm {
+    #[serde(default)]
+    amount: String,
+}
+
+async fn pay_request(
+    State(app): State<Billpay>,
+    axum::Extension(s): S,
+    Path(id): Path<String>,
+    Form(f): Form<PayRequestForm>,
+) -> Response {
+    let Some(staff) = signed_in(&s) else {
+        return see_other("/desk/signin");
+    };
+    let currency = match app.chat_conversation(&id).await {
+        Ok(c) => match &c.account_number {
+            Some(n) => match app.account(n).await {
+                Ok(a) => a.currency,
+                Err(e) => return service_error(&s, e),
+            },
+            None => billpay_domain::Currency::USD,
+        },
+        Err(e) => return service_error(&s, e),
+    };
+    let Ok(amount) = billpay_domain::Money::parse(f.amount.trim(), currency) else {
+        return service_error(
+            &s,
+            ServiceError::invalid("amount", "Enter the amount to request, like 84.10."),
+        );
+    };
+    match app.desk_pay_request(&staff, &id, amount).await {
+        Ok(_) => see_other(&format!("/desk/conversations/{id}#chat-form")),
         Err(e) => service_error(&s, e),
     }
 }

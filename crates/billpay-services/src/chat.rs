@@ -859,6 +859,105 @@ impl Billpay {
     }
 }
 
+impl Billpay {
+    /// The customer opens a pay request of their conversation: the quick-pay checkout starts
+    /// with its amount (the pay form then takes the card or bank details). Returns false when
+    /// the request is not this session's or is already paid.
+    pub async fn chat_open_pay_request(
+        &self,
+        session: &mut PortalSession,
+        request_id: &str,
+    ) -> Result<bool, ServiceError> {
+        let Some(conversation) = session.data.chat.clone() else {
+            return Ok(false);
+        };
+        let row = {
+            let mut c = self.store.read_conn().await?;
+            q::pay_request(&mut c, request_id).await?
+        };
+        let Some(row) = row.filter(|r| r.conversation_id == conversation && r.status != "paid")
+        else {
+            return Ok(false);
+        };
+        let currency = billpay_domain::Currency::parse(&row.currency)
+            .map_err(|e| ServiceError::invalid("currency", e.to_string()))?;
+        session.data.checkout = None;
+        session.data.pay_request = Some(row.id.clone());
+        self.portal_set_amount(session, billpay_domain::Money::new(row.amount, currency))
+            .await?;
+        Ok(true)
+    }
+
+    /// Records what became of a pay request's payment, and says it in the conversation: the
+    /// amount, the method as brand and last four, approved or why not, the confirmation.
+    pub async fn chat_pay_result(
+        &self,
+        request_id: &str,
+        outcome: &crate::portal::PayOutcome,
+    ) -> Result<(), ServiceError> {
+        use crate::portal::PayOutcome;
+        let (status, payment, text) = match outcome {
+            PayOutcome::Paid(p) => (
+                "paid",
+                p,
+                format!(
+                    "Secure payment of {} with {} was approved. Confirmation number {}.",
+                    p.amount,
+                    p.method.describe(),
+                    p.confirmation_number
+                ),
+            ),
+            PayOutcome::Declined(p, code) => (
+                "declined",
+                p,
+                format!(
+                    "Secure payment of {} with {} was declined: {} {}",
+                    p.amount,
+                    p.method.describe(),
+                    code.message(Language::En),
+                    code.next_step(Language::En)
+                ),
+            ),
+            PayOutcome::InDoubt(p) => (
+                "pending",
+                p,
+                format!(
+                    "Secure payment of {} with {} is being processed. Confirmation number {}.",
+                    p.amount,
+                    p.method.describe(),
+                    p.confirmation_number
+                ),
+            ),
+            PayOutcome::Duplicate { .. } => return Ok(()),
+        };
+        let row = {
+            let mut c = self.store.read_conn().await?;
+            q::pay_request(&mut c, request_id).await?
+        }
+        .ok_or(ServiceError::NotFound {
+            what: "pay request",
+        })?;
+        let now = self.clock.now_micros();
+        let (id, pid, t) = (request_id.to_string(), payment.id.clone(), text.clone());
+        let changed = self
+            .store
+            .write(move |c| {
+                Box::pin(
+                    async move { q::set_pay_request_result(c, &id, status, &pid, &t, now).await },
+                )
+            })
+            .await?;
+        if changed {
+            self.chat_append(
+                &row.conversation_id,
+                NewMessage::new(Sender::System, None, &text),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 fn wait_words(minutes: i64) -> String {
     match minutes {
         ..=1 => "about 1 minute".into(),

@@ -91,6 +91,9 @@ pub struct SessionData {
     /// The live-chat conversation this browser started.
     #[serde(default)]
     pub chat: Option<String>,
+    /// The chat pay request the checkout in progress answers.
+    #[serde(default)]
+    pub pay_request: Option<String>,
 }
 
 /// How a registered customer proves the second factor at sign-in.
@@ -836,6 +839,16 @@ impl Billpay {
             PaymentResult::Declined(p, code) => PayOutcome::Declined(p, code),
             PaymentResult::InDoubt(p) => PayOutcome::InDoubt(p),
         };
+        // A payment asked for in the chat: its outcome (and masked method) goes back into the
+        // conversation, for the representative. The payment stands whatever happens here.
+        if let Some(request) = session.data.pay_request.clone() {
+            if let Err(e) = self.chat_pay_result(&request, &outcome).await {
+                tracing::error!(error = %e, "chat pay request outcome not recorded");
+            }
+            if matches!(outcome, PayOutcome::Paid(_) | PayOutcome::InDoubt(_)) {
+                session.data.pay_request = None;
+            }
+        }
         // The digits are needed no more: paid, or declined (another method is asked for).
         session.sealed = None;
         if let Some(c) = session.data.checkout.as_mut() {

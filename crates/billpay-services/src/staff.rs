@@ -737,6 +737,76 @@ impl Billpay {
         .await
     }
 
+    /// Sends a secure pay request into a conversation this representative has: the customer
+    /// gets a button to billpay's pay form for `amount`; the desk later sees only the outcome
+    /// and the method's brand and last four.
+    pub async fn desk_pay_request(
+        &self,
+        staff: &Staff,
+        conversation_id: &str,
+        amount: Money,
+    ) -> Result<String, ServiceError> {
+        let conv = self.desk_conversation(staff, conversation_id).await?;
+        if conv.state != ConversationState::Assigned {
+            return Err(ServiceError::invalid(
+                "amount",
+                "Take the conversation first.",
+            ));
+        }
+        if !amount.is_positive() || amount.minor_units() > crate::payments::PAYMENT_AMOUNT_MAX_MINOR
+        {
+            return Err(ServiceError::invalid(
+                "amount",
+                "Enter an amount more than $0.00 and at most $1,000,000.00.",
+            ));
+        }
+        let now = self.clock.now_micros();
+        let row = billpay_store::chat::PayRequestRow {
+            id: self.new_id("payreq"),
+            conversation_id: conv.id.clone(),
+            staff_id: staff.id.clone(),
+            amount: amount.minor_units(),
+            currency: amount.currency().code().to_string(),
+            status: "open".into(),
+            payment_id: None,
+            result: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let r = row.clone();
+        self.store
+            .write(move |c| Box::pin(async move { q::insert_pay_request(c, &r).await }))
+            .await?;
+        let first = staff
+            .name
+            .split_whitespace()
+            .next()
+            .unwrap_or(&staff.name)
+            .to_string();
+        self.chat_append(
+            &conv.id,
+            NewMessage::new(
+                Sender::Agent,
+                Some(first),
+                &format!(
+                    "Here is a secure payment form for {amount}. Enter your card or bank details there, never in the chat."
+                ),
+            )
+            .with_link(format!("/chat/pay/{}", row.id)),
+        )
+        .await?;
+        self.staff_audit(
+            &staff.id,
+            "chat.pay_requested",
+            "conversation",
+            &conv.id,
+            conv.account_id,
+            &serde_json::json!({"amount": amount.minor_units(), "request": row.id}).to_string(),
+        )
+        .await?;
+        Ok(row.id)
+    }
+
     /// Ends a conversation.
     pub async fn desk_close(
         &self,

@@ -386,3 +386,73 @@ pub async fn delete_staff_session(c: &mut AnyConnection, id: &str) -> R<()> {
         .await?;
     Ok(())
 }
+
+// ---------------------------------------------------------------- pay requests
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PayRequestRow {
+    pub id: String,
+    pub conversation_id: String,
+    pub staff_id: String,
+    pub amount: i64,
+    pub currency: String,
+    /// open, paid, declined or pending.
+    pub status: String,
+    pub payment_id: Option<String>,
+    pub result: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub async fn insert_pay_request(c: &mut AnyConnection, r: &PayRequestRow) -> R<()> {
+    sqlx::query(
+        "INSERT INTO chat_pay_requests (id, conversation_id, staff_id, amount, currency, status, \
+         payment_id, result, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&r.id)
+    .bind(&r.conversation_id)
+    .bind(&r.staff_id)
+    .bind(r.amount)
+    .bind(&r.currency)
+    .bind(&r.status)
+    .bind(&r.payment_id)
+    .bind(&r.result)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn pay_request(c: &mut AnyConnection, id: &str) -> R<Option<PayRequestRow>> {
+    Ok(
+        sqlx::query_as::<_, PayRequestRow>("SELECT * FROM chat_pay_requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// Records a pay request's outcome, unless it was already paid.
+pub async fn set_pay_request_result(
+    c: &mut AnyConnection,
+    id: &str,
+    status: &str,
+    payment_id: &str,
+    result: &str,
+    now: i64,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE chat_pay_requests SET status = $2, payment_id = $3, result = $4, updated_at = $5 \
+         WHERE id = $1 AND status <> 'paid'",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(payment_id)
+    .bind(result)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -215,6 +215,42 @@ async fn customer_asking_for_agent(app: &TestApp, account: &str) -> Browser {
     c
 }
 
+fn card_form(number: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("method", "card"),
+        ("card_number", number),
+        ("exp_month", "12"),
+        ("exp_year", "34"),
+        ("cvc", "123"),
+        ("postal_code", "10001"),
+    ]
+}
+
+/// The customer pays a pay request: follows its button, enters a card in billpay's form, pays.
+async fn pay_in_form(c: &mut Browser, chat: &str, number: &str) -> Page {
+    let i = chat
+        .rfind("href=\"/chat/pay/")
+        .expect("a pay request button")
+        + 6;
+    let link = chat[i..].split('"').next().unwrap().to_string();
+    let p = c.get(&link).await;
+    assert_eq!(p.location.as_deref(), Some("/pay/method"), "{}", p.body);
+    let p = c
+        .submit("/pay/method", "/pay/method", &card_form(number))
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/pay/review"), "{}", p.body);
+    let review = c.get("/pay/review").await;
+    assert!(
+        review.body.contains("$84.10"),
+        "the requested amount: {}",
+        review.body
+    );
+    let csrf = hidden(&review.body, "csrf");
+    let key = hidden(&review.body, "form_key");
+    c.post("/pay/confirm", &[("csrf", &csrf), ("form_key", &key)])
+        .await
+}
+
 fn conversation_link(html: &str) -> String {
     let i = html
         .find("href=\"/desk/conversations/")
@@ -327,6 +363,47 @@ both_engines! {
         for a in ["desk.available", "chat.assigned", "desk.account_viewed", "chat.reply", "chat.note", "chat.transferred", "chat.closed"] {
             assert!(actions.iter().any(|x| x == a), "{a} audited: {actions:?}");
         }
+    }
+}
+
+both_engines! {
+    async fn a_secure_pay_request_shows_the_agent_only_the_result(app) {
+        use billpay_services::staff::Role;
+        staff(&app, "ann@example.com", "Ann Agent", Role::Agent).await;
+        let (mut ann, _) = sign_in(&app, "ann@example.com", None).await;
+        ann.submit("/desk", "/desk/availability", &[("available", "yes")]).await;
+        let acct = app.account_with_bill(8410).await;
+        let mut pat = customer_asking_for_agent(&app, &acct).await;
+        let link = conversation_link(&ann.get("/desk").await.body);
+        let p = ann.submit(&link, &format!("{link}/payrequest"), &[("amount", "abc")]).await;
+        assert_eq!(p.status, 409, "a bad amount is refused: {}", p.body);
+        let p = ann.submit(&link, &format!("{link}/payrequest"), &[("amount", "84.10")]).await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let chat = pat.get("/chat").await.body;
+        assert!(chat.contains("Here is a secure payment form for $84.10"), "{chat}");
+        // Another browser cannot open the request.
+        let i = chat.rfind("href=\"/chat/pay/").unwrap() + 6;
+        let request = chat[i..].split('"').next().unwrap().to_string();
+        assert_eq!(Browser::new(&app).get(&request).await.status, 404);
+        // A declined card first: the agent sees the reason, the request stays open.
+        let p = pay_in_form(&mut pat, &chat, "4000000000009995").await;
+        assert_eq!(p.status, 402, "the decline page: {}", p.body);
+        let view = ann.get(&link).await.body;
+        assert!(view.contains("Secure payment of $84.10 with Visa ending in 9995 was declined"), "{view}");
+        let p = pay_in_form(&mut pat, &chat, "4242424242424242").await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        assert_eq!(app.balance(&acct).await, 0);
+        let view = ann.get(&link).await.body;
+        assert!(view.contains("Secure payment of $84.10 with Visa ending in 4242 was approved. Confirmation number"), "{view}");
+        for pan in ["4242424242424242", "4000000000009995"] {
+            assert!(!view.contains(pan), "{view}");
+        }
+        assert!(pat.get("/chat").await.body.contains("was approved"), "the customer sees it too");
+        // A paid request cannot be paid again.
+        assert_eq!(pat.get(&request).await.status, 404);
+        let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|(_, a)| a).collect();
+        assert!(actions.iter().any(|a| a == "chat.pay_requested"), "{actions:?}");
+        app.assert_verified().await;
     }
 }
 

@@ -257,6 +257,25 @@ pub async fn say(
     }
 }
 
+/// A pay request the representative sent: the pay form opens with its amount.
+pub async fn pay_request(
+    State(app): State<Billpay>,
+    Extension(mut session): Extension<PortalSession>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    match app.chat_open_pay_request(&mut session, &id).await {
+        Ok(true) => see_other("/pay/method"),
+        Ok(false) => service_error(
+            &app,
+            &session,
+            ServiceError::NotFound {
+                what: "pay request",
+            },
+        ),
+        Err(e) => service_error(&app, &session, e),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct EventsQuery {
     #[serde(default)]

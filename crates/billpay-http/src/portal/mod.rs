@@ -75,6 +75,7 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         .route("/chat/start", axum::routing::post(chat::start))
         .route("/chat/say", axum::routing::post(chat::say))
         .route("/chat/events", get(chat::events))
+        .route("/chat/pay/{id}", get(chat::pay_request))
         .route("/account/signin-codes", get(factors::page))
         .route(
             "/account/signin-codes/app",
