@@ -24,6 +24,7 @@ use billpay_domain::{AccountNumber, Language, PaymentStatus, PostalCode};
 use billpay_store::chat::{self as q, ConversationRow, MessageRow};
 use tokio::sync::broadcast;
 
+use crate::Random as _;
 use crate::portal::{FieldError, PortalSession, SessionToken};
 use crate::{Billpay, ServiceError};
 
@@ -37,6 +38,8 @@ pub const MESSAGES_PAGE_MAX: i64 = 500;
 pub const CONVERSATIONS_LIST_MAX: i64 = 100;
 /// Announcements a slow listener may fall behind by before it must re-read from storage.
 const HUB_CAPACITY: usize = 4_096;
+/// Longest wait between attempts to listen again.
+const RELAY_BACKOFF_SECS_MAX: u64 = 30;
 /// Average time a representative takes per conversation, for the estimated wait.
 pub const HANDLE_SECS_AVERAGE: i64 = 240;
 
@@ -51,12 +54,18 @@ pub struct ChatEvent {
 /// what they missed from storage by sequence number.
 pub struct ChatHub {
     tx: broadcast::Sender<ChatEvent>,
+    /// This process's id in notifications to other instances, so it skips its own.
+    instance: String,
 }
 
 impl Default for ChatHub {
     fn default() -> Self {
+        let mut raw = [0u8; 8];
+        // The OS source: an instance id is not a secret and needs no replay.
+        crate::clock::OsRandom.fill(&mut raw);
         ChatHub {
             tx: broadcast::channel(HUB_CAPACITY).0,
+            instance: hex::encode(raw),
         }
     }
 }
@@ -408,6 +417,70 @@ pub struct QueueStatus {
 const MENU: &str = "I can tell you your balance and due date, your last payment, why a payment failed, the payment methods we accept, our fees, your AutoPay, or how to get more time to pay. Type \"agent\" at any time to talk to a person.";
 
 impl Billpay {
+    /// Announces a chat event to this process's listeners and, on PostgreSQL, to every other
+    /// instance (NOTIFY; their relays publish it locally). A lost notification delays a
+    /// listener only until the next one: readers always read from storage by number.
+    pub async fn chat_publish(&self, event: ChatEvent) {
+        if self.store.engine() == billpay_store::Engine::Postgres {
+            let payload = format!(
+                "{}|{}|{}",
+                self.chat.instance, event.conversation_id, event.seq
+            );
+            let sent = match self.store.read_conn().await {
+                Ok(mut c) => q::notify(&mut c, q::NOTIFY_CHANNEL, &payload).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, "chat notification not sent to other instances");
+            }
+        }
+        self.chat.publish(event);
+    }
+
+    /// Relays other instances' chat events into this process (PostgreSQL LISTEN), until the
+    /// process ends; reconnects after a failure. Returns at once on SQLite.
+    pub async fn chat_relay(self) {
+        let mut backoff_secs = 1;
+        loop {
+            let mut listener = match self.store.listen(q::NOTIFY_CHANNEL).await {
+                Ok(Some(l)) => l,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "chat relay cannot listen; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(backoff_secs)).await;
+                    backoff_secs = (backoff_secs * 2).min(RELAY_BACKOFF_SECS_MAX);
+                    continue;
+                }
+            };
+            backoff_secs = 1;
+            loop {
+                match listener.recv().await {
+                    Ok(payload) => {
+                        let mut parts = payload.splitn(3, '|');
+                        let (Some(instance), Some(id), Some(seq)) =
+                            (parts.next(), parts.next(), parts.next())
+                        else {
+                            continue;
+                        };
+                        if instance == self.chat.instance {
+                            continue;
+                        }
+                        if let Ok(seq) = seq.parse::<i64>() {
+                            self.chat.publish(ChatEvent {
+                                conversation_id: id.to_string(),
+                                seq,
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "chat relay lost its connection; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     /// The conversation of a portal session, if it has one.
     pub async fn chat_of_session(
         &self,
@@ -523,10 +596,11 @@ impl Billpay {
                 })
             })
             .await?;
-        self.chat.publish(ChatEvent {
+        self.chat_publish(ChatEvent {
             conversation_id: id.clone(),
             seq: 1,
-        });
+        })
+        .await;
         let mut session = session;
         session.data.chat = Some(id.clone());
         self.portal_save(&session).await?;
@@ -568,10 +642,11 @@ impl Billpay {
             .store
             .write(move |c| Box::pin(async move { append(c, &id, &message, now).await }))
             .await?;
-        self.chat.publish(ChatEvent {
+        self.chat_publish(ChatEvent {
             conversation_id: conversation_id.to_string(),
             seq,
-        });
+        })
+        .await;
         Ok(seq)
     }
 
@@ -631,10 +706,11 @@ impl Billpay {
             .await?;
         if moved {
             metrics::counter!("billpay_chat_handovers_total").increment(1);
-            self.chat.publish(ChatEvent {
+            self.chat_publish(ChatEvent {
                 conversation_id: conversation_id.to_string(),
                 seq: 0,
-            });
+            })
+            .await;
             let status = self.chat_queue_status(conversation_id).await?;
             let wait = status
                 .map(|s| wait_words(s.wait_minutes))

@@ -842,10 +842,11 @@ impl Billpay {
             "{}",
         )
         .await?;
-        self.chat.publish(ChatEvent {
+        self.chat_publish(ChatEvent {
             conversation_id: conv.id,
             seq: 0,
-        });
+        })
+        .await;
         Ok(())
     }
 

@@ -7,6 +7,40 @@ use crate::StoreError;
 
 type R<T> = Result<T, StoreError>;
 
+/// The notification channel live chat uses between instances on PostgreSQL.
+pub const NOTIFY_CHANNEL: &str = "billpay_chat";
+
+/// Announces `payload` to every instance listening on `channel`. PostgreSQL only (a dialect
+/// fork: SQLite has no notifications; one process owns a SQLite database and broadcasts in
+/// memory). Delivered when the surrounding transaction commits, at once outside one.
+pub async fn notify(c: &mut AnyConnection, channel: &str, payload: &str) -> R<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(channel)
+        .bind(payload)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// A PostgreSQL connection listening for notifications ([`crate::Store::listen`]). On a lost
+/// connection sqlx reconnects and listens again; notifications sent meanwhile are lost, which
+/// is why readers catch up by message number.
+pub struct Listener(pub(crate) sqlx::postgres::PgListener);
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Listener")
+    }
+}
+
+impl Listener {
+    /// The next notification's payload.
+    pub async fn recv(&mut self) -> R<String> {
+        let n = self.0.recv().await.map_err(StoreError::from)?;
+        Ok(n.payload().to_string())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConversationRow {
     pub id: String,

@@ -461,3 +461,153 @@ both_engines! {
         assert!(actions.iter().any(|(_, a)| a == "desk.account_viewed"), "{actions:?}");
     }
 }
+
+/// A second `billpay` instance on the same database (its own process state: hub, caches).
+async fn second_instance(app: &TestApp) -> String {
+    let settings = billpay::config::Settings {
+        database_url: app.db.url.clone(),
+        keyring_file: Some(app.db.dir.path().join("vault-keyring.toml")),
+        ..billpay::config::Settings::default()
+    };
+    let (b, _) = billpay::build_with_clock(&settings, false, app.clock.clone())
+        .await
+        .expect("second instance");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = billpay_http::router(b);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{addr}")
+}
+
+/// Reads an event stream until `want` appears (or fails after 10 s).
+async fn read_until(resp: &mut reqwest::Response, seen: &mut String, want: &str) {
+    while !seen.contains(want) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{want} did not arrive; got {seen}"))
+            .unwrap()
+            .expect("stream open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// A customer on one instance and a representative on another, both on PostgreSQL, talk in
+/// real time: each instance's event stream wakes on the other's messages (LISTEN/NOTIFY).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_relay_messages() {
+    use billpay_services::staff::Role;
+    let app = spawn_app(Engine::Postgres).await;
+    let other = second_instance(&app).await;
+    staff(&app, "ann@example.com", "Ann Agent", Role::Agent).await;
+    let acct = app.account_with_bill(8410).await;
+    // The customer uses instance A; the representative instance B.
+    let mut pat = customer_asking_for_agent(&app, &acct).await;
+    let (mut ann, _) = {
+        let mut b = Browser::new(&app);
+        b.base = other.clone();
+        let p = b
+            .submit(
+                "/desk/signin",
+                "/desk/signin",
+                &[("email", "ann@example.com"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(p.location.as_deref(), Some("/desk/signin/code"));
+        let page = b.get("/desk/signin/code").await.body;
+        let text = page
+            .split("<code class=\"secret-key\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap();
+        let secret = billpay_services::totp::secret_from_text(text).unwrap();
+        let code = billpay_services::totp::code_at(&secret, now_secs(&app));
+        let p = b
+            .submit("/desk/signin/code", "/desk/signin/code", &[("code", &code)])
+            .await;
+        assert_eq!(p.location.as_deref(), Some("/desk"));
+        (b, secret)
+    };
+    ann.submit("/desk", "/desk/availability", &[("available", "yes")])
+        .await;
+    let link = conversation_link(&ann.get("/desk").await.body);
+    let (state, last_seq): (String, i64) = {
+        let mut c = app.app.store.read_conn().await.unwrap();
+        sqlx::query_as("SELECT state, last_seq FROM chat_conversations")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap()
+    };
+    assert_eq!(state, "assigned");
+    let cookies = |b: &Browser| {
+        b.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let client = http().build().unwrap();
+    // The representative's stream on B, from now on.
+    let mut desk_stream = client
+        .get(format!("{other}{link}/events?after={last_seq}"))
+        .header("cookie", cookies(&ann))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(desk_stream.status(), 200);
+    // The customer's stream on A, from now on.
+    let mut customer_stream = client
+        .get(format!("{}/chat/events?after={last_seq}", app.base))
+        .header("cookie", cookies(&pat))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(customer_stream.status(), 200);
+    let started = std::time::Instant::now();
+    pat.submit(
+        "/chat",
+        "/chat/say",
+        &[("message", "are you there? it is instance A")],
+    )
+    .await;
+    let mut seen_b = String::new();
+    read_until(&mut desk_stream, &mut seen_b, "it is instance A").await;
+    let p = ann
+        .submit(
+            &link,
+            &format!("{link}/reply"),
+            &[
+                ("message", "yes, answering from instance B"),
+                ("canned", ""),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let mut seen_a = String::new();
+    read_until(
+        &mut customer_stream,
+        &mut seen_a,
+        "answering from instance B",
+    )
+    .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "real time: {:?}",
+        started.elapsed()
+    );
+    // A reconnect on either side gets what it missed, by number.
+    let missed = client
+        .get(format!("{other}{link}/events"))
+        .header("cookie", cookies(&ann))
+        .header("last-event-id", last_seq.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut missed = missed;
+    let mut seen = String::new();
+    read_until(&mut missed, &mut seen, "answering from instance B").await;
+    assert!(seen.contains("it is instance A"), "{seen}");
+}
