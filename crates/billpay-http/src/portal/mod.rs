@@ -1,12 +1,12 @@
 //! The customer portal: server-rendered pages (askama templates compiled into the binary), a
-//! small stylesheet and no script. Every page works with JavaScript off, on a phone screen, with
-//! a keyboard and a screen reader.
+//! small stylesheet, and one script file for the live chat's progressive enhancement. Every page
+//! works with JavaScript off, on a phone screen, with a keyboard and a screen reader.
 //!
 //! Every portal request goes through [`session_layer`]: it finds the browser's server-side
 //! session by its cookie (or starts one), and refuses any POST whose `csrf` field is not the
 //! session's token, before a handler runs. Handlers are thin: parse the form, call one service
 //! function, render a template. Pages send a content security policy that allows only this
-//! origin's stylesheet and forms: nothing inline, no script at all.
+//! origin's stylesheet, script file and forms: nothing inline.
 
 mod account;
 pub mod chat;
