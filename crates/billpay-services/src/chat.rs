@@ -96,6 +96,8 @@ pub enum ConversationState {
     Bot,
     /// Waiting for a representative.
     Queued,
+    /// A message left outside business hours, for a reply by email.
+    Offline,
     /// A representative has it.
     Assigned,
     Closed,
@@ -106,6 +108,7 @@ impl ConversationState {
         match self {
             ConversationState::Bot => "bot",
             ConversationState::Queued => "queued",
+            ConversationState::Offline => "offline",
             ConversationState::Assigned => "assigned",
             ConversationState::Closed => "closed",
         }
@@ -114,6 +117,7 @@ impl ConversationState {
     fn parse(s: &str) -> ConversationState {
         match s {
             "queued" => ConversationState::Queued,
+            "offline" => ConversationState::Offline,
             "assigned" => ConversationState::Assigned,
             "closed" => ConversationState::Closed,
             _ => ConversationState::Bot,
@@ -685,7 +689,25 @@ impl Billpay {
             }
             self.chat_append(&conversation.id, message).await?;
             if reply.handover {
-                self.chat_hand_over(&conversation.id).await?;
+                if self.chat_staffed_now() {
+                    self.chat_hand_over(&conversation.id).await?;
+                } else {
+                    let (start, end) = self.config.portal.chat_hours.unwrap_or((0, 24));
+                    self.chat_append(
+                        &conversation.id,
+                        NewMessage::new(
+                            Sender::System,
+                            None,
+                            &format!(
+                                "Our representatives answer chat from {} to {}. Leave a message and one will reply by email.",
+                                hour_words(start),
+                                hour_words(end)
+                            ),
+                        )
+                        .with_link("/chat/offline"),
+                    )
+                    .await?;
+                }
             }
         }
         self.chat_conversation(&conversation.id).await
@@ -1031,6 +1053,85 @@ impl Billpay {
             .await?;
         }
         Ok(())
+    }
+}
+
+impl Billpay {
+    /// Whether representatives answer chat now (the configured hours, in the biller's zone).
+    pub fn chat_staffed_now(&self) -> bool {
+        let Some((start, end)) = self.config.portal.chat_hours else {
+            return true;
+        };
+        let tz =
+            jiff::tz::TimeZone::get(&self.config.ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let hour = self.clock.now().to_zoned(tz).hour();
+        (i8::try_from(start).unwrap_or(0)..i8::try_from(end).unwrap_or(24)).contains(&hour)
+    }
+
+    /// Outside the hours: the customer leaves a message and an email address for a reply. The
+    /// conversation waits in the desk's offline list.
+    pub async fn chat_leave_message(
+        &self,
+        session: &PortalSession,
+        email: &str,
+        text: &str,
+    ) -> Result<(), ServiceError> {
+        let conversation = self
+            .chat_of_session(session)
+            .await?
+            .ok_or(ServiceError::NotFound {
+                what: "conversation",
+            })?;
+        let email = crate::portal_auth::normalize_email(email).ok_or_else(|| {
+            ServiceError::invalid("email", "Enter the email address for our reply.")
+        })?;
+        let text = parse_message(text)?;
+        let now = self.clock.now_micros();
+        let id = conversation.id.clone();
+        let from = conversation.state.as_str().to_string();
+        let moved = self
+            .store
+            .write(move |c| {
+                Box::pin(async move {
+                    q::set_state(c, &id, &from, "offline", None, Some(now), now).await
+                })
+            })
+            .await?;
+        if !moved {
+            return Err(ServiceError::invalid(
+                "message",
+                "This conversation has changed; open the chat again.",
+            ));
+        }
+        self.chat_append(
+            &conversation.id,
+            NewMessage::new(
+                Sender::Customer,
+                None,
+                &format!("Message for a representative (reply to {email}): {text}"),
+            ),
+        )
+        .await?;
+        self.chat_append(
+            &conversation.id,
+            NewMessage::new(
+                Sender::System,
+                None,
+                "Thank you. A representative will reply by email during business hours.",
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// "8 am", "12 pm", "8 pm", "midnight".
+fn hour_words(h: u8) -> String {
+    match h {
+        0 | 24 => "midnight".into(),
+        12 => "noon".into(),
+        1..=11 => format!("{h} am"),
+        _ => format!("{} pm", h - 12),
     }
 }
 

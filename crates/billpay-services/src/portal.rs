@@ -49,6 +49,9 @@ pub struct PortalConfig {
     pub session_absolute: SignedDuration,
     /// Serve `/demo/mailbox` (every email in the outbox, rendered). `serve --demo` only.
     pub demo_mailbox: bool,
+    /// Hours (start, end) representatives answer live chat in the biller's time zone; None:
+    /// around the clock.
+    pub chat_hours: Option<(u8, u8)>,
 }
 
 impl Default for PortalConfig {
@@ -59,6 +62,7 @@ impl Default for PortalConfig {
             session_idle: SignedDuration::from_mins(20),
             session_absolute: SignedDuration::from_hours(12),
             demo_mailbox: false,
+            chat_hours: None,
         }
     }
 }

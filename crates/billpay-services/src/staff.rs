@@ -157,6 +157,8 @@ pub struct AccountPanel {
 #[derive(Clone, Debug)]
 pub struct Inbox {
     pub queued: Vec<Conversation>,
+    /// Messages left outside business hours.
+    pub offline: Vec<Conversation>,
     pub mine: Vec<Conversation>,
     pub others: Vec<Conversation>,
 }
@@ -604,6 +606,8 @@ impl Billpay {
         let queued =
             conv(q::conversations_in_state(&mut c, "queued", CONVERSATIONS_LIST_MAX).await?);
         let mine = conv(q::agent_conversations(&mut c, &staff.id, CONVERSATIONS_LIST_MAX).await?);
+        let offline =
+            conv(q::conversations_in_state(&mut c, "offline", CONVERSATIONS_LIST_MAX).await?);
         let others = if staff.role >= Role::Supervisor {
             conv(q::conversations_in_state(&mut c, "assigned", CONVERSATIONS_LIST_MAX).await?)
                 .into_iter()
@@ -614,6 +618,7 @@ impl Billpay {
         };
         Ok(Inbox {
             queued,
+            offline,
             mine,
             others,
         })
@@ -629,7 +634,8 @@ impl Billpay {
         let conv = self.chat_conversation(conversation_id).await?;
         let allowed = staff.role >= Role::Supervisor
             || conv.agent_id.as_deref() == Some(staff.id.as_str())
-            || conv.state == ConversationState::Queued;
+            || conv.state == ConversationState::Queued
+            || conv.state == ConversationState::Offline;
         if !allowed {
             return Err(forbidden(
                 "This conversation is another representative's. A supervisor can transfer it.",

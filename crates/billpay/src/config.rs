@@ -191,6 +191,11 @@ pub struct PortalSettings {
     /// Serve `/demo/mailbox`, every email in the outbox. On in `serve --demo`; never turn it on
     /// for real customers.
     pub demo_mailbox: bool,
+    /// Hours (0 to 24, biller's time zone, `ivr_timezone`) representatives answer live chat,
+    /// from `chat_hours_start` to `chat_hours_end`; outside them the chat offers a message
+    /// form. Unset: representatives are reachable around the clock.
+    pub chat_hours_start: Option<u8>,
+    pub chat_hours_end: Option<u8>,
 }
 
 impl Default for PortalSettings {
@@ -202,6 +207,8 @@ impl Default for PortalSettings {
             session_idle_mins: (d.session_idle.as_secs() / 60) as u32,
             session_absolute_hours: (d.session_absolute.as_secs() / 3600) as u32,
             demo_mailbox: false,
+            chat_hours_start: None,
+            chat_hours_end: None,
         }
     }
 }
@@ -220,7 +227,15 @@ impl PortalSettings {
         if self.support_hours.chars().count() > 200 {
             anyhow::bail!("[portal] support_hours must be at most 200 characters");
         }
+        let chat_hours = match (self.chat_hours_start, self.chat_hours_end) {
+            (None, None) => None,
+            (Some(a), Some(b)) if a < b && b <= 24 => Some((a, b)),
+            _ => anyhow::bail!(
+                "[portal] chat_hours_start and chat_hours_end go together, as hours 0 to 24 with the start before the end"
+            ),
+        };
         Ok(billpay_services::portal::PortalConfig {
+            chat_hours,
             brand_color: self.brand_color.clone(),
             support_hours: self.support_hours.clone(),
             session_idle: jiff::SignedDuration::from_mins(i64::from(self.session_idle_mins)),

@@ -348,3 +348,48 @@ both_engines! {
         assert!(seen.contains("no fee"), "{seen}");
     }
 }
+
+/// Chat hours that exclude the present hour in the biller's zone (New York).
+async fn closed_now(engine: Engine) -> TestApp {
+    #[allow(clippy::disallowed_methods)]
+    let hour = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("America/New_York").unwrap())
+        .hour() as u8;
+    let (start, end) = if hour < 23 { (hour + 1, 24) } else { (0, 23) };
+    spawn_app_with(engine, move |s| {
+        s.portal.chat_hours_start = Some(start);
+        s.portal.chat_hours_end = Some(end);
+    })
+    .await
+}
+
+both_engines! {
+    with closed_now;
+
+    async fn outside_business_hours_the_customer_leaves_a_message(app) {
+        let acct = app.account_with_bill(1000).await;
+        let mut v = Visitor::new(&app);
+        v.start_chat(&acct).await;
+        // The bot still answers; a person is not available.
+        assert!(last_message(&v.say("balance").await).contains("$10.00"));
+        let page = v.say("I want an agent").await;
+        assert!(page.contains("Our representatives answer chat from"), "{page}");
+        assert!(page.contains("href=\"/chat/offline\""), "{page}");
+        assert!(!page.contains("in line"), "{page}");
+        assert_eq!(conversation_state(&app, &acct).await.0, "bot");
+        let p = v
+            .submit("/chat/offline", "/chat/offline", &[("email", "not an email"), ("message", "call me")])
+            .await;
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("Enter the email address for our reply."), "{}", p.body);
+        let p = v
+            .submit("/chat/offline", "/chat/offline", &[("email", "pat@example.com"), ("message", "Please call me about card 4242424242424242")])
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let page = v.get("/chat").await.body;
+        assert!(page.contains("reply to pat@example.com"), "{page}");
+        assert!(page.contains("************4242") && !page.contains("4242424242424242"), "{page}");
+        assert!(page.contains("A representative will reply by email"), "{page}");
+        assert_eq!(conversation_state(&app, &acct).await.0, "offline");
+    }
+}

@@ -65,6 +65,7 @@ fn link_text(link: Option<&str>) -> &'static str {
     match link {
         Some(l) if l.starts_with("/chat/pay/") => "Open the secure pay form",
         Some("/account/arrangement") => "Ask for more time",
+        Some("/chat/offline") => "Leave a message",
         Some(_) => "Pay securely",
         None => "",
     }
@@ -361,4 +362,94 @@ pub fn message_stream(
     futures::stream::unfold(events, |mut events| async move {
         events.recv().await.map(|e| (e, events))
     })
+}
+
+#[derive(Template)]
+#[template(path = "portal/chat_offline.html")]
+struct OfflinePage {
+    page: Page,
+    errors: Vec<FieldError>,
+    fields: Vec<Field>,
+    message: String,
+}
+
+impl OfflinePage {
+    fn error_for(&self, name: &str) -> Option<&str> {
+        error_for(&self.errors, name)
+    }
+}
+
+#[derive(Default, Deserialize)]
+pub struct OfflineForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    message: String,
+}
+
+fn offline_page(
+    app: &Billpay,
+    session: &PortalSession,
+    status: StatusCode,
+    errors: Vec<FieldError>,
+    form: &OfflineForm,
+) -> Response {
+    let fields = vec![Field {
+        name: "email",
+        label: "Email address for our reply",
+        hint: "",
+        kind: "email",
+        autocomplete: "email",
+        inputmode: "",
+        class: "",
+        value: form.email.chars().take(200).collect(),
+        error: error_for(&errors, "email").map(str::to_string),
+    }];
+    html(
+        status,
+        &OfflinePage {
+            page: Page::new(app, session),
+            message: form.message.chars().take(2_000).collect(),
+            errors,
+            fields,
+        },
+    )
+}
+
+pub async fn offline(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+) -> Response {
+    offline_page(
+        &app,
+        &session,
+        StatusCode::OK,
+        Vec::new(),
+        &OfflineForm::default(),
+    )
+}
+
+pub async fn leave_message(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Form(form): Form<OfflineForm>,
+) -> Response {
+    match app
+        .chat_leave_message(&session, &form.email, &form.message)
+        .await
+    {
+        Ok(()) => see_other("/chat#chat-log"),
+        Err(ServiceError::Invalid { param, message }) => {
+            let field = if param == "email" { "email" } else { "message" };
+            offline_page(
+                &app,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![FieldError { field, message }],
+                &form,
+            )
+        }
+        Err(ServiceError::NotFound { .. }) => see_other("/chat"),
+        Err(e) => service_error(&app, &session, e),
+    }
 }

@@ -76,6 +76,10 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         .route("/chat/say", axum::routing::post(chat::say))
         .route("/chat/events", get(chat::events))
         .route("/chat/pay/{id}", get(chat::pay_request))
+        .route(
+            "/chat/offline",
+            get(chat::offline).post(chat::leave_message),
+        )
         .route("/account/signin-codes", get(factors::page))
         .route(
             "/account/signin-codes/app",
