@@ -68,6 +68,7 @@ try {
   expect(declined.includes('did not go through'), `decline page not shown: ${declined}`);
   expect(declined.includes('insufficient funds'), 'decline: reason not in plain language');
   expect(declined.includes('another card or bank account'), 'decline: no next step');
+  expect(await page.getByRole('link', { name: 'Chat with us about this payment' }).count() === 1, 'decline: no chat');
   await check(page, '08-declined');
 
   await page.getByRole('link', { name: 'Pay with another card or bank account' }).click();

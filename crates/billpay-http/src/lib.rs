@@ -8,6 +8,7 @@
 pub mod api;
 pub mod audit;
 pub mod collections;
+pub mod desk;
 pub mod error;
 pub mod files;
 pub mod portal;
@@ -41,6 +42,8 @@ use crate::error::ApiError;
 
 /// Largest request body accepted.
 pub const REQUEST_BODY_MAX_BYTES: usize = 64 * 1024;
+/// The demo agent `serve --demo` creates (the desk's demo code page shows its code).
+pub const DEMO_AGENT_EMAIL: &str = "agent@demo.billpay.example";
 /// Longest a request may take before the client is told to retry (payments finish regardless).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -184,6 +187,7 @@ pub fn router_with(app: Billpay, options: RouterOptions) -> Router {
         .merge(twilio::signed_routes(app.clone()))
         .merge(portal::routes(app.clone(), options.hsts))
         .route("/webhooks/stripe", axum::routing::post(stripe::webhook))
+        .merge(desk::routes(app.clone(), options.hsts))
         .route(
             "/api/v1/openapi.json",
             get(move || {

@@ -16,6 +16,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod autopay;
 pub mod billing;
+pub mod chat;
 pub mod clock;
 pub mod collections;
 pub mod email;
@@ -38,6 +39,7 @@ pub mod reports;
 pub mod sandbox;
 pub mod settlement;
 pub mod sms;
+pub mod staff;
 pub mod stripe;
 pub mod stripe_events;
 pub mod totp;
@@ -120,6 +122,8 @@ pub struct ServiceConfig {
     /// The Stripe connector when `processor = "stripe"`: its webhooks, dispute and payment
     /// lookups go through it (payments go through `Billpay::processor`, which is it or wraps it).
     pub stripe: Option<Arc<stripe::StripeProcessor>>,
+    /// The agent desk: what each role may do.
+    pub desk: staff::DeskConfig,
 }
 
 /// The phone line's settings.
@@ -184,6 +188,7 @@ impl Default for ServiceConfig {
             sms: None,
             portal: portal::PortalConfig::default(),
             stripe: None,
+            desk: staff::DeskConfig::default(),
         }
     }
 }
@@ -199,6 +204,8 @@ pub struct Billpay {
     pub config: Arc<ServiceConfig>,
     /// The keyring for saved payment methods; without one, methods cannot be saved or used.
     pub vault: Option<Arc<vault::Vault>>,
+    /// Live chat's announcements of new messages to this process's listeners.
+    pub chat: Arc<chat::ChatHub>,
 }
 
 impl Billpay {

@@ -54,6 +54,9 @@ pub struct PortalConfig {
     /// The header a trusted proxy puts the client's address in (lower case); None: the
     /// connection's address.
     pub client_ip_header: Option<String>,
+    /// Hours (start, end) representatives answer live chat in the biller's time zone; None:
+    /// around the clock.
+    pub chat_hours: Option<(u8, u8)>,
 }
 
 impl Default for PortalConfig {
@@ -66,6 +69,7 @@ impl Default for PortalConfig {
             demo_mailbox: false,
             limits: crate::limits::PortalLimits::default(),
             client_ip_header: None,
+            chat_hours: None,
         }
     }
 }
@@ -95,6 +99,12 @@ pub struct SessionData {
     /// A number being proven for texted sign-in codes (E.164).
     #[serde(default)]
     pub pending_phone: Option<String>,
+    /// The live-chat conversation this browser started.
+    #[serde(default)]
+    pub chat: Option<String>,
+    /// The chat pay request the checkout in progress answers.
+    #[serde(default)]
+    pub pay_request: Option<String>,
 }
 
 /// How a registered customer proves the second factor at sign-in.
@@ -236,6 +246,10 @@ fn corrupt(what: &str) -> ServiceError {
 pub struct SessionToken(Zeroizing<String>);
 
 impl SessionToken {
+    pub(crate) fn from_hex(token: String) -> SessionToken {
+        SessionToken(Zeroizing::new(token))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -836,6 +850,16 @@ impl Billpay {
             PaymentResult::Declined(p, code) => PayOutcome::Declined(p, code),
             PaymentResult::InDoubt(p) => PayOutcome::InDoubt(p),
         };
+        // A payment asked for in the chat: its outcome (and masked method) goes back into the
+        // conversation, for the representative. The payment stands whatever happens here.
+        if let Some(request) = session.data.pay_request.clone() {
+            if let Err(e) = self.chat_pay_result(&request, &outcome).await {
+                tracing::error!(error = %e, "chat pay request outcome not recorded");
+            }
+            if matches!(outcome, PayOutcome::Paid(_) | PayOutcome::InDoubt(_)) {
+                session.data.pay_request = None;
+            }
+        }
         // The digits are needed no more: paid, or declined (another method is asked for).
         session.sealed = None;
         if let Some(c) = session.data.checkout.as_mut() {

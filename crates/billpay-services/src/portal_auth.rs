@@ -124,14 +124,14 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn hash_password(password: &str, salt: [u8; 16]) -> Result<String, ServiceError> {
+pub(crate) fn hash_password(password: &str, salt: [u8; 16]) -> Result<String, ServiceError> {
     argon2()
         .hash_password_with_salt(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|_| ServiceError::invalid("password", "This password cannot be used."))
 }
 
-fn verify_password(password: &str, phc: &str) -> bool {
+pub(crate) fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
         Ok(h) => argon2().verify_password(password.as_bytes(), &h).is_ok(),
         Err(_) => false,
@@ -140,7 +140,7 @@ fn verify_password(password: &str, phc: &str) -> bool {
 
 /// A hash no password matches, verified when there is no customer so both answers cost the
 /// same.
-fn decoy_hash() -> &'static str {
+pub(crate) fn decoy_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| {
         hash_password("no customer has this password", [7u8; 16]).unwrap_or_default()

@@ -129,6 +129,8 @@ pub struct Store {
     /// Where relaxed state lives: the SQLite session database, or the same PostgreSQL pool.
     session_pool: AnyPool,
     session_writer: Writer,
+    /// The PostgreSQL URL, for a LISTEN connection of its own (None on SQLite).
+    listen_url: Option<std::sync::Arc<str>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -192,6 +194,7 @@ impl Store {
                     writer,
                     session_pool,
                     session_writer,
+                    listen_url: None,
                 })
             }
             Engine::Postgres => {
@@ -210,6 +213,7 @@ impl Store {
                     pool,
                     writer: Writer::Pool,
                     session_writer: Writer::Pool,
+                    listen_url: Some(opts.url.as_str().into()),
                 })
             }
         }
@@ -217,6 +221,19 @@ impl Store {
 
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// A connection listening on a PostgreSQL notification channel (None on SQLite, where
+    /// one process owns the database and broadcasts in memory).
+    pub async fn listen(&self, channel: &str) -> Result<Option<crate::chat::Listener>, StoreError> {
+        let Some(url) = &self.listen_url else {
+            return Ok(None);
+        };
+        let mut l = sqlx::postgres::PgListener::connect(url)
+            .await
+            .map_err(StoreError::from)?;
+        l.listen(channel).await.map_err(StoreError::from)?;
+        Ok(Some(crate::chat::Listener(l)))
     }
 
     /// The pool for reads. Never write through it: use [`Store::write`].

@@ -41,6 +41,9 @@ pub enum BenchCommand {
     /// Phone webhook latency under many concurrent simulated calls, against a same-run
     /// baseline of plain HTTP round trips.
     Ivr(crate::bench_ivr::IvrArgs),
+    /// Live chat: many customers' event streams open at once, and how fast a representative's
+    /// message reaches one.
+    Chat(crate::bench_chat::ChatArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -98,6 +101,7 @@ pub async fn run(what: BenchCommand, settings: &Settings) -> Result<()> {
         BenchCommand::Payments(args) => payments(args, settings).await,
         BenchCommand::Autopay(args) => crate::bench_autopay::run(args, settings).await,
         BenchCommand::Ivr(args) => crate::bench_ivr::run(args, settings).await,
+        BenchCommand::Chat(args) => crate::bench_chat::run(args, settings).await,
     }
 }
 

@@ -429,8 +429,14 @@ pub async fn build_with_clock(
         processor,
         render: Arc::new(billpay_http::JsonRender),
         config: Arc::new(config),
+        chat: Arc::default(),
     }
     .with_ach_origination();
+    // Live chat between instances on PostgreSQL: other instances' messages reach this one's
+    // listeners (a no-op on SQLite).
+    if app.store.engine() == billpay_store::Engine::Postgres {
+        tokio::spawn(app.clone().chat_relay());
+    }
     Ok((app, sandbox))
 }
 

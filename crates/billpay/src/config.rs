@@ -367,6 +367,11 @@ pub struct PortalSettings {
     /// connection's own address. Set it only when every request comes through that proxy, or
     /// clients can choose their own address.
     pub client_ip_header: Option<String>,
+    /// Hours (0 to 24, biller's time zone, `ivr_timezone`) representatives answer live chat,
+    /// from `chat_hours_start` to `chat_hours_end`; outside them the chat offers a message
+    /// form. Unset: representatives are reachable around the clock.
+    pub chat_hours_start: Option<u8>,
+    pub chat_hours_end: Option<u8>,
 }
 
 impl Default for PortalSettings {
@@ -385,6 +390,8 @@ impl Default for PortalSettings {
             resets_per_window: d.limits.reset.max as u32,
             enrolments_per_window: d.limits.enrol.max as u32,
             client_ip_header: None,
+            chat_hours_start: None,
+            chat_hours_end: None,
         }
     }
 }
@@ -431,7 +438,15 @@ impl PortalSettings {
             max: i64::from(max),
             window,
         };
+        let chat_hours = match (self.chat_hours_start, self.chat_hours_end) {
+            (None, None) => None,
+            (Some(a), Some(b)) if a < b && b <= 24 => Some((a, b)),
+            _ => anyhow::bail!(
+                "[portal] chat_hours_start and chat_hours_end go together, as hours 0 to 24 with the start before the end"
+            ),
+        };
         Ok(billpay_services::portal::PortalConfig {
+            chat_hours,
             brand_color: self.brand_color.clone(),
             support_hours: self.support_hours.clone(),
             session_idle: jiff::SignedDuration::from_mins(i64::from(self.session_idle_mins)),

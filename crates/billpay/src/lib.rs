@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bench_autopay;
+pub mod bench_chat;
 pub mod bench_ivr;
 pub mod cli;
 pub mod config;

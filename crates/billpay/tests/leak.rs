@@ -322,6 +322,98 @@ async fn exercise(app: &TestApp) -> Vec<u8> {
     }
     assert_eq!(app.balance(&caller).await, 20_000 - 1006 - 1007);
 
+    // A customer types card numbers into the chat: masked before storage, pages and events.
+    {
+        let chat_acct = app.account_with_bill(3000).await;
+        let client = http()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let first = client
+            .get(format!("{}/chat", app.base))
+            .send()
+            .await
+            .unwrap();
+        let cookie = first.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let page = first.text().await.unwrap();
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let started = client
+            .post(format!("{}/chat/start", app.base))
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("name", "Pat"),
+                ("account_number", chat_acct.as_str()),
+                ("postal_code", "10001"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status(), 303);
+        let cookie = started.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let page = client
+            .get(format!("{}/chat", app.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        for text in [
+            "my card is 4242 4242 4242 4242 cvc 739",
+            "or 5555-5555-5555-4444",
+            "378282246310005",
+        ] {
+            let said = client
+                .post(format!("{}/chat/say", app.base))
+                .header("cookie", &cookie)
+                .form(&[("csrf", csrf.as_str()), ("message", text)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(said.status(), 303);
+        }
+        let page = client
+            .get(format!("{}/chat", app.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("************4444"), "{page}");
+        bodies.extend_from_slice(page.as_bytes());
+    }
+
     app.clock.advance(jiff::SignedDuration::from_hours(72));
     app.app.reconcile().await.unwrap();
     app.assert_verified().await;

@@ -1,14 +1,15 @@
 //! The customer portal: server-rendered pages (askama templates compiled into the binary), a
-//! small stylesheet and no script. Every page works with JavaScript off, on a phone screen, with
-//! a keyboard and a screen reader.
+//! small stylesheet, and one script file for the live chat's progressive enhancement. Every page
+//! works with JavaScript off, on a phone screen, with a keyboard and a screen reader.
 //!
 //! Every portal request goes through [`session_layer`]: it finds the browser's server-side
 //! session by its cookie (or starts one), and refuses any POST whose `csrf` field is not the
 //! session's token, before a handler runs. Handlers are thin: parse the form, call one service
 //! function, render a template. Pages send a content security policy that allows only this
-//! origin's stylesheet and forms: nothing inline, no script at all.
+//! origin's stylesheet, script file and forms: nothing inline.
 
 mod account;
+pub mod chat;
 mod factors;
 mod mailbox;
 mod manage;
@@ -31,9 +32,11 @@ pub const SESSION_COOKIE: &str = "billpay_session";
 /// The form field every POST must carry.
 pub const CSRF_FIELD: &str = "csrf";
 
-const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-     frame-ancestors 'none'; base-uri 'none'";
+/// Scripts only from this origin's files (the chat's progressive enhancement): nothing inline.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+     style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const STYLESHEET: &str = include_str!("../../assets/portal.css");
+const CHAT_SCRIPT: &str = include_str!("../../assets/chat.js");
 
 /// The portal's routes, with the session and CSRF layer around all but the stylesheets.
 pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
@@ -87,6 +90,15 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             get(account::security).post(account::set_security),
         )
         .route("/account", get(account::dashboard))
+        .route("/chat", get(chat::page))
+        .route("/chat/start", axum::routing::post(chat::start))
+        .route("/chat/say", axum::routing::post(chat::say))
+        .route("/chat/events", get(chat::events))
+        .route("/chat/pay/{id}", get(chat::pay_request))
+        .route(
+            "/chat/offline",
+            get(chat::offline).post(chat::leave_message),
+        )
         .route("/account/signin-codes", get(factors::page))
         .route(
             "/account/signin-codes/app",
@@ -195,6 +207,19 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             get(|| async { css_response(STYLESHEET.to_string()) }),
         )
         .route("/assets/theme.css", get(theme_css))
+        .route(
+            "/assets/chat.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "public, max-age=300"),
+                    ],
+                    CHAT_SCRIPT,
+                )
+                    .into_response()
+            }),
+        )
         .route("/assets/icon.svg", get(icon_svg))
         .merge(pages)
 }

@@ -1,0 +1,286 @@
+//! `billpay bench chat`: many customers connected to live chat at once, and how fast a
+//! representative's message reaches the customer's open event stream.
+//!
+//! Setup: `--sessions` portal sessions, each with a verified account and a conversation
+//! (through the same service calls the chat page makes). Each opens `GET /chat/events` (the
+//! server-sent event stream the page's script keeps open) and stays connected. Then
+//! `--messages` messages are stored one at a time into random conversations, as a
+//! representative's reply is (`chat_append`: masking, numbering, storage, announcement), paced
+//! at `--rate` per second; each is timed from just before the store call to the moment the
+//! customer's stream delivers it. The process's resident memory is read before and after the
+//! sessions connect. Clients and server share the process and its cores.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use tokio::sync::Mutex;
+
+use billpay_domain::{AccountNumber, Money, PostalCode};
+use billpay_services::accounts::{NewAccount, NewStatement};
+use billpay_services::chat::{NewMessage, Sender};
+use billpay_services::{OsRandom, Random, SystemClock};
+
+use crate::bench::{BenchDb, Machine, bench_keyring, percentile_ms as pct};
+use crate::config::Settings;
+
+#[derive(Args, Debug, Clone)]
+pub struct ChatArgs {
+    /// Customers connected at once (each an open event stream).
+    #[arg(long, default_value_t = 10_000)]
+    pub sessions: usize,
+    /// Messages delivered and timed.
+    #[arg(long, default_value_t = 2_000)]
+    pub messages: usize,
+    /// Messages stored per second.
+    #[arg(long, default_value_t = 100)]
+    pub rate: u64,
+    /// Folder for the fresh SQLite database (default: the system's temporary folder).
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+    /// Keep the benchmark database afterwards.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Accounts the sessions are spread over (a conversation per session either way).
+const ACCOUNTS: usize = 100;
+/// Streams opened at once while connecting.
+const CONNECT_WAVE: usize = 200;
+
+pub async fn run(args: ChatArgs, settings: &Settings) -> Result<()> {
+    if args.sessions == 0 || args.messages == 0 || args.rate == 0 {
+        bail!("--sessions, --messages and --rate must be at least 1");
+    }
+    sqlx::any::install_default_drivers();
+    let run_id = billpay_services::clock::new_id("run", &SystemClock, &OsRandom);
+    let db = BenchDb::create(settings, args.dir.as_ref(), &run_id).await?;
+    let result = match bench_keyring(args.dir.as_ref(), &run_id) {
+        Ok(keyring) => {
+            let r = measure(&args, settings, &db, &keyring).await;
+            if !args.keep {
+                let _ = std::fs::remove_file(&keyring);
+            }
+            r
+        }
+        Err(e) => Err(e),
+    };
+    db.destroy(args.keep).await?;
+    println!("{}", result?);
+    Ok(())
+}
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+async fn measure(
+    args: &ChatArgs,
+    settings: &Settings,
+    db: &BenchDb,
+    keyring: &std::path::Path,
+) -> Result<String> {
+    let machine = Machine::read();
+    eprintln!("benchmark database: {}", db.describe());
+    let mut s = settings.clone();
+    s.keyring_file = Some(keyring.to_path_buf());
+    s.database_url = db.url().to_string();
+    let (app, _sandbox) = crate::build_from_settings(&s, true).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+    tokio::spawn(axum::serve(listener, billpay_http::router(app.clone())).into_future());
+
+    eprintln!(
+        "creating {ACCOUNTS} accounts and {} conversations",
+        args.sessions
+    );
+    let today = app.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let zip = PostalCode::parse("10001")?;
+    let mut numbers = Vec::new();
+    for i in 0..ACCOUNTS {
+        let number = AccountNumber::from_body(&format!("{}", 30_000_000_000u64 + i as u64))?;
+        app.create_account(NewAccount {
+            account_number: Some(number.clone()),
+            name: format!("Bench Customer {i}"),
+            email: None,
+            phone: None,
+            postal_code: zip.clone(),
+            timezone: None,
+            currency: None,
+        })
+        .await?;
+        app.create_statement(
+            &number,
+            NewStatement {
+                statement_date: today,
+                due_date: today.checked_add(jiff::Span::new().days(14))?,
+                amount_due: Money::usd(5_000),
+                lines: Vec::new(),
+            },
+        )
+        .await?;
+        numbers.push(number);
+    }
+    let started = Instant::now();
+    let mut sessions: Vec<(String, String)> = Vec::with_capacity(args.sessions);
+    for i in 0..args.sessions {
+        let (_, session) = app.portal_start_session().await?;
+        let number = &numbers[i % ACCOUNTS];
+        let Ok((token, conversation)) = app
+            .chat_start(&session, "Bench Customer", number.as_str(), "10001")
+            .await?
+        else {
+            bail!("a bench conversation could not start");
+        };
+        let token = token.ok_or_else(|| anyhow::anyhow!("no session token"))?;
+        sessions.push((token.expose().to_string(), conversation.id));
+    }
+    eprintln!(
+        "{} conversations in {:.1} s",
+        args.sessions,
+        started.elapsed().as_secs_f64()
+    );
+
+    let rss_before = rss_mib();
+    // Delivery times by marker, filled by the stream readers.
+    let arrived: Arc<Mutex<HashMap<usize, Instant>>> = Arc::default();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(args.sessions);
+    let mut connected = 0usize;
+    let mut refused = 0usize;
+    // Connected in waves, so the listen backlog never overflows (a real crowd arrives over
+    // time; a burst of thousands of SYNs at once measures the kernel, not billpay).
+    for (n, (token, _)) in sessions.iter().enumerate() {
+        let client = client.clone();
+        let url = format!("{base}/chat/events?after=1");
+        let cookie = format!("billpay_session={token}");
+        let arrived = arrived.clone();
+        let ready = ready_tx.clone();
+        tokio::spawn(async move {
+            let resp = client.get(url).header("cookie", cookie).send().await;
+            let Ok(mut resp) = resp else {
+                let _ = ready.send(false).await;
+                return;
+            };
+            let _ = ready.send(resp.status().is_success()).await;
+            drop(ready);
+            let mut buf = String::new();
+            while let Ok(Some(chunk)) = resp.chunk().await {
+                let now = Instant::now();
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(i) = buf.find("bench-marker-") {
+                    let rest = &buf[i + "bench-marker-".len()..];
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    if let Ok(k) = digits.parse::<usize>() {
+                        arrived.lock().await.insert(k, now);
+                    }
+                    buf = rest[digits.len()..].to_string();
+                }
+                if buf.len() > 4_096 {
+                    buf.clear();
+                }
+            }
+        });
+        if (n + 1) % CONNECT_WAVE == 0 {
+            while connected + refused < n + 1 {
+                match ready_rx.recv().await {
+                    Some(true) => connected += 1,
+                    Some(false) => refused += 1,
+                    None => break,
+                }
+            }
+        }
+    }
+    drop(ready_tx);
+    while connected + refused < sessions.len() {
+        let Some(ok) = ready_rx.recv().await else {
+            break;
+        };
+        if ok {
+            connected += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    // Let every stream reach its wait for announcements.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_connected = rss_mib();
+    eprintln!(
+        "{connected} streams open ({refused} refused); sending {} messages",
+        args.messages
+    );
+
+    let mut sent_at: HashMap<usize, Instant> = HashMap::with_capacity(args.messages);
+    let pause = Duration::from_micros(1_000_000 / args.rate);
+    let send_started = Instant::now();
+    for k in 0..args.messages {
+        let mut pick = [0u8; 8];
+        OsRandom.fill(&mut pick);
+        let i = (u64::from_le_bytes(pick) as usize) % sessions.len();
+        let conversation = &sessions[i].1;
+        let t0 = Instant::now();
+        app.chat_append(
+            conversation,
+            NewMessage::new(
+                Sender::Agent,
+                Some("Bench".into()),
+                &format!("reply bench-marker-{k} end"),
+            ),
+        )
+        .await?;
+        sent_at.insert(k, t0);
+        let next = send_started + pause * (k as u32 + 1);
+        tokio::time::sleep_until(next.into()).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let send_wall = send_started.elapsed();
+    let arrived = arrived.lock().await;
+    let mut latencies_us: Vec<u64> = sent_at
+        .iter()
+        .filter_map(|(k, t0)| {
+            arrived
+                .get(k)
+                .map(|t| t.duration_since(*t0).as_micros() as u64)
+        })
+        .collect();
+    latencies_us.sort_unstable();
+    let lost = args.messages - latencies_us.len();
+    let rss_after = rss_mib();
+    Ok(format!(
+        "\nbillpay bench chat ({engine}, {cpus} CPUs: {model}, {memory})\n\n\
+         sessions connected:  {connected} of {sessions} ({refused} refused)\n\
+         messages:            {messages} at {rate}/s over {wall:.1} s; {lost} not delivered\n\
+         delivery latency:    p50 {p50:.1} ms, p90 {p90:.1} ms, p99 {p99:.1} ms, max {max:.1} ms\n\
+         resident memory:     {before:.0} MiB before the streams, {conn:.0} MiB with them open \
+         ({per_session:.1} KiB per session, client side included), {after:.0} MiB at the end\n",
+        engine = db.engine().as_str(),
+        cpus = machine.cpus,
+        model = machine.model,
+        memory = machine.memory,
+        sessions = args.sessions,
+        messages = args.messages,
+        rate = args.rate,
+        wall = send_wall.as_secs_f64(),
+        p50 = pct(&latencies_us, 50.0),
+        p90 = pct(&latencies_us, 90.0),
+        p99 = pct(&latencies_us, 99.0),
+        max = latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0,
+        before = rss_before,
+        conn = rss_connected,
+        per_session = (rss_connected - rss_before) * 1024.0 / connected.max(1) as f64,
+        after = rss_after,
+    ))
+}
