@@ -511,6 +511,7 @@ pub struct PanelView {
     pub statements: Vec<String>,
     pub fees: Vec<FeeLine>,
     pub arrangements: Vec<String>,
+    pub disputes: Vec<String>,
 }
 
 fn panel_view(p: AccountPanel) -> PanelView {
@@ -593,6 +594,33 @@ fn panel_view(p: AccountPanel) -> PanelView {
             })
             .collect(),
         arrangements: p.arrangements,
+        disputes: p
+            .disputes
+            .iter()
+            .map(|d| {
+                let confirmation = p
+                    .payments
+                    .iter()
+                    .find(|x| x.id == d.payment_id)
+                    .map(|x| format!(" on payment {}", x.confirmation_number))
+                    .unwrap_or_default();
+                format!(
+                    "{} disputed{confirmation} ({}), opened {}: {}{}",
+                    billpay_domain::Money::new(
+                        d.amount,
+                        billpay_domain::Currency::parse(&d.currency).unwrap_or(currency)
+                    ),
+                    d.reason.replace('_', " "),
+                    d.created_at.strftime("%Y-%m-%d"),
+                    d.status.replace('_', " "),
+                    if d.reversed {
+                        "; the payment is reversed on the account until it is resolved"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect(),
     }
 }
 

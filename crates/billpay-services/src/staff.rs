@@ -151,6 +151,8 @@ pub struct AccountPanel {
     pub autopay: Option<crate::autopay::Autopay>,
     pub charges: Vec<billpay_store::ach::ChargeRow>,
     pub arrangements: Vec<String>,
+    /// Card disputes (chargebacks) of the account's payments, newest first.
+    pub disputes: Vec<crate::stripe_events::Dispute>,
 }
 
 /// The conversations the desk lists.
@@ -903,6 +905,7 @@ impl Billpay {
                 None => Vec::new(),
             }
         };
+        let disputes = self.disputes_of_account(&summary.account.id).await?;
         self.staff_audit(
             &staff.id,
             "desk.account_viewed",
@@ -920,6 +923,7 @@ impl Billpay {
             autopay,
             charges,
             arrangements,
+            disputes,
         })
     }
 

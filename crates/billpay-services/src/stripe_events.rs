@@ -565,6 +565,19 @@ impl Billpay {
             .collect())
     }
 
+    /// The disputes of an account's payments, newest first (the agent desk's account panel).
+    pub async fn disputes_of_account(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<Dispute>, ServiceError> {
+        let mut c = self.store.read_conn().await?;
+        Ok(dq::disputes_of_account(&mut c, account_id)
+            .await?
+            .into_iter()
+            .map(Dispute::from_row)
+            .collect())
+    }
+
     /// The disputes of one payment.
     pub async fn disputes_of(&self, payment_id: &str) -> Result<Vec<Dispute>, ServiceError> {
         let mut c = self.store.read_conn().await?;

@@ -150,6 +150,16 @@ pub async fn disputes_of_payment(c: &mut AnyConnection, payment_id: &str) -> R<V
     .await?)
 }
 
+/// The disputes of an account's payments, newest first.
+pub async fn disputes_of_account(c: &mut AnyConnection, account_id: &str) -> R<Vec<DisputeRow>> {
+    Ok(sqlx::query_as::<_, DisputeRow>(
+        "SELECT * FROM disputes WHERE account_id = $1 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(account_id)
+    .fetch_all(c)
+    .await?)
+}
+
 /// Disputes newest first; only those in `status` when given.
 pub async fn disputes_list(
     c: &mut AnyConnection,

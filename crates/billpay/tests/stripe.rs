@@ -440,6 +440,14 @@ stripe_tests! {
         assert_eq!(a["outcome"], "dispute_opened");
         assert_eq!(app.balance(&acct).await, 7000, "the disputed payment is reversed");
         app.assert_verified().await;
+        // An agent sees it on the account panel.
+        common::desk::staff(&app, "desk@riverbend.example", "Dee Skagent", billpay_services::staff::Role::Agent).await;
+        let (mut desk, _) = common::desk::sign_in(&app, "desk@riverbend.example", None).await;
+        let panel = desk.get(&format!("/desk/accounts/{acct}")).await;
+        assert_eq!(panel.status, 200, "{}", panel.body);
+        assert!(panel.body.contains("<h3>Disputes</h3>"), "{}", panel.body);
+        assert!(panel.body.contains("$70.00 disputed on payment"), "{}", panel.body);
+        assert!(panel.body.contains("(fraudulent)") && panel.body.contains("reversed on the account"), "{}", panel.body);
         let (s, list) = app.get("/api/v1/disputes?status=needs_response").await;
         assert_eq!(s, 200, "{list}");
         assert_eq!(list["data"].as_array().unwrap().len(), 1);

@@ -16,6 +16,7 @@ use billpay_services::{Billpay, ShiftedClock};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
+pub mod desk;
 pub mod smtp;
 pub mod visitor;
 
