@@ -1372,21 +1372,15 @@ async fn advance<B: Backend + Sync>(
                 );
                 invalid(b, call, secrets, why).await
             }
-            Ok(number) => match b.account(&number).await? {
-                Some(a) => {
-                    call.candidate_account = Some(a.number.as_str().to_string());
-                    goto(call, Step::Zip);
-                    prompt(b, call, secrets).await
-                }
-                None => {
-                    let why = t(
-                        l,
-                        "We could not find that account number.",
-                        "No encontramos ese número de cuenta.",
-                    );
-                    verification_failed(b, call, secrets, why).await
-                }
-            },
+            Ok(number) => {
+                // Whether the account exists is told only with its ZIP code, in the same words
+                // either way: the line cannot be used to find out which numbers are accounts.
+                call.candidate_account = Some(number.as_str().to_string());
+                let attempts = call.attempts;
+                goto(call, Step::Zip);
+                call.attempts = attempts;
+                prompt(b, call, secrets).await
+            }
         },
         Step::Zip => {
             let account = call
@@ -1406,11 +1400,26 @@ async fn advance<B: Backend + Sync>(
                     Ok(r)
                 }
                 _ => {
-                    let why = t(
-                        l,
-                        "That ZIP code does not match our records.",
-                        "Ese código postal no coincide con nuestros registros.",
-                    );
+                    // A number offered from caller ID is known to be the caller's account: only
+                    // the ZIP is asked again. A typed number and its ZIP are asked again
+                    // together, with the same words whether or not the account exists.
+                    let typed = call.offered_account.is_none()
+                        || call.offered_account != call.candidate_account;
+                    let why = if typed {
+                        call.candidate_account = None;
+                        call.step = Step::AccountNumber;
+                        t(
+                            l,
+                            "That account number and ZIP code do not match our records.",
+                            "Ese número de cuenta y código postal no coinciden con nuestros registros.",
+                        )
+                    } else {
+                        t(
+                            l,
+                            "That ZIP code does not match our records.",
+                            "Ese código postal no coincide con nuestros registros.",
+                        )
+                    };
                     verification_failed(b, call, secrets, why).await
                 }
             }

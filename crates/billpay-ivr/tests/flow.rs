@@ -216,6 +216,22 @@ fn new_card_in_spanish_with_other_amount() {
 }
 
 #[test]
+fn an_unknown_account_and_a_wrong_zip_sound_the_same() {
+    let b = Fake::new();
+    let unknown = AccountNumber::from_body("99999999991").unwrap().to_string();
+    let (missing, _, c1, _) = call(&b, "", &["1", &unknown, "10001"]);
+    let (wrong_zip, _, c2, _) = call(&b, "", &["1", "100000000017", "11111"]);
+    let missing = missing.replace(&unknown, "N");
+    let wrong_zip = wrong_zip.replace("100000000017", "N");
+    assert_eq!(missing, wrong_zip);
+    assert!(missing.contains("That account number and ZIP code do not match our records."));
+    assert_eq!(
+        (c1.step, c2.step),
+        (Step::AccountNumber, Step::AccountNumber)
+    );
+}
+
+#[test]
 fn mistyped_account_number_is_caught_by_the_check_digit() {
     let b = Fake::new();
     let (said, _, c, _) = call(&b, "", &["1", "100000000018", "100000000017"]);
@@ -226,9 +242,12 @@ fn mistyped_account_number_is_caught_by_the_check_digit() {
 #[test]
 fn wrong_zip_three_times_transfers() {
     let b = Fake::new();
-    let (said, r, c, _) = call(&b, "", &["1", "100000000017", "11111", "22222", "33333"]);
+    // A typed account number is asked again with its ZIP.
+    let a = "100000000017";
+    let (said, r, c, _) = call(&b, "", &["1", a, "11111", a, "22222", a, "33333"]);
     assert_eq!(
-        said.matches("does not match our records").count(),
+        said.matches("That account number and ZIP code do not match our records.")
+            .count(),
         3,
         "{said}"
     );
@@ -493,9 +512,10 @@ fn a_number_past_its_verification_limit_goes_to_a_representative() {
     let mut b = Fake::new();
     b.verification_limit = 1;
     // The first wrong ZIP is one more try; the second is past the number's limit.
-    let (said, r, c, _) = call(&b, "+15550009999", &["1", "100000000017", "11111", "22222"]);
+    let a = "100000000017";
+    let (said, r, c, _) = call(&b, "+15550009999", &["1", a, "11111", a, "22222"]);
     assert_eq!(
-        said.matches("does not match our records").count(),
+        said.matches("do not match our records").count(),
         2,
         "{said}"
     );
@@ -508,7 +528,7 @@ fn a_number_past_its_verification_limit_goes_to_a_representative() {
     assert_eq!(c.transfer_reason.as_deref(), Some("verification_limit"));
     // A new call from the number: the first miss transfers at once.
     let unknown = AccountNumber::from_body("99999999991").unwrap().to_string();
-    let (said, r, _, _) = call(&b, "+15550009999", &["1", &unknown]);
+    let (said, r, _, _) = call(&b, "+15550009999", &["1", &unknown, "10001"]);
     assert!(said.contains("cannot take more account entries"), "{said}");
     assert_eq!(r.next, Next::Transfer { account: None });
 }

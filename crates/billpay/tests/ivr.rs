@@ -546,8 +546,8 @@ both_engines! {
         let n = account(&t).await;
         let guesser = "+15550004444";
         // Two misses on a first call (the third would end that call anyway).
-        let text = dial(&t, "CAguess1", guesser, &n, &["1", "{account}", "11111", "22222", "0"]).await;
-        assert_eq!(text.matches("does not match our records").count(), 2, "{text}");
+        let text = dial(&t, "CAguess1", guesser, &n, &["1", "{account}", "11111", "{account}", "22222", "0"]).await;
+        assert_eq!(text.matches("account number and ZIP code do not match our records").count(), 2, "{text}");
         assert!(!text.contains("cannot take more account entries"), "{text}");
         // A new call, on any instance: the number is over its limit at its first miss.
         let text = dial(&t, "CAguess2", guesser, &n, &["1", "{account}", "33333"]).await;
