@@ -225,7 +225,9 @@ both_engines! {
         set(at("2027-03-02", "23:30"));
         billpay::cli::daily_ach_export(&app.app, dir.path(), export_at, &mut exported_on).await;
         assert_eq!(files(), 1, "once a day: the later payment waits for tomorrow's file");
-        set(at("2027-03-03", "17:00"));
+        // A few seconds past the hour: the test clock is the machine's plus an offset, and a
+        // machine clock stepped back by NTP must not put "now" a hair before 17:00.
+        set(at("2027-03-03", "17:00:05"));
         billpay::cli::daily_ach_export(&app.app, dir.path(), export_at, &mut exported_on).await;
         assert_eq!(files(), 2, "the next day's file carries it");
     }
