@@ -22,7 +22,6 @@ use billpay_services::staff::{AccountPanel, PasswordOutcome, Staff, StaffSession
 use billpay_services::{Billpay, ServiceError};
 use serde::Deserialize;
 
-use crate::portal::PAGE_CSP;
 use crate::portal::chat::{MessageView, message_stream};
 
 /// The desk's session cookie.
@@ -211,9 +210,7 @@ async fn desk_layer(
         let Ok(bytes) = axum::body::to_bytes(body, crate::REQUEST_BODY_MAX_BYTES).await else {
             return (StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.").into_response();
         };
-        let sent = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-            .ok()
-            .and_then(|f| f.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+        let sent = crate::portal::form_field(&bytes, crate::portal::CSRF_FIELD);
         if !sent.as_deref().is_some_and(|t| session.csrf_matches(t)) {
             tracing::warn!("desk form refused: missing or wrong CSRF token");
             let resp = message(
@@ -235,20 +232,8 @@ async fn desk_layer(
     finish(resp, new_token.as_ref(), secure)
 }
 
-fn finish(mut resp: Response, new_token: Option<&SessionToken>, secure: bool) -> Response {
-    if let Some(t) = new_token
-        && !resp.headers().contains_key(header::SET_COOKIE)
-    {
-        resp.headers_mut()
-            .insert(header::SET_COOKIE, cookie(t, secure));
-    }
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+fn finish(resp: Response, new_token: Option<&SessionToken>, secure: bool) -> Response {
+    crate::portal::page_headers(resp, new_token.map(|t| cookie(t, secure)))
 }
 
 type S = axum::Extension<StaffSession>;

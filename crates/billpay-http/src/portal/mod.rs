@@ -634,12 +634,17 @@ async fn session_layer(
     finish(resp, new_token.as_ref(), secure)
 }
 
-fn finish(mut resp: Response, new_token: Option<&SessionToken>, secure: bool) -> Response {
-    if let Some(t) = new_token
+fn finish(resp: Response, new_token: Option<&SessionToken>, secure: bool) -> Response {
+    page_headers(resp, new_token.map(|t| session_cookie(t, secure)))
+}
+
+/// What every page of the portal and the desk carries: a new session's cookie (unless the
+/// handler set one), the content security policy, and no caching.
+pub(crate) fn page_headers(mut resp: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = cookie
         && !resp.headers().contains_key(header::SET_COOKIE)
     {
-        resp.headers_mut()
-            .insert(header::SET_COOKIE, session_cookie(t, secure));
+        resp.headers_mut().insert(header::SET_COOKIE, c);
     }
     let h = resp.headers_mut();
     h.insert(
@@ -651,7 +656,7 @@ fn finish(mut resp: Response, new_token: Option<&SessionToken>, secure: bool) ->
 }
 
 /// One field of a urlencoded form body.
-fn form_field(body: &[u8], name: &str) -> Option<String> {
+pub(crate) fn form_field(body: &[u8], name: &str) -> Option<String> {
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
         .ok()?
         .into_iter()
