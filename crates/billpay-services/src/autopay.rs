@@ -15,8 +15,8 @@
 //! date, so a DST change never fires a job twice or skips it.
 
 use billpay_domain::{
-    AccountNumber, AutopayAmount, BusinessCalendar, Channel, End, Frequency, Language, Money,
-    Recurrence, RetryRules, Timing, charge_date, local_date, local_instant, next_attempt,
+    AccountNumber, AutopayAmount, BusinessCalendar, Channel, DeclineCode, End, Frequency, Language,
+    Money, Recurrence, RetryRules, Timing, charge_date, local_date, local_instant, next_attempt,
     pre_debit_notice_date,
 };
 use billpay_store::jobs::{self as q, AutopayRow, JobRow, ScheduledPaymentRow};
@@ -27,7 +27,7 @@ use jiff::civil::{Date, Time};
 use crate::accounts::account_tz as tz_of;
 use crate::jobs::{JobError, job};
 use crate::payments::{Idempotency, NewMethod, PaymentRequest};
-use crate::{Billpay, PaymentResult, ServiceError};
+use crate::{Billpay, Payment, PaymentResult, ServiceError};
 
 pub const JOB_CHARGE: &str = "autopay.charge";
 pub const JOB_NOTICE: &str = "autopay.notice";
@@ -45,7 +45,12 @@ pub struct AutopayConfig {
     pub calendar: BusinessCalendar,
     /// The customer's page for fixing a failed payment (linked in notices).
     pub fix_url: String,
+    /// AutoPay charges a worker leases and charges as one batch.
+    pub charge_batch: u32,
 }
+
+/// The default [`AutopayConfig::charge_batch`].
+pub const CHARGE_BATCH_DEFAULT: u32 = 1000;
 
 impl Default for AutopayConfig {
     fn default() -> Self {
@@ -55,6 +60,7 @@ impl Default for AutopayConfig {
             retry: RetryRules::default(),
             calendar: BusinessCalendar::us_federal(2024..=2045),
             fix_url: "/pay".into(),
+            charge_batch: CHARGE_BATCH_DEFAULT,
         }
     }
 }
@@ -164,6 +170,65 @@ async fn notify(
             crate::collections::notify(c, id, &account, kind, dedupe_key, payload, now).await
         }
         None => Ok(()),
+    }
+}
+
+/// The date of an AutoPay job's first attempt, which its retries count from.
+pub(crate) fn first_attempt(payload: &serde_json::Value) -> Result<Date, JobError> {
+    payload["first_attempt"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| JobError::Fatal("the job has no first attempt date".into()))
+}
+
+/// The customer's notice of a paid AutoPay charge: (kind, dedupe key, payload).
+pub(crate) fn paid_notice(p: &Payment) -> (&'static str, String, serde_json::Value) {
+    (
+        "email.autopay_paid",
+        format!("autopay-paid:{}", p.id),
+        serde_json::json!({"payment_id": p.id, "amount": p.amount.format(),
+            "confirmation_number": p.confirmation_number.grouped()}),
+    )
+}
+
+impl Billpay {
+    /// What follows a declined AutoPay charge: the next attempt's job, if the decline and the
+    /// retry rules allow one, and the customer's notice (kind, dedupe key, payload).
+    pub(crate) fn declined_followup(
+        &self,
+        payload: &serde_json::Value,
+        account: &AccountRow,
+        statement: &StatementRow,
+        p: &Payment,
+        code: DeclineCode,
+    ) -> (Option<JobRow>, &'static str, String, serde_json::Value) {
+        let attempt = payload["attempt"].as_u64().unwrap_or(1) as u32;
+        let next = first_attempt(payload)
+            .ok()
+            .filter(|_| !p.method.kind.posts_on_acceptance())
+            .and_then(|first| next_attempt(code, attempt, first, &self.autopay_cfg().retry));
+        let retry_job = next.map(|d| {
+            let mut next_payload = payload.clone();
+            next_payload["attempt"] = serde_json::json!(attempt + 1);
+            job(
+                self,
+                JOB_CHARGE,
+                format!("autopay:{}:{}:{}", account.id, statement.id, attempt + 1),
+                next_payload,
+                local_instant(d, self.autopay_cfg().run_time, &tz_of(account)).as_microsecond(),
+            )
+        });
+        let notice = serde_json::json!({
+            "payment_id": p.id, "amount": p.amount.format(), "reason": code.message(Language::En),
+            "next_step": code.next_step(Language::En), "fix_url": self.autopay_cfg().fix_url,
+            "next_attempt": next.map(|d| d.to_string()),
+        });
+        (
+            retry_job,
+            "email.autopay_failed",
+            format!("autopay-failed:{}", p.id),
+            notice,
+        )
     }
 }
 
@@ -491,11 +556,7 @@ impl Billpay {
         let Some((account, enrollment, statement)) = self.autopay_context(payload).await? else {
             return Ok(());
         };
-        let attempt = payload["attempt"].as_u64().unwrap_or(1) as u32;
-        let first: Date = payload["first_attempt"]
-            .as_str()
-            .and_then(|d| d.parse().ok())
-            .ok_or_else(|| JobError::Fatal("the job has no first attempt date".into()))?;
+        first_attempt(payload)?;
         let now = self.clock.now_micros();
         // A run before this one may have been cut off mid-charge (a worker killed while its
         // processor call was in flight). Its payment, found by the job's key, decides: the
@@ -551,21 +612,11 @@ impl Billpay {
         let msg_id = self.new_id("msg");
         match result {
             Ok(PaymentResult::Completed(p)) => {
-                let key = format!("autopay-paid:{}", p.id);
+                let (kind, key, notice) = paid_notice(&p);
                 self.store
                     .write(move |c| {
                         Box::pin(async move {
-                            notify(
-                                c,
-                                msg_id,
-                                &account_id,
-                                "email.autopay_paid",
-                                key,
-                                serde_json::json!({"payment_id": p.id, "amount": p.amount.format(),
-                                    "confirmation_number": p.confirmation_number.grouped()}),
-                                now,
-                            )
-                            .await
+                            notify(c, msg_id, &account_id, kind, key, notice, now).await
                         })
                     })
                     .await
@@ -573,44 +624,15 @@ impl Billpay {
                 Ok(())
             }
             Ok(PaymentResult::Declined(p, code)) => {
-                let next = (!p.method.kind.posts_on_acceptance())
-                    .then(|| next_attempt(code, attempt, first, &self.autopay_cfg().retry))
-                    .flatten();
-                let retry_job = next.map(|d| {
-                    let mut next_payload = payload.clone();
-                    next_payload["attempt"] = serde_json::json!(attempt + 1);
-                    job(
-                        self,
-                        JOB_CHARGE,
-                        format!("autopay:{}:{}:{}", account.id, statement.id, attempt + 1),
-                        next_payload,
-                        local_instant(d, self.autopay_cfg().run_time, &tz_of(&account))
-                            .as_microsecond(),
-                    )
-                });
-                let fix = self.autopay_cfg().fix_url.clone();
-                let key = format!("autopay-failed:{}", p.id);
-                let notice = serde_json::json!({
-                    "payment_id": p.id, "amount": p.amount.format(), "reason": code.message(Language::En),
-                    "next_step": code.next_step(Language::En), "fix_url": fix,
-                    "next_attempt": next.map(|d| d.to_string()),
-                });
+                let (retry_job, kind, key, notice) =
+                    self.declined_followup(payload, &account, &statement, &p, code);
                 self.store
                     .write(move |c| {
                         Box::pin(async move {
                             if let Some(r) = &retry_job {
                                 q::enqueue(c, r).await?;
                             }
-                            notify(
-                                c,
-                                msg_id,
-                                &account_id,
-                                "email.autopay_failed",
-                                key,
-                                notice,
-                                now,
-                            )
-                            .await
+                            notify(c, msg_id, &account_id, kind, key, notice, now).await
                         })
                     })
                     .await

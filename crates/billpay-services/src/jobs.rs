@@ -27,7 +27,7 @@ pub const BACKOFF_MAX: jiff::SignedDuration = jiff::SignedDuration::from_hours(1
 /// Jobs of one batch run at once.
 pub const CONCURRENCY: usize = 32;
 
-enum Outcome {
+pub(crate) enum Outcome {
     Done,
     Retried,
     Failed,
@@ -118,26 +118,51 @@ impl Billpay {
         let until = now + self.config.job_lease.as_micros() as i64;
         let engine = self.store.engine();
         let owner_w = owner.to_string();
-        let batch = self
+        let charge_batch = i64::from(self.config.autopay.charge_batch.max(1));
+        // AutoPay charges are leased apart, many at a time: they are charged as a batch. The
+        // second lease takes any kind, oldest first, so nothing waits behind a long AutoPay run.
+        let (mut charges, leased) = self
             .store
             .write(move |c| {
-                Box::pin(async move { q::lease(c, engine, &owner_w, now, until, BATCH).await })
+                Box::pin(async move {
+                    let charges = q::lease_kind(
+                        c,
+                        engine,
+                        &owner_w,
+                        now,
+                        until,
+                        charge_batch,
+                        q::KindFilter::Only(crate::autopay::JOB_CHARGE),
+                    )
+                    .await?;
+                    let others =
+                        q::lease_kind(c, engine, &owner_w, now, until, BATCH, q::KindFilter::Any)
+                            .await?;
+                    Ok::<_, billpay_store::StoreError>((charges, others))
+                })
             })
             .await?;
+        let (more, batch): (Vec<JobRow>, Vec<JobRow>) = leased
+            .into_iter()
+            .partition(|j| j.kind == crate::autopay::JOB_CHARGE);
+        charges.extend(more);
         let mut report = RunReport {
-            leased: batch.len() as u64,
+            leased: (charges.len() + batch.len()) as u64,
             ..Default::default()
         };
         // The batch runs concurrently: each job's writes wait for a durable commit, and the
         // store's group commit makes one fsync serve many of them.
         use futures::StreamExt;
-        let outcomes: Vec<Result<Outcome, ServiceError>> = futures::stream::iter(batch)
+        let others = futures::stream::iter(batch)
             .map(|j| async move { self.run_and_record(j, owner).await })
             .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
-        for o in outcomes {
-            match o? {
+            .collect::<Vec<Result<Outcome, ServiceError>>>();
+        let (charged, outcomes) = futures::join!(self.run_autopay_batch(charges, owner), others);
+        for o in charged?
+            .into_iter()
+            .chain(outcomes.into_iter().collect::<Result<Vec<_>, _>>()?)
+        {
+            match o {
                 Outcome::Done => report.done += 1,
                 Outcome::Retried => report.retried += 1,
                 Outcome::Failed => report.failed += 1,
@@ -147,8 +172,22 @@ impl Billpay {
     }
 
     /// Runs one leased job and records how it went.
-    async fn run_and_record(&self, j: JobRow, owner: &str) -> Result<Outcome, ServiceError> {
+    pub(crate) async fn run_and_record(
+        &self,
+        j: JobRow,
+        owner: &str,
+    ) -> Result<Outcome, ServiceError> {
         let outcome = self.run_job(&j).await;
+        self.record_job(j, outcome, owner).await
+    }
+
+    /// Records how a leased job's run went: done, queued again with backoff, or failed.
+    pub(crate) async fn record_job(
+        &self,
+        j: JobRow,
+        outcome: Result<(), JobError>,
+        owner: &str,
+    ) -> Result<Outcome, ServiceError> {
         let now = self.clock.now_micros();
         let id = j.id.clone();
         let owner_w = owner.to_string();

@@ -15,6 +15,7 @@ pub mod ach;
 pub mod apikeys;
 pub mod audit;
 pub mod autopay;
+mod autopay_batch;
 pub mod billing;
 pub mod chat;
 pub mod clock;

@@ -178,7 +178,7 @@ fn fingerprint(parts: &[&str]) -> String {
 
 /// The request's parameters as far as idempotency compares them. It holds no secret: card and
 /// bank numbers enter only as brand and last four.
-fn payment_fingerprint(req: &PaymentRequest) -> String {
+pub(crate) fn payment_fingerprint(req: &PaymentRequest) -> String {
     let amount = req.amount.minor_units().to_string();
     let dup = if req.confirm_duplicate { "1" } else { "0" };
     match &req.method {
@@ -238,6 +238,21 @@ fn minutes_ago(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
         1 => "1 minute ago".to_string(),
         n => format!("{n} minutes ago"),
     }
+}
+
+/// What [`Billpay::plan_outcome`] decided for one payment, to be written in one transaction.
+pub(crate) struct OutcomePlan {
+    pub payment_id: String,
+    pub account_id: String,
+    pub from: PaymentStatus,
+    pub status: PaymentStatus,
+    pub reference: Option<String>,
+    pub decline: Option<DeclineCode>,
+    pub journal: Option<(JournalRow, Vec<(String, i64)>)>,
+    pub receipt: Option<Receipt>,
+    pub restore: Option<billpay_store::jobs::JobRow>,
+    pub result: PaymentResult,
+    pub response: StoredResponse,
 }
 
 pub(crate) fn journal_row(
@@ -382,46 +397,16 @@ impl Billpay {
             .amount
             .checked_add(fee)
             .map_err(|e| ServiceError::invalid("amount", e.to_string()))?;
-        let row = {
-            let (routing, holder) = match &method {
-                ChargeMethod::Bank {
-                    routing,
-                    holder_name,
-                    ..
-                } => (
-                    Some(routing.as_str().to_string()),
-                    Some(holder_name.clone()),
-                ),
-                ChargeMethod::Card { .. } => (None, None),
-            };
-            PaymentRow {
-                id: payment_id.clone(),
-                account_id: String::new(),
-                confirmation_number: String::new(),
-                amount: req.amount.minor_units(),
-                currency: req.amount.currency().code().to_string(),
-                fee_amount: fee.minor_units(),
-                refunded_amount: 0,
-                status: PaymentStatus::Processing.as_str().into(),
-                channel: req.channel.as_str().into(),
-                method_type: summary.kind.as_str().into(),
-                brand: summary.brand.map(|b| b.as_str().to_string()),
-                last4: summary.last4.clone(),
-                exp_month: summary.exp_month.map(i64::from),
-                exp_year: summary.exp_year.map(i64::from),
-                bank_account_type: summary.bank_account_type.map(|t| t.as_str().to_string()),
-                routing_number: routing,
-                holder_name: holder,
-                processor: self.processor.name().into(),
-                processor_key: format!("billpay-{payment_id}"),
-                processor_ref: None,
-                decline_code: None,
-                journal_id: None,
-                created_at: now_us,
-                updated_at: now_us,
-                payment_method_id: saved_id.clone(),
-            }
-        };
+        let row = self.new_payment_row(
+            payment_id.clone(),
+            req.amount,
+            fee,
+            req.channel,
+            &method,
+            &summary,
+            saved_id.clone(),
+            now_us,
+        );
         let key_row = IdempotencyRow {
             scope: idem.scope.clone(),
             idem_key: idem.key.clone(),
@@ -574,23 +559,13 @@ impl Billpay {
             Claim::Proceed(p) => *p,
         };
 
-        let charge = ChargeRequest {
-            key: payment.processor_key.clone(),
-            amount: charge_amount,
+        let charge = self.charge_request(
+            &payment,
+            charge_amount,
             method,
-            description: format!(
-                "{} bill payment {}",
-                self.config.biller.name, payment.confirmation_number
-            ),
-            context: crate::processor::ChargeContext {
-                payment_id: payment.id.clone(),
-                account_id: payment.account_id.clone(),
-                account_number: payment.account_number.as_str().to_string(),
-                channel: Some(payment.channel),
-                payment_method_id: saved_id,
-                authorization: authorization_text,
-            },
-        };
+            saved_id,
+            authorization_text,
+        );
         let answer = tokio::time::timeout(
             self.config.processor_timeout,
             self.processor.charge(&charge),
@@ -621,6 +596,88 @@ impl Billpay {
             "channel" => p.channel.as_str(), "method" => p.method.kind.as_str(), "outcome" => outcome)
         .increment(1);
         Ok(Taken::Fresh(Box::new(result)))
+    }
+
+    /// A new payment's row, `processing` until the processor answers; the account and the
+    /// confirmation number are filled in when it is claimed.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_payment_row(
+        &self,
+        payment_id: String,
+        amount: Money,
+        fee: Money,
+        channel: Channel,
+        method: &ChargeMethod,
+        summary: &MethodSummary,
+        saved_id: Option<String>,
+        now_us: i64,
+    ) -> PaymentRow {
+        let (routing, holder) = match method {
+            ChargeMethod::Bank {
+                routing,
+                holder_name,
+                ..
+            } => (
+                Some(routing.as_str().to_string()),
+                Some(holder_name.clone()),
+            ),
+            ChargeMethod::Card { .. } => (None, None),
+        };
+        PaymentRow {
+            processor_key: format!("billpay-{payment_id}"),
+            id: payment_id,
+            account_id: String::new(),
+            confirmation_number: String::new(),
+            amount: amount.minor_units(),
+            currency: amount.currency().code().to_string(),
+            fee_amount: fee.minor_units(),
+            refunded_amount: 0,
+            status: PaymentStatus::Processing.as_str().into(),
+            channel: channel.as_str().into(),
+            method_type: summary.kind.as_str().into(),
+            brand: summary.brand.map(|b| b.as_str().to_string()),
+            last4: summary.last4.clone(),
+            exp_month: summary.exp_month.map(i64::from),
+            exp_year: summary.exp_year.map(i64::from),
+            bank_account_type: summary.bank_account_type.map(|t| t.as_str().to_string()),
+            routing_number: routing,
+            holder_name: holder,
+            processor: self.processor.name().into(),
+            processor_ref: None,
+            decline_code: None,
+            journal_id: None,
+            created_at: now_us,
+            updated_at: now_us,
+            payment_method_id: saved_id,
+        }
+    }
+
+    /// What the processor is asked to do for a claimed payment.
+    pub(crate) fn charge_request(
+        &self,
+        payment: &Payment,
+        amount: Money,
+        method: ChargeMethod,
+        saved_id: Option<String>,
+        authorization: Option<String>,
+    ) -> ChargeRequest {
+        ChargeRequest {
+            key: payment.processor_key.clone(),
+            amount,
+            method,
+            description: format!(
+                "{} bill payment {}",
+                self.config.biller.name, payment.confirmation_number
+            ),
+            context: crate::processor::ChargeContext {
+                payment_id: payment.id.clone(),
+                account_id: payment.account_id.clone(),
+                account_number: payment.account_number.as_str().to_string(),
+                channel: Some(payment.channel),
+                payment_method_id: saved_id,
+                authorization,
+            },
+        }
     }
 
     /// Turns the request's method into what the processor needs and what may be shown.
@@ -758,7 +815,7 @@ impl Billpay {
 
     /// The processor certainly did nothing: the attempt is canceled and the key released, so
     /// the same request can be retried with the same key.
-    async fn cancel_unsent(&self, payment: Payment) -> Result<(), ServiceError> {
+    pub(crate) async fn cancel_unsent(&self, payment: Payment) -> Result<(), ServiceError> {
         transition(
             PaymentStatus::Processing,
             PaymentStatus::Canceled,
@@ -787,13 +844,14 @@ impl Billpay {
             .await
     }
 
-    /// Records what the processor did with a payment: state, ledger, receipt, stored response.
-    pub(crate) async fn record_outcome(
+    /// What recording the processor's answer for `payment` writes: the move of its state, and,
+    /// when the money moves, the journal entry, receipt and a restoration of service.
+    pub(crate) fn plan_outcome(
         &self,
-        payment: Payment,
+        payment: &Payment,
         outcome: ChargeOutcome,
-    ) -> Result<PaymentResult, ServiceError> {
-        let now = self.clock.now_micros();
+        now: i64,
+    ) -> Result<OutcomePlan, ServiceError> {
         let kind = payment.method.kind;
         let (status, reference, decline, posts) = match outcome {
             ChargeOutcome::Approved { reference } => {
@@ -838,19 +896,53 @@ impl Billpay {
         } else {
             None
         };
-        let receipt = posts.then(|| Receipt::for_payment(&updated, &self.config.biller));
-        // A payment on a suspended account queues its restoration with it.
-        let restore = posts
-            .then(|| crate::collections::restore_job(self, &payment.account_id, &payment.id, now));
+        Ok(OutcomePlan {
+            payment_id: payment.id.clone(),
+            account_id: payment.account_id.clone(),
+            from: payment.status,
+            status,
+            reference,
+            decline,
+            receipt: posts.then(|| Receipt::for_payment(&updated, &self.config.biller)),
+            // A payment on a suspended account queues its restoration with it.
+            restore: posts.then(|| {
+                crate::collections::restore_job(self, &payment.account_id, &payment.id, now)
+            }),
+            journal,
+            result,
+            response,
+        })
+    }
+
+    /// Records what the processor did with a payment: state, ledger, receipt, stored response.
+    pub(crate) async fn record_outcome(
+        &self,
+        payment: Payment,
+        outcome: ChargeOutcome,
+    ) -> Result<PaymentResult, ServiceError> {
+        let now = self.clock.now_micros();
+        let OutcomePlan {
+            payment_id,
+            account_id,
+            from,
+            status,
+            reference,
+            decline,
+            journal,
+            receipt,
+            restore,
+            result,
+            response,
+        } = self.plan_outcome(&payment, outcome, now)?;
         let outbox_id = self.new_id("msg");
-        let from = payment.status.as_str();
+        let from = from.as_str();
         let wrote = self
             .store
             .write(move |c| {
                 Box::pin(async move {
                     let moved = queries::update_payment_state(
                         c,
-                        &payment.id,
+                        &payment_id,
                         from,
                         status.as_str(),
                         reference.as_deref(),
@@ -866,14 +958,14 @@ impl Billpay {
                         queries::insert_journal(c, j, postings).await?;
                     }
                     if let Some(r) = &restore
-                        && queries::account_by_id(c, &payment.account_id)
+                        && queries::account_by_id(c, &account_id)
                             .await?
                             .is_some_and(|a| a.service_status == "suspended")
                     {
                         billpay_store::jobs::enqueue(c, r).await?;
                     }
                     if let Some(receipt) = receipt
-                        && let Some(email) = queries::account_by_id(c, &payment.account_id)
+                        && let Some(email) = queries::account_by_id(c, &account_id)
                             .await?
                             .and_then(|a| a.email)
                     {
@@ -882,7 +974,7 @@ impl Billpay {
                             &OutboxRow {
                                 id: outbox_id,
                                 kind: "email.receipt".into(),
-                                dedupe_key: format!("receipt:{}", payment.id),
+                                dedupe_key: format!("receipt:{payment_id}"),
                                 recipient: email,
                                 payload_json: receipt.to_json(),
                                 created_at: now,
@@ -892,7 +984,7 @@ impl Billpay {
                         )
                         .await?;
                     }
-                    complete_keys(c, &payment.id, &response, now).await?;
+                    complete_keys(c, &payment_id, &response, now).await?;
                     Ok::<_, ServiceError>(true)
                 })
             })
@@ -901,7 +993,7 @@ impl Billpay {
             return Ok(result);
         }
         // Someone else (the reconciler, another instance) recorded the outcome first.
-        let current = self.payment(&updated.id).await?;
+        let current = self.payment(&payment.id).await?;
         Ok(PaymentResult::of(current))
     }
 

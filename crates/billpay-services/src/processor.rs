@@ -26,6 +26,28 @@ pub enum ChargeMethod {
     },
 }
 
+/// Calls in flight at once when a batch is charged call by call.
+pub const CHARGE_CONCURRENCY: usize = 32;
+
+/// Charges each request with its own call, [`CHARGE_CONCURRENCY`] at a time; the answers are
+/// in the requests' order.
+pub async fn charge_each<P: Processor + ?Sized>(
+    processor: &P,
+    reqs: &[ChargeRequest],
+    timeout: std::time::Duration,
+) -> Vec<Result<ChargeOutcome, ProcessorError>> {
+    use futures::StreamExt;
+    futures::stream::iter(0..reqs.len())
+        .map(|i| async move {
+            tokio::time::timeout(timeout, processor.charge(&reqs[i]))
+                .await
+                .unwrap_or(Err(ProcessorError::Timeout))
+        })
+        .buffered(CHARGE_CONCURRENCY)
+        .collect()
+        .await
+}
+
 #[derive(Clone, Debug)]
 pub struct ChargeRequest {
     /// Processor-side idempotency key.
@@ -123,6 +145,16 @@ pub trait Processor: Send + Sync + 'static {
     }
     /// Card sale (authorize and capture) or bank debit.
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, ProcessorError>;
+    /// Many charges at once (an AutoPay run): each answer is what [`Processor::charge`] would
+    /// have answered for its request, and `timeout` bounds each call. Connectors without a
+    /// batch API keep the default, [`charge_each`].
+    async fn charge_many(
+        &self,
+        reqs: &[ChargeRequest],
+        timeout: std::time::Duration,
+    ) -> Vec<Result<ChargeOutcome, ProcessorError>> {
+        charge_each(self, reqs, timeout).await
+    }
     /// Refund part or all of a captured charge.
     async fn refund(
         &self,

@@ -6,13 +6,13 @@
 //! routing number 110000000 follow Stripe's ACH test accounts: accepted at once, then settled
 //! or returned with an R-code when the settlement window has passed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use billpay_domain::{DeclineCode, Money};
-use billpay_store::{Store, StoreError, queries, rows::SandboxTxRow};
+use billpay_store::{Store, StoreError, batch, queries, rows::SandboxTxRow};
 
 use crate::clock::{Clock, Random, new_id};
 use crate::processor::*;
@@ -121,6 +121,53 @@ impl SandboxProcessor {
         stored.map_err(|e| ProcessorError::Unavailable(format!("sandbox storage: {e}")))
     }
 
+    /// The transaction a charge request makes, as the sandbox decides it.
+    fn sale_row(&self, req: &ChargeRequest, now: i64) -> SandboxTxRow {
+        let (kind, prefix, decline, return_code, settle_at) = match &req.method {
+            ChargeMethod::Card { number, .. } => (
+                "sale",
+                "ch",
+                card_outcome(number.expose_secret()),
+                None,
+                None,
+            ),
+            ChargeMethod::Bank {
+                routing, account, ..
+            } => {
+                let settle = now.saturating_add(self.config.settlement_window.as_micros() as i64);
+                match bank_outcome(routing.as_str(), account.expose_secret()) {
+                    BankScript::Settles => ("debit", "py", None, None, Some(settle)),
+                    BankScript::Returns(code) => (
+                        "debit",
+                        "py",
+                        None,
+                        Some(code.as_str().to_string()),
+                        Some(settle),
+                    ),
+                    BankScript::RefusedNow(code) => ("debit", "py", Some(code), None, None),
+                }
+            }
+        };
+        SandboxTxRow {
+            processor_key: req.key.clone(),
+            kind: kind.into(),
+            reference: self.reference(prefix),
+            parent_reference: None,
+            amount: req.amount.minor_units(),
+            currency: req.amount.currency().code().to_string(),
+            outcome: if decline.is_some() {
+                "declined"
+            } else {
+                "succeeded"
+            }
+            .into(),
+            decline_code: decline.map(|d| d.as_str().to_string()),
+            settle_at,
+            return_code,
+            created_at: now,
+        }
+    }
+
     async fn find(&self, key: &str) -> Result<Option<SandboxTxRow>, ProcessorError> {
         let mut c = self
             .store
@@ -208,50 +255,7 @@ impl Processor for SandboxProcessor {
 
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeOutcome, ProcessorError> {
         let fault = self.before_call().await?;
-        let now = self.clock.now_micros();
-        let (kind, prefix, decline, return_code, settle_at) = match &req.method {
-            ChargeMethod::Card { number, .. } => (
-                "sale",
-                "ch",
-                card_outcome(number.expose_secret()),
-                None,
-                None,
-            ),
-            ChargeMethod::Bank {
-                routing, account, ..
-            } => {
-                let settle = now.saturating_add(self.config.settlement_window.as_micros() as i64);
-                match bank_outcome(routing.as_str(), account.expose_secret()) {
-                    BankScript::Settles => ("debit", "py", None, None, Some(settle)),
-                    BankScript::Returns(code) => (
-                        "debit",
-                        "py",
-                        None,
-                        Some(code.as_str().to_string()),
-                        Some(settle),
-                    ),
-                    BankScript::RefusedNow(code) => ("debit", "py", Some(code), None, None),
-                }
-            }
-        };
-        let row = SandboxTxRow {
-            processor_key: req.key.clone(),
-            kind: kind.into(),
-            reference: self.reference(prefix),
-            parent_reference: None,
-            amount: req.amount.minor_units(),
-            currency: req.amount.currency().code().to_string(),
-            outcome: if decline.is_some() {
-                "declined"
-            } else {
-                "succeeded"
-            }
-            .into(),
-            decline_code: decline.map(|d| d.as_str().to_string()),
-            settle_at,
-            return_code,
-            created_at: now,
-        };
+        let row = self.sale_row(req, self.clock.now_micros());
         let stored = self.record(row).await?;
         if fault == Some(Fault::TimeoutAfterCharge) {
             return Err(ProcessorError::Timeout);
@@ -261,6 +265,67 @@ impl Processor for SandboxProcessor {
             _ => Err(ProcessorError::Rejected(
                 "this key was already used for a refund".into(),
             )),
+        }
+    }
+
+    /// One stored write for the whole batch, as a processor's batch API would take one request.
+    /// With faults queued (tests), every request is a call of its own so each takes its fault.
+    async fn charge_many(
+        &self,
+        reqs: &[ChargeRequest],
+        timeout: Duration,
+    ) -> Vec<Result<ChargeOutcome, ProcessorError>> {
+        let faults_queued = self.faults.lock().map(|q| !q.is_empty()).unwrap_or(true);
+        if faults_queued || reqs.is_empty() {
+            return charge_each(self, reqs, timeout).await;
+        }
+        let now = self.clock.now_micros();
+        let rows: Vec<SandboxTxRow> = reqs.iter().map(|r| self.sale_row(r, now)).collect();
+        let store = self.store.clone();
+        let work = async move {
+            self.delay().await;
+            store
+                .write(move |c| {
+                    Box::pin(async move {
+                        let recorded = batch::sandbox_insert_many(c, &rows).await?;
+                        let earlier: Vec<String> = rows
+                            .iter()
+                            .filter(|r| !recorded.contains(&r.processor_key))
+                            .map(|r| r.processor_key.clone())
+                            .collect();
+                        let mut stored: HashMap<String, SandboxTxRow> = rows
+                            .into_iter()
+                            .filter(|r| recorded.contains(&r.processor_key))
+                            .map(|r| (r.processor_key.clone(), r))
+                            .collect();
+                        if !earlier.is_empty() {
+                            for r in batch::sandbox_by_keys(c, &earlier).await? {
+                                stored.insert(r.processor_key.clone(), r);
+                            }
+                        }
+                        Ok::<_, StoreError>(stored)
+                    })
+                })
+                .await
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Err(_) => reqs.iter().map(|_| Err(ProcessorError::Timeout)).collect(),
+            Ok(Err(e)) => reqs
+                .iter()
+                .map(|_| Err(ProcessorError::Unavailable(format!("sandbox storage: {e}"))))
+                .collect(),
+            Ok(Ok(stored)) => reqs
+                .iter()
+                .map(|r| match stored.get(&r.key).map(outcome_of) {
+                    Some(Lookup::Charge(outcome)) => Ok(outcome),
+                    Some(_) => Err(ProcessorError::Rejected(
+                        "this key was already used for a refund".into(),
+                    )),
+                    None => Err(ProcessorError::Unavailable(
+                        "sandbox storage lost a transaction".into(),
+                    )),
+                })
+                .collect(),
         }
     }
 

@@ -233,19 +233,32 @@ pub(crate) async fn audit(
 ) -> Result<(), StoreError> {
     queries::insert_audit(
         c,
-        &AuditRow {
-            id,
-            at,
-            actor: actor.id.clone(),
-            action: action.into(),
-            subject_type: "payment_method".into(),
-            subject_id: subject_id.into(),
-            account_id: Some(account_id.into()),
-            channel: Some(actor.channel.as_str().into()),
-            detail: detail.to_string(),
-        },
+        &audit_row(id, at, actor, action, subject_id, account_id, detail),
     )
     .await
+}
+
+/// The audit record of a vault operation on saved method `subject_id`.
+pub(crate) fn audit_row(
+    id: String,
+    at: i64,
+    actor: &Actor,
+    action: &str,
+    subject_id: &str,
+    account_id: &str,
+    detail: serde_json::Value,
+) -> AuditRow {
+    AuditRow {
+        id,
+        at,
+        actor: actor.id.clone(),
+        action: action.into(),
+        subject_type: "payment_method".into(),
+        subject_id: subject_id.into(),
+        account_id: Some(account_id.into()),
+        channel: Some(actor.channel.as_str().into()),
+        detail: detail.to_string(),
+    }
 }
 
 pub(crate) fn vault_error(e: VaultError) -> ServiceError {
@@ -549,7 +562,15 @@ impl Billpay {
         token: &str,
     ) -> Result<(SavedMethod, ChargeMethod), ServiceError> {
         let row = self.method_row_for(account, token).await?;
-        let saved = SavedMethod::from_row(&row)?;
+        self.open_method_row(&row)
+    }
+
+    /// Opens a saved method's row (already checked to be the account's and active) for a charge.
+    pub(crate) fn open_method_row(
+        &self,
+        row: &PaymentMethodRow,
+    ) -> Result<(SavedMethod, ChargeMethod), ServiceError> {
+        let saved = SavedMethod::from_row(row)?;
         let vault = self.vault()?;
         let sealed = Sealed {
             kek_version: u32::try_from(row.kek_version)

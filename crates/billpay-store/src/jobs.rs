@@ -103,29 +103,54 @@ pub async fn lease(
     lease_until: i64,
     limit: i64,
 ) -> R<Vec<JobRow>> {
-    let pick = match engine {
-        Engine::Postgres => {
-            "SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $2) \
-             OR (status = 'running' AND lease_until < $2) \
-             ORDER BY run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED"
-        }
-        Engine::Sqlite => {
-            "SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $2) \
-             OR (status = 'running' AND lease_until < $2) \
-             ORDER BY run_at, id LIMIT $4"
-        }
+    lease_kind(c, engine, owner, now, lease_until, limit, KindFilter::Any).await
+}
+
+/// Which kinds of job a lease takes.
+#[derive(Clone, Copy, Debug)]
+pub enum KindFilter<'a> {
+    Any,
+    Only(&'a str),
+    Except(&'a str),
+}
+
+/// Leases up to `limit` due jobs of the kinds `kinds` lets through, oldest first.
+pub async fn lease_kind(
+    c: &mut AnyConnection,
+    engine: Engine,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+    kinds: KindFilter<'_>,
+) -> R<Vec<JobRow>> {
+    let (kind_sql, kind) = match kinds {
+        KindFilter::Any => ("", None),
+        KindFilter::Only(k) => ("AND kind = $5", Some(k)),
+        KindFilter::Except(k) => ("AND kind <> $5", Some(k)),
     };
+    let lock = match engine {
+        Engine::Postgres => "FOR UPDATE SKIP LOCKED",
+        Engine::Sqlite => "",
+    };
+    let pick = format!(
+        "SELECT id FROM jobs WHERE ((status = 'queued' AND run_at <= $2) \
+         OR (status = 'running' AND lease_until < $2)) {kind_sql} \
+         ORDER BY run_at, id LIMIT $4 {lock}"
+    );
     let sql = format!(
         "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $3, \
          attempts = attempts + 1, updated_at = $2 WHERE id IN ({pick}) RETURNING *"
     );
-    let mut rows = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(sql))
+    let mut q = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(sql))
         .bind(owner)
         .bind(now)
         .bind(lease_until)
-        .bind(limit)
-        .fetch_all(c)
-        .await?;
+        .bind(limit);
+    if let Some(k) = kind {
+        q = q.bind(k);
+    }
+    let mut rows = q.fetch_all(c).await?;
     rows.sort_by(|a, b| (a.run_at, &a.id).cmp(&(b.run_at, &b.id)));
     Ok(rows)
 }

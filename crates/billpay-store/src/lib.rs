@@ -11,6 +11,7 @@
 
 pub mod ach;
 pub mod audit;
+pub mod batch;
 pub mod chat;
 pub mod collections;
 mod db;

@@ -732,6 +732,8 @@ pub struct AutopaySettings {
     pub notice_days: u8,
     /// The page customers are sent to when an automatic payment fails.
     pub fix_url: String,
+    /// AutoPay charges a worker takes and charges together (1 to 2,000).
+    pub charge_batch: u32,
 }
 
 impl Default for AutopaySettings {
@@ -740,6 +742,7 @@ impl Default for AutopaySettings {
             run_time: "06:00".into(),
             notice_days: 3,
             fix_url: "/pay".into(),
+            charge_batch: billpay_services::autopay::CHARGE_BATCH_DEFAULT,
         }
     }
 }
@@ -751,10 +754,17 @@ impl AutopaySettings {
         if self.notice_days > 30 {
             anyhow::bail!("[autopay] notice_days must be 0 to 30");
         }
+        if !(1..=2000).contains(&self.charge_batch) {
+            anyhow::bail!(
+                "[autopay] charge_batch must be 1 to 2000, not {}",
+                self.charge_batch
+            );
+        }
         Ok(billpay_services::autopay::AutopayConfig {
             run_time,
             notice_days: self.notice_days,
             fix_url: self.fix_url.clone(),
+            charge_batch: self.charge_batch,
             ..Default::default()
         })
     }

@@ -37,6 +37,8 @@ const LEASE_SECS: u64 = 3;
 const SANDBOX_LATENCY_MS: u64 = 50;
 /// Payments that must exist before the kill (and fewer than all of them).
 const KILL_AFTER_PAYMENTS: i64 = 40;
+/// AutoPay charges each worker takes at once.
+const CHARGE_BATCH: usize = 20;
 /// Upper bound on the whole run of the workers.
 const RUN_SECS_MAX: u64 = 120;
 /// Rounds of the in-process runner over jobs left for later (in-doubt retries).
@@ -211,7 +213,11 @@ async fn two_workers_one_killed_mid_batch_charge_every_account_once() {
     let config = app.db.dir.path().join("worker.toml");
     std::fs::write(
         &config,
-        format!("job_lease_secs = {LEASE_SECS}\nsandbox_latency_ms = {SANDBOX_LATENCY_MS}\n"),
+        // Small AutoPay batches, so the kill lands with some batches done and one in flight.
+        format!(
+            "job_lease_secs = {LEASE_SECS}\nsandbox_latency_ms = {SANDBOX_LATENCY_MS}\n\
+             [autopay]\ncharge_batch = {CHARGE_BATCH}\n"
+        ),
     )
     .expect("config");
     let log_a = app.db.dir.path().join("worker-a.log");
