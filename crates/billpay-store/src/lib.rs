@@ -14,6 +14,7 @@ pub mod audit;
 pub mod chat;
 pub mod collections;
 mod db;
+pub mod desk;
 pub mod disputes;
 pub mod jobs;
 pub mod limits;
