@@ -1571,6 +1571,66 @@ mod tests {
         assert_eq!(m.body, "I paid 120 dollars, meter 4711");
     }
 
+    #[tokio::test]
+    async fn the_hub_wakes_only_a_conversations_own_listeners() {
+        let hub = std::sync::Arc::new(ChatHub::default());
+        let mut a1 = hub.subscribe("chat_a");
+        let mut a2 = hub.subscribe("chat_a");
+        let mut b = hub.subscribe("chat_b");
+        assert_eq!(hub.conversations_listened(), 2);
+        hub.publish(ChatEvent::message("chat_a", 7));
+        hub.publish(ChatEvent::message("chat_c", 1)); // nobody listens: dropped
+        assert_eq!(a1.recv().await.unwrap().seq, 7);
+        assert_eq!(a2.recv().await.unwrap().seq, 7);
+        let nothing = tokio::time::timeout(std::time::Duration::from_millis(20), b.recv()).await;
+        assert!(nothing.is_err(), "conversation B hears nothing of A");
+        // The channel goes with its last listener, and comes back with the next.
+        drop(a1);
+        assert_eq!(hub.conversations_listened(), 2);
+        drop(a2);
+        assert_eq!(hub.conversations_listened(), 1);
+        drop(b);
+        assert_eq!(hub.conversations_listened(), 0);
+        let mut again = hub.subscribe("chat_a");
+        hub.publish(ChatEvent::message("chat_a", 8));
+        assert_eq!(again.recv().await.unwrap().seq, 8);
+    }
+
+    #[tokio::test]
+    async fn typing_is_rate_limited_and_expires() {
+        let hub = ChatHub::default();
+        assert!(hub.typing_allowed("c", Side::Customer));
+        assert!(!hub.is_typing("c", Side::Customer));
+        hub.publish(ChatEvent {
+            conversation_id: "c".into(),
+            seq: 0,
+            kind: ChatEventKind::Typing(Side::Customer),
+        });
+        assert!(hub.is_typing("c", Side::Customer));
+        assert!(!hub.is_typing("c", Side::Agent));
+        assert!(!hub.typing_allowed("c", Side::Customer), "one per interval");
+        assert!(hub.typing_allowed("c", Side::Agent), "per side");
+    }
+
+    #[test]
+    fn notifications_carry_the_event_kind() {
+        for kind in [
+            ChatEventKind::Message,
+            ChatEventKind::Typing(Side::Customer),
+            ChatEventKind::Typing(Side::Agent),
+            ChatEventKind::Read,
+        ] {
+            let e = ChatEvent {
+                conversation_id: "c".into(),
+                seq: 3,
+                kind,
+            };
+            assert_eq!(ChatEvent::kind_of(e.kind_code()), kind);
+        }
+        // A notification from an instance that predates kinds is a message.
+        assert_eq!(ChatEvent::kind_of(""), ChatEventKind::Message);
+    }
+
     #[test]
     fn messages_are_checked() {
         assert!(parse_message("   ").is_err());
