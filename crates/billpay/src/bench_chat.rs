@@ -182,17 +182,18 @@ async fn measure(
         bail!("the baseline conversation could not start");
     };
     let token = token.ok_or_else(|| anyhow::anyhow!("no session token"))?;
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(1);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<(usize, bool)>(1);
+    let (stop_baseline, baseline_stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(read_stream(
         client.clone(),
         base.clone(),
         token.expose().to_string(),
         arrived.clone(),
-        Some(ready_tx),
-        stop_rx.clone(),
+        Some((0, ready_tx)),
+        baseline_stop_rx,
         reconnects.clone(),
     ));
-    if ready_rx.recv().await != Some(true) {
+    if ready_rx.recv().await.map(|(_, ok)| ok) != Some(true) {
         bail!("the baseline stream did not open");
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -207,10 +208,13 @@ async fn measure(
     )
     .await?
     .0;
+    // Its two sockets go back to the process's file-descriptor budget for the crowd.
+    let _ = stop_baseline.send(true);
+    tokio::time::sleep(Duration::from_millis(100)).await;
 
     let rss_before = rss_mib();
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(args.sessions);
-    let mut connected = 0usize;
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<(usize, bool)>(args.sessions);
+    let mut open: Vec<usize> = Vec::with_capacity(args.sessions);
     let mut refused = 0usize;
     // Connected in waves, so the listen backlog never overflows (a real crowd arrives over
     // time; a burst of thousands of SYNs at once measures the kernel, not billpay).
@@ -220,30 +224,31 @@ async fn measure(
             base.clone(),
             token.clone(),
             arrived.clone(),
-            Some(ready_tx.clone()),
+            Some((n, ready_tx.clone())),
             stop_rx.clone(),
             reconnects.clone(),
         ));
         if (n + 1) % CONNECT_WAVE == 0 {
-            while connected + refused < n + 1 {
+            while open.len() + refused < n + 1 {
                 match ready_rx.recv().await {
-                    Some(true) => connected += 1,
-                    Some(false) => refused += 1,
+                    Some((i, true)) => open.push(i),
+                    Some((_, false)) => refused += 1,
                     None => break,
                 }
             }
         }
     }
     drop(ready_tx);
-    while connected + refused < sessions.len() {
-        let Some(ok) = ready_rx.recv().await else {
-            break;
-        };
-        if ok {
-            connected += 1;
-        } else {
-            refused += 1;
+    while open.len() + refused < sessions.len() {
+        match ready_rx.recv().await {
+            Some((i, true)) => open.push(i),
+            Some((_, false)) => refused += 1,
+            None => break,
         }
+    }
+    let connected = open.len();
+    if connected == 0 {
+        bail!("no stream opened");
     }
     // Let every stream reach its wait for announcements.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -253,10 +258,12 @@ async fn measure(
         "{connected} streams open ({refused} refused); sending {} messages",
         args.messages
     );
+    // Replies go to conversations whose customer is connected (a refused stream, over the
+    // process's file-descriptor limit, is reported, not counted as a lost message).
     let mut pick_random = |_: usize| {
         let mut pick = [0u8; 8];
         OsRandom.fill(&mut pick);
-        let i = (u64::from_le_bytes(pick) as usize) % sessions.len();
+        let i = open[(u64::from_le_bytes(pick) as usize) % open.len()];
         sessions[i].1.clone()
     };
     let (latencies_us, send_wall) =
@@ -309,13 +316,13 @@ async fn measure(
 /// One customer's page: keeps `GET /chat/events` open like a browser's `EventSource`, which
 /// reconnects when the server ends the stream (`STREAM_SECS_MAX`) and sends the number of the
 /// last event it has (`Last-Event-ID`), so every message arrives. Records when each marker
-/// arrives. `ready` hears whether the first connection opened.
+/// arrives. `ready` hears (with the session's index) whether the first connection opened.
 async fn read_stream(
     client: reqwest::Client,
     base: String,
     token: String,
     arrived: Arc<Mutex<HashMap<usize, Instant>>>,
-    mut ready: Option<tokio::sync::mpsc::Sender<bool>>,
+    mut ready: Option<(usize, tokio::sync::mpsc::Sender<(usize, bool)>)>,
     mut stop: tokio::sync::watch::Receiver<bool>,
     reconnects: Arc<AtomicUsize>,
 ) {
@@ -331,8 +338,8 @@ async fn read_stream(
             _ = stop.changed() => return,
         };
         let ok = matches!(&resp, Ok(r) if r.status().is_success());
-        if let Some(r) = ready.take() {
-            let _ = r.send(ok).await;
+        if let Some((index, r)) = ready.take() {
+            let _ = r.send((index, ok)).await;
             if !ok {
                 return;
             }
