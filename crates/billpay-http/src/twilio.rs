@@ -239,7 +239,9 @@ pub struct CallOut {
     /// The account the caller verified with its service ZIP code: the representative does
     /// not need to ask again.
     pub verified_account: Option<String>,
-    /// caller_asked, too_many_attempts, no_input, in_doubt, payment_refused or system_error
+    /// caller_asked, too_many_attempts, no_input, in_doubt, payment_refused, system_error, or
+    /// after the desk's card-entry hand-off handoff_paid, handoff_declined, handoff_canceled
+    /// or handoff_invalid
     pub transfer_reason: Option<String>,
     /// The caller asked to be called back (transferred outside representatives' hours).
     pub callback_requested: bool,
