@@ -63,10 +63,13 @@ try {
   await assertNoFullNumbers(agent, [TYPED, TYPED.replaceAll(' ', ''), '4000000000009995'], 'desk conversation');
   await check(agent, '43-desk-conversation');
 
-  // Messages both ways, live (no reload on either side).
+  // Messages both ways, live (no reload on either side), with the typing indicator and the
+  // read receipt.
   await agent.fill('#message', 'Hello Pat, I can help with that payment.');
+  await customer.waitForSelector('#chat-typing:has-text("The representative is typing")');
   await agent.click('button:has-text("Send reply")');
   await customer.waitForSelector('.msg-agent:has-text("I can help with that payment")');
+  await agent.waitForSelector('.msg-agent:has-text("I can help with that payment") .receipt:has-text("Read")');
   await customer.fill('#message', 'Thank you! Can I pay now?');
   await customer.click('button:has-text("Send")');
   await agent.waitForSelector('.msg-customer:has-text("Can I pay now?")');

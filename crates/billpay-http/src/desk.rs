@@ -16,13 +16,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use billpay_domain::AccountNumber;
-use billpay_services::chat::{ConversationState, Sender};
+use billpay_services::chat::{ConversationState, Sender, Side};
 use billpay_services::portal::SessionToken;
 use billpay_services::staff::{AccountPanel, PasswordOutcome, Staff, StaffSession};
 use billpay_services::{Billpay, ServiceError};
 use serde::Deserialize;
 
-use crate::portal::chat::{MessageView, message_stream};
+use crate::portal::chat::{MessageView, mark_read, message_stream};
 
 /// The desk's session cookie.
 pub const STAFF_COOKIE: &str = "billpay_staff";
@@ -60,6 +60,18 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
             "/desk/accounts/{number}/fees/{charge}/waive",
             post(waive_fee),
         )
+        .route("/desk/accounts/{number}/pay/review", post(pay_review))
+        .route("/desk/accounts/{number}/pay", post(pay_confirm))
+        .route("/desk/accounts/{number}/schedule", post(schedule))
+        .route("/desk/accounts/{number}/autopay", post(autopay_enroll))
+        .route(
+            "/desk/accounts/{number}/autopay/cancel",
+            post(autopay_cancel),
+        )
+        .route("/desk/accounts/{number}/phone-handoff", post(phone_handoff))
+        .route("/desk/password", get(password_page).post(change_password))
+        .route("/desk/conversations/{id}/typing", post(typing))
+        .route("/desk/conversations/{id}/read", post(read))
         .route("/desk/conversations/{id}", get(conversation))
         .route("/desk/conversations/{id}/events", get(events))
         .route("/desk/conversations/{id}/take", post(take))
@@ -226,6 +238,14 @@ async fn desk_layer(
     } else {
         body
     };
+    // A temporary password is changed before anything else is possible.
+    let must_change = session
+        .staff
+        .as_ref()
+        .is_some_and(|s| s.password_change_required);
+    if must_change && !matches!(parts.uri.path(), "/desk/password" | "/desk/signout") {
+        return finish(see_other("/desk/password"), new_token.as_ref(), secure);
+    }
     parts.extensions.insert(session);
     parts.extensions.insert(Secure(secure));
     let resp = next.run(Request::from_parts(parts, body)).await;
@@ -497,6 +517,10 @@ pub struct PanelView {
     pub fees: Vec<FeeLine>,
     pub arrangements: Vec<String>,
     pub disputes: Vec<String>,
+    /// Saved cards a desk action may use: (id, "Visa ending in 4242").
+    pub cards: Vec<(String, String)>,
+    pub autopay_on: bool,
+    pub handoffs: Vec<String>,
 }
 
 fn panel_view(p: AccountPanel) -> PanelView {
@@ -508,6 +532,31 @@ fn panel_view(p: AccountPanel) -> PanelView {
         .map(|c| c.source_id.as_str())
         .collect();
     PanelView {
+        cards: p
+            .methods
+            .iter()
+            .filter(|m| m.summary.kind == billpay_domain::MethodKind::Card)
+            .map(|m| (m.id.clone(), m.summary.describe()))
+            .collect(),
+        autopay_on: p.autopay.as_ref().is_some_and(|a| a.status == "active"),
+        handoffs: p
+            .handoffs
+            .iter()
+            .map(|h| {
+                let state = match h.status.as_str() {
+                    "open" => format!(
+                        "waiting for the call until {}",
+                        h.expires_at.strftime("%H:%M UTC")
+                    ),
+                    "in_call" => "the caller is keying the card".into(),
+                    other => other.replace('_', " "),
+                };
+                match &h.result {
+                    Some(r) => format!("Code {}, {}: {state}. {r}", h.code, h.amount),
+                    None => format!("Code {}, {}: {state}.", h.code, h.amount),
+                }
+            })
+            .collect(),
         number: p.summary.account.account_number.as_str().to_string(),
         name: p.summary.account.name.clone(),
         balance: p.summary.balance.to_string(),
@@ -714,6 +763,8 @@ struct ConversationPage {
     offline: bool,
     last_seq: i64,
     messages: Vec<MessageView>,
+    /// The customer typed in the last few seconds.
+    typing: bool,
     canned: &'static [(&'static str, &'static str)],
     panel: Option<PanelView>,
     back: String,
@@ -736,6 +787,15 @@ async fn conversation(
         Ok(m) => m,
         Err(e) => return service_error(&s, e),
     };
+    // Showing the conversation to its representative is reading it.
+    if let Some(last) = messages.last()
+        && let Err(e) = app.desk_read(&staff, &conv.id, last.seq).await
+    {
+        return service_error(&s, e);
+    }
+    let mut views: Vec<MessageView> = messages.iter().map(desk_view).collect();
+    mark_read(&mut views, "agent", conv.customer_read_seq);
+    let typing = app.chat.is_typing(&conv.id, Side::Customer);
     let panel = match &conv.account_number {
         Some(n) => match app.desk_account_panel(&staff, n).await {
             Ok(p) => Some(panel_view(p)),
@@ -754,7 +814,8 @@ async fn conversation(
             open: conv.state == ConversationState::Assigned,
             offline: conv.state == ConversationState::Offline,
             last_seq: messages.last().map(|m| m.seq).unwrap_or(0),
-            messages: messages.iter().map(desk_view).collect(),
+            messages: views,
+            typing,
             canned: CANNED,
             panel,
             id: conv.id,
@@ -795,7 +856,7 @@ async fn events(
         .and_then(|v| v.parse::<i64>().ok())
         .or(q.after)
         .unwrap_or(0);
-    let stream = message_stream(app, conv.id, after, true, |m| {
+    let stream = message_stream(app, conv.id, after, Side::Agent, |m| {
         let v = desk_view(m);
         Event::default()
             .id(v.seq.to_string())
@@ -957,6 +1018,392 @@ async fn pay_request(
     };
     match app.desk_pay_request(&staff, &id, amount).await {
         Ok(_) => see_other(&format!("/desk/conversations/{id}#chat-form")),
+        Err(e) => service_error(&s, e),
+    }
+}
+
+// ---------------------------------------------------------------- typing and read receipts
+
+async fn typing(
+    State(app): State<Billpay>,
+    axum::extract::Extension(s): S,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(staff) = signed_in(&s) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    match app.desk_typing(&staff, &id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => service_error(&s, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SeqForm {
+    #[serde(default)]
+    seq: i64,
+}
+
+async fn read(
+    State(app): State<Billpay>,
+    axum::extract::Extension(s): S,
+    Path(id): Path<String>,
+    Form(f): Form<SeqForm>,
+) -> Response {
+    let Some(staff) = signed_in(&s) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    match app.desk_read(&staff, &id, f.seq).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => service_error(&s, e),
+    }
+}
+
+// ---------------------------------------------------------------- a temporary password
+
+#[derive(Template)]
+#[template(path = "desk/password.html")]
+struct PasswordPage {
+    desk: Desk,
+    error: Option<String>,
+}
+
+async fn password_page(axum::extract::Extension(s): S) -> Response {
+    if signed_in(&s).is_none() {
+        return see_other("/desk/signin");
+    }
+    html(
+        StatusCode::OK,
+        &PasswordPage {
+            desk: Desk::of(&s),
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    again: String,
+}
+
+async fn change_password(
+    State(app): State<Billpay>,
+    axum::extract::Extension(s): S,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    let Some(staff) = signed_in(&s) else {
+        return see_other("/desk/signin");
+    };
+    match app
+        .staff_change_password(&staff, &f.password, &f.again)
+        .await
+    {
+        Ok(()) => see_other("/desk"),
+        Err(ServiceError::Invalid { message, .. }) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &PasswordPage {
+                desk: Desk::of(&s),
+                error: Some(message),
+            },
+        ),
+        Err(e) => service_error(&s, e),
+    }
+}
+
+// ---------------------------------------------------------------- account panel actions
+
+/// Back to the page a panel form was on: only a desk path.
+fn back_to(back: &str, number: &AccountNumber) -> String {
+    if back.starts_with("/desk/") && !back.contains("//") {
+        back.to_string()
+    } else {
+        format!("/desk/accounts/{}", number.as_str())
+    }
+}
+
+/// The account of a panel form, and its currency.
+async fn panel_account(
+    app: &Billpay,
+    s: &StaffSession,
+    number: &str,
+) -> Result<(Staff, AccountNumber, billpay_domain::Currency), Response> {
+    let Some(staff) = signed_in(s) else {
+        return Err(see_other("/desk/signin"));
+    };
+    let Ok(number) = AccountNumber::parse(number) else {
+        return Err(service_error(s, ServiceError::NotFound { what: "account" }));
+    };
+    match app.account(&number).await {
+        Ok(a) => Ok((staff, number, a.currency)),
+        Err(e) => Err(service_error(s, e)),
+    }
+}
+
+fn parse_amount(
+    text: &str,
+    currency: billpay_domain::Currency,
+) -> Result<billpay_domain::Money, ServiceError> {
+    billpay_domain::Money::parse(text.trim(), currency)
+        .map_err(|_| ServiceError::invalid("amount", "Enter the amount, like 84.10."))
+}
+
+#[derive(Deserialize)]
+struct PanelPayForm {
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    form_key: String,
+    #[serde(default)]
+    back: String,
+}
+
+#[derive(Template)]
+#[template(path = "desk/confirm_payment.html")]
+struct ConfirmPaymentPage {
+    desk: Desk,
+    number: String,
+    method_id: String,
+    method: String,
+    amount: String,
+    amount_text: String,
+    form_key: String,
+    back: String,
+}
+
+/// Take a payment, step 1: the representative reads back the amount and the masked card
+/// before anything is charged.
+async fn pay_review(
+    State(app): State<Billpay>,
+    axum::extract::Extension(s): S,
+    Path(number): Path<String>,
+    Form(f): Form<PanelPayForm>,
+) -> Response {
+    let (_, number, currency) = match panel_account(&app, &s, &number).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let amount = match parse_amount(&f.amount, currency) {
+        Ok(a) => a,
+        Err(e) => return service_error(&s, e),
+    };
+    let method = match app.payment_methods(&number).await {
+        Ok(ms) => ms.into_iter().find(|m| m.id == f.method),
+        Err(e) => return service_error(&s, e),
+    };
+    let Some(method) = method else {
+        return service_error(
+            &s,
+            ServiceError::NotFound {
+                what: "saved payment method",
+            },
+        );
+    };
+    html(
+        StatusCode::OK,
+        &ConfirmPaymentPage {
+            desk: Desk::of(&s),
+            number: number.as_str().to_string(),
+            method_id: method.id,
+            method: method.summary.describe(),
+            amount: amount.to_string(),
+            amount_text: f.amount.trim().to_string(),
+            form_key: app.new_id("dpay"),
+            back: back_to(&f.back, &number),
+        },
+    )
+}
+
+/// Take a payment, step 2: confirmed; charged once per confirmation page.
+async fn pay_confirm(
+    State(app): State<Billpay>,
+    axum::extract::Extension(s): S,
+    Path(number): Path<String>,
+    Form(f): Form<PanelPayForm>,
+) -> Response {
+    let (staff, number, currency) = match panel_account(&app, &s, &number).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let amount = match parse_amount(&f.amount, currency) {
+        Ok(a) => a,
+        Err(e) => return service_error(&s, e),
+    };
+    if f.form_key.is_empty() || f.form_key.len() > 64 {
+        return service_error(
+            &s,
+            ServiceError::invalid("form_key", "Open the confirmation page again."),
+        );
+    }
+    let back = back_to(&f.back, &number);
+    // In its own task: a browser closing mid-request cannot cut a payment short.
+    let work = {
+        let (app, staff, number, method, key) = (
+            app.clone(),
+            staff.clone(),
+            number.clone(),
+            f.method.clone(),
+            f.form_key.clone(),
+        );
+        tokio::spawn(async move {
+            app.desk_take_payment(&staff, &number, &method, amount, &key)
+                .await
+        })
+    };
+    let result = match work.await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "desk payment task failed");
+            return service_error(&s, ServiceError::invalid("amount", "Please try again."));
+        }
+    };
+    use billpay_services::payments::PaymentResult;
+    match result {
+        Ok(PaymentResult::Completed(p)) => message(
+            &s,
+            StatusCode::OK,
+            "Payment approved",
+            &format!(
+                "{} with {} was approved. Confirmation number {}.",
+                p.amount,
+                p.method.describe(),
+                p.confirmation_number
+            ),
+            &back,
+        ),
+        Ok(PaymentResult::Declined(p, code)) => message(
+            &s,
+            StatusCode::PAYMENT_REQUIRED,
+            "Payment declined",
+            &format!(
+                "{} with {} was declined: {} ({}). {} Nothing was charged.",
+                p.amount,
+                p.method.describe(),
+                code.message(billpay_domain::Language::En),
+                code.as_str(),
+                code.next_step(billpay_domain::Language::En)
+            ),
+            &back,
+        ),
+        Ok(PaymentResult::InDoubt(p)) => message(
+            &s,
+            StatusCode::ACCEPTED,
+            "Payment pending",
+            &format!(
+                "{} with {} is waiting for the processor's answer; it resolves by itself. Do not take it again. Confirmation number {}.",
+                p.amount,
+                p.method.describe(),
+                p.confirmation_number
+            ),
+            &back,
+        ),
+        Err(e) => service_error(&s, e),
+    }
+}
+
+async fn schedule(
+    State(app): State<Billpay>,
+    axum::extract::Extension(s): S,
+    Path(number): Path<String>,
+    Form(f): Form<PanelPayForm>,
+) -> Response {
+    let (staff, number, currency) = match panel_account(&app, &s, &number).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let amount = match parse_amount(&f.amount, currency) {
+        Ok(a) => a,
+        Err(e) => return service_error(&s, e),
+    };
+    let Ok(date) = f.date.trim().parse::<jiff::civil::Date>() else {
+        return service_error(
+            &s,
+            ServiceError::invalid("date", "Enter the date as YYYY-MM-DD."),
+        );
+    };
+    match app
+        .desk_schedule_payment(&staff, &number, &f.method, amount, date)
+        .await
+    {
+        Ok(p) => message(
+            &s,
+            StatusCode::OK,
+            "Payment scheduled",
+            &format!("{} is scheduled for {}.", p.amount, p.start_date),
+            &back_to(&f.back, &number),
+        ),
+        Err(e) => service_error(&s, e),
+    }
+}
+
+async fn autopay_enroll(
+    State(app): State<Billpay>,
+    axum::extract::Extension(s): S,
+    Path(number): Path<String>,
+    Form(f): Form<PanelPayForm>,
+) -> Response {
+    let (staff, number, _) = match panel_account(&app, &s, &number).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match app.desk_enroll_autopay(&staff, &number, &f.method).await {
+        Ok(_) => see_other(&back_to(&f.back, &number)),
+        Err(e) => service_error(&s, e),
+    }
+}
+
+async fn autopay_cancel(
+    State(app): State<Billpay>,
+    axum::extract::Extension(s): S,
+    Path(number): Path<String>,
+    Form(f): Form<PanelPayForm>,
+) -> Response {
+    let (staff, number, _) = match panel_account(&app, &s, &number).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match app.desk_cancel_autopay(&staff, &number).await {
+        Ok(()) => see_other(&back_to(&f.back, &number)),
+        Err(e) => service_error(&s, e),
+    }
+}
+
+/// Sends a phone caller to the keypad card entry: the code (and the URL the phone system
+/// redirects the call to) is shown once; the outcome appears on the panel.
+async fn phone_handoff(
+    State(app): State<Billpay>,
+    axum::extract::Extension(s): S,
+    Path(number): Path<String>,
+    Form(f): Form<PanelPayForm>,
+) -> Response {
+    let (staff, number, currency) = match panel_account(&app, &s, &number).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let amount = match parse_amount(&f.amount, currency) {
+        Ok(a) => a,
+        Err(e) => return service_error(&s, e),
+    };
+    match app.desk_phone_handoff(&staff, &number, amount).await {
+        Ok(h) => message(
+            &s,
+            StatusCode::OK,
+            "Send the caller to card entry",
+            &format!(
+                "Transfer code {code} for {amount}, valid until {until}. Redirect the call to {path}?code={code}: the caller keys the card on the phone line, which you do not hear, and comes back to a representative. The outcome appears on the account panel.",
+                code = h.code,
+                amount = h.amount,
+                until = h.expires_at.strftime("%H:%M UTC"),
+                path = billpay_services::ivr::HANDOFF_PATH
+            ),
+            &back_to(&f.back, &number),
+        ),
         Err(e) => service_error(&s, e),
     }
 }

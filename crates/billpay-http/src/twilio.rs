@@ -10,7 +10,10 @@
 //! - `POST /ivr/twilio/whisper?call=SID` is what an answering representative hears before a
 //!   `<Dial>`ed transfer connects: the verified account and why the caller was transferred;
 //! - `POST /ivr/twilio/dial-status?call=SID` is how that dial ended: unanswered, the caller
-//!   hears so and a call back is noted.
+//!   hears so and a call back is noted;
+//! - `POST /ivr/twilio/handoff?code=N` is where a representative's phone system redirects a
+//!   caller to key a card for the amount the agent desk set (the desk shows the code); the
+//!   caller goes back to a representative after, and the outcome appears on the desk.
 //!
 //! Every request must carry a valid `X-Twilio-Signature` (base64 HMAC-SHA1 under the auth
 //! token of the public URL followed by the sorted POST parameters); anything else is 403 with
@@ -26,7 +29,9 @@ use axum::routing::post;
 use base64::Engine as _;
 use billpay_ivr::Input;
 use billpay_services::Billpay;
-use billpay_services::ivr::{CallEvent, DIAL_STATUS_PATH, DIGITS_LEN_MAX, WAIT_PATH, WHISPER_PATH};
+use billpay_services::ivr::{
+    CallEvent, DIAL_STATUS_PATH, DIGITS_LEN_MAX, HANDOFF_PATH, WAIT_PATH, WHISPER_PATH,
+};
 use hmac13::{Hmac, KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
@@ -70,6 +75,7 @@ pub fn routes() -> Router<Billpay> {
         .route(WAIT_PATH, post(wait))
         .route(WHISPER_PATH, post(whisper))
         .route(DIAL_STATUS_PATH, post(dial_status))
+        .route(HANDOFF_PATH, post(handoff))
 }
 
 /// Routes with the signature check in front.
@@ -233,7 +239,9 @@ pub struct CallOut {
     /// The account the caller verified with its service ZIP code: the representative does
     /// not need to ask again.
     pub verified_account: Option<String>,
-    /// caller_asked, too_many_attempts, no_input, in_doubt, payment_refused or system_error
+    /// caller_asked, too_many_attempts, no_input, in_doubt, payment_refused, system_error, or
+    /// after the desk's card-entry hand-off handoff_paid, handoff_declined, handoff_canceled
+    /// or handoff_invalid
     pub transfer_reason: Option<String>,
     /// The caller asked to be called back (transferred outside representatives' hours).
     pub callback_requested: bool,
@@ -274,6 +282,26 @@ fn query_param(req: &Request, name: &str) -> Option<String> {
     let q = req.uri().query()?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).ok()?;
     pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+async fn handoff(State(app): State<Billpay>, req: Request) -> Response {
+    let p = params(&req);
+    let code = query_param(&req, "code").unwrap_or_default();
+    let sid = p.get("CallSid").unwrap_or("").to_string();
+    let from = p.get("From").unwrap_or("").to_string();
+    // In its own task, like every step that may lead to a payment.
+    let work = tokio::spawn(async move { app.ivr_handoff(&sid, &from, &code, GATHER_PATH).await });
+    match work.await {
+        Ok(Ok(a)) => twiml(a.twiml),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "phone hand-off failed");
+            twiml(sorry())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "phone hand-off task failed");
+            twiml(sorry())
+        }
+    }
 }
 
 async fn wait(State(app): State<Billpay>, req: Request) -> Response {

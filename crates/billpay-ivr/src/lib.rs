@@ -156,6 +156,11 @@ pub struct Call {
     pub schedule_date: Option<String>,
     /// The AutoPay terms read to the caller, kept until they consent.
     pub autopay_terms: Option<String>,
+    /// A representative's hand-off (its id): the caller keys a card for an amount the
+    /// representative set, and whatever happens goes back to a representative.
+    pub handoff: Option<String>,
+    /// The decline code of the last payment declined on this call.
+    pub last_decline: Option<String>,
 }
 
 /// Digits keyed during card or bank capture. Sealed by the caller before storing; zeroized on
@@ -624,6 +629,75 @@ pub async fn step<B: Backend + Sync>(
         secrets.wipe();
     }
     reply
+}
+
+/// A representative sent the caller here to key a card for `amount_minor` on `account` (both
+/// checked by the representative's desk): the flow starts at the card number, in the caller's
+/// language, and every way out of it goes back to a representative.
+pub async fn begin_handoff<B: Backend + Sync>(
+    b: &B,
+    call: &mut Call,
+    secrets: &mut Secrets,
+    handoff: String,
+    account: &AccountNumber,
+    amount_minor: i64,
+) -> Reply {
+    secrets.wipe();
+    call.handoff = Some(handoff);
+    call.verified_account = Some(account.as_str().to_string());
+    call.amount_minor = Some(amount_minor);
+    call.mode = Mode::Pay;
+    call.chosen = None;
+    call.tel_text = None;
+    call.transfer_reason = None;
+    call.last_decline = None;
+    goto(call, Step::CardNumber);
+    let l = call.lang;
+    let amount = Money::usd(amount_minor).spoken(l.domain());
+    let intro = match l {
+        Lang::En => format!(
+            "Your representative has set up a card payment of {amount}. Your card number is keyed on your phone, and the representative will not hear it."
+        ),
+        Lang::Es => format!(
+            "Su representante preparó un pago con tarjeta de {amount}. Marque el número de su tarjeta en el teclado; el representante no lo escuchará."
+        ),
+    };
+    match prompt(b, call, secrets).await {
+        Ok(mut r) => {
+            r.says.insert(0, intro);
+            r
+        }
+        Err(_) => {
+            let r = transfer(call, Vec::new(), "system_error", b);
+            call.step = Step::Ended;
+            r
+        }
+    }
+}
+
+/// A hand-off code that is unknown, expired or already used: the caller goes back to a
+/// representative, who can make another.
+pub fn handoff_refused<B: Backend>(b: &B, call: &mut Call, secrets: &mut Secrets) -> Reply {
+    secrets.wipe();
+    call.handoff = None;
+    let said = t(
+        call.lang,
+        "This transfer code is not valid or has expired.",
+        "Este código de transferencia no es válido o ha vencido.",
+    );
+    let r = handoff_back(call, vec![said], "handoff_invalid", b);
+    call.step = Step::Ended;
+    r
+}
+
+/// The end of a hand-off: what happened is said, and the caller goes back to a representative.
+fn handoff_back<B: Backend>(call: &mut Call, mut says: Vec<String>, reason: &str, b: &B) -> Reply {
+    says.push(t(
+        call.lang,
+        "I am returning you to your representative.",
+        "Le regreso con su representante.",
+    ));
+    transfer(call, says, reason, b)
 }
 
 type Res = Result<Reply, BackendError>;
@@ -1703,6 +1777,16 @@ async fn advance<B: Backend + Sync>(
         },
         Step::ConfirmPayment | Step::TelAuthorization => match d.as_str() {
             "1" => pay(b, call, secrets).await,
+            "2" if call.handoff.is_some() => {
+                secrets.wipe();
+                call.chosen = None;
+                let said = t(
+                    l,
+                    "The payment was canceled. Nothing was charged.",
+                    "El pago fue cancelado. No se hizo ningún cargo.",
+                );
+                Ok(handoff_back(call, vec![said], "handoff_canceled", b))
+            }
             "2" => {
                 secrets.wipe();
                 call.chosen = None;
@@ -1987,6 +2071,40 @@ async fn pay<B: Backend + Sync>(b: &B, call: &mut Call, secrets: &mut Secrets) -
     secrets.wipe();
     call.payment_seq = call.payment_seq.saturating_add(1);
     match outcome {
+        PayOutcome::Paid { confirmation } if call.handoff.is_some() => {
+            call.last_confirmation = Some(confirmation.as_str().to_string());
+            call.tel_text = None;
+            let said = match l {
+                Lang::En => format!(
+                    "Thank you. Your payment of {} was approved. Your confirmation number is {}.",
+                    amount.spoken(lang),
+                    spoken_digits(confirmation.as_str())
+                ),
+                Lang::Es => format!(
+                    "Gracias. Su pago de {} fue aprobado. Su número de confirmación es {}.",
+                    amount.spoken(lang),
+                    spoken_digits(confirmation.as_str())
+                ),
+            };
+            Ok(handoff_back(call, vec![said], "handoff_paid", b))
+        }
+        PayOutcome::Declined(code) if call.handoff.is_some() => {
+            call.tel_text = None;
+            call.last_decline = Some(code.as_str().to_string());
+            let says = vec![
+                code.message(lang).to_string(),
+                t(l, "Nothing was charged.", "No se hizo ningún cargo."),
+            ];
+            Ok(handoff_back(call, says, "handoff_declined", b))
+        }
+        PayOutcome::Unavailable if call.handoff.is_some() => {
+            let down = t(
+                l,
+                "Our payment system is not answering right now. Nothing was charged.",
+                "Nuestro sistema de pagos no responde en este momento. No se hizo ningún cargo.",
+            );
+            Ok(handoff_back(call, vec![down], "processor_unavailable", b))
+        }
         PayOutcome::Paid { confirmation } => {
             call.last_confirmation = Some(confirmation.as_str().to_string());
             call.tel_text = None;

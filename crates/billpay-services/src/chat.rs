@@ -22,6 +22,8 @@
 use billpay_domain::redact::mask_card_numbers;
 use billpay_domain::{AccountNumber, Language, PaymentStatus, PostalCode};
 use billpay_store::chat::{self as q, ConversationRow, MessageRow};
+use std::collections::HashMap;
+
 use tokio::sync::broadcast;
 
 use crate::Random as _;
@@ -37,25 +39,136 @@ pub const MESSAGES_PAGE_MAX: i64 = 500;
 /// Conversations listed at once on the desk.
 pub const CONVERSATIONS_LIST_MAX: i64 = 100;
 /// Announcements a slow listener may fall behind by before it must re-read from storage.
-const HUB_CAPACITY: usize = 4_096;
+const HUB_CAPACITY: usize = 256;
 /// Longest wait between attempts to listen again.
 const RELAY_BACKOFF_SECS_MAX: u64 = 30;
 /// Average time a representative takes per conversation, for the estimated wait.
 pub const HANDLE_SECS_AVERAGE: i64 = 240;
+/// A typing indicator is shown this long after the last keystroke event.
+pub const TYPING_SECS: u64 = 5;
+/// One side of a conversation sends at most one typing event per this many seconds.
+pub const TYPING_INTERVAL_SECS: u64 = 2;
+/// Typing marks remembered at once (oldest forgotten first): a bound on the hub's memory.
+const TYPING_MARKS_MAX: usize = 20_000;
 
-/// "Conversation `conversation_id` has a new message numbered `seq`" (or changed state).
+/// One side of a conversation, for typing indicators and read receipts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    Customer,
+    /// The representative (any staff member on the desk).
+    Agent,
+}
+
+impl Side {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Side::Customer => "customer",
+            Side::Agent => "agent",
+        }
+    }
+
+    pub fn other(&self) -> Side {
+        match self {
+            Side::Customer => Side::Agent,
+            Side::Agent => Side::Customer,
+        }
+    }
+}
+
+/// What happened in a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatEventKind {
+    /// A new message numbered `seq` (or, with 0, a change of state).
+    Message,
+    /// This side is typing. Not stored: relayed, then forgotten after [`TYPING_SECS`].
+    Typing(Side),
+    /// A read receipt moved: listeners read the marks from storage.
+    Read,
+}
+
+/// "Conversation `conversation_id` has a new message numbered `seq`" (or changed state), or
+/// someone is typing, or a read receipt moved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatEvent {
     pub conversation_id: String,
     pub seq: i64,
+    pub kind: ChatEventKind,
 }
 
-/// The in-process broadcast of chat events. Listeners that fall behind get `Lagged` and read
-/// what they missed from storage by sequence number.
+impl ChatEvent {
+    pub fn message(conversation_id: impl Into<String>, seq: i64) -> ChatEvent {
+        ChatEvent {
+            conversation_id: conversation_id.into(),
+            seq,
+            kind: ChatEventKind::Message,
+        }
+    }
+
+    /// The event in a notification to other instances: `m`, `tc`/`ta` or `r`.
+    fn kind_code(&self) -> &'static str {
+        match self.kind {
+            ChatEventKind::Message => "m",
+            ChatEventKind::Typing(Side::Customer) => "tc",
+            ChatEventKind::Typing(Side::Agent) => "ta",
+            ChatEventKind::Read => "r",
+        }
+    }
+
+    fn kind_of(code: &str) -> ChatEventKind {
+        match code {
+            "tc" => ChatEventKind::Typing(Side::Customer),
+            "ta" => ChatEventKind::Typing(Side::Agent),
+            "r" => ChatEventKind::Read,
+            _ => ChatEventKind::Message,
+        }
+    }
+}
+
+/// The in-process fan-out of chat events: one broadcast channel per conversation that has a
+/// listener, created by the first [`ChatHub::subscribe`] and dropped with its last
+/// [`Subscription`], so an event wakes only the listeners of its own conversation (the cost
+/// of a message is O(its conversation's listeners), not O(open streams)). Listeners that fall
+/// behind get `Lagged` and read what they missed from storage by sequence number.
 pub struct ChatHub {
-    tx: broadcast::Sender<ChatEvent>,
+    channels: std::sync::Mutex<HashMap<String, broadcast::Sender<ChatEvent>>>,
+    /// When each side of a conversation last typed (monotonic time; not stored, not replayed).
+    typing: std::sync::Mutex<HashMap<(String, Side), tokio::time::Instant>>,
     /// This process's id in notifications to other instances, so it skips its own.
     instance: String,
+}
+
+/// A listener of one conversation; leaving (drop) removes the conversation's channel when it
+/// was the last.
+pub struct Subscription {
+    hub: std::sync::Arc<ChatHub>,
+    conversation_id: String,
+    rx: Option<broadcast::Receiver<ChatEvent>>,
+}
+
+impl Subscription {
+    pub async fn recv(&mut self) -> Result<ChatEvent, broadcast::error::RecvError> {
+        match &mut self.rx {
+            Some(rx) => rx.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let rx = self.rx.take();
+        if let Ok(mut channels) = self.hub.channels.lock() {
+            drop(rx);
+            // Under the lock, so a subscriber arriving now either sees the channel (and keeps
+            // it) or makes a new one.
+            if channels
+                .get(&self.conversation_id)
+                .is_some_and(|tx| tx.receiver_count() == 0)
+            {
+                channels.remove(&self.conversation_id);
+            }
+        }
+    }
 }
 
 impl Default for ChatHub {
@@ -64,7 +177,8 @@ impl Default for ChatHub {
         // The OS source: an instance id is not a secret and needs no replay.
         crate::clock::OsRandom.fill(&mut raw);
         ChatHub {
-            tx: broadcast::channel(HUB_CAPACITY).0,
+            channels: std::sync::Mutex::new(HashMap::new()),
+            typing: std::sync::Mutex::new(HashMap::new()),
             instance: hex::encode(raw),
         }
     }
@@ -73,19 +187,83 @@ impl Default for ChatHub {
 impl std::fmt::Debug for ChatHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatHub")
-            .field("listeners", &self.tx.receiver_count())
+            .field("conversations", &self.conversations_listened())
             .finish()
     }
 }
 
 impl ChatHub {
-    pub fn subscribe(&self) -> broadcast::Receiver<ChatEvent> {
-        self.tx.subscribe()
+    /// Listens to one conversation's events.
+    pub fn subscribe(self: &std::sync::Arc<Self>, conversation_id: &str) -> Subscription {
+        let rx = match self.channels.lock() {
+            Ok(mut channels) => Some(
+                channels
+                    .entry(conversation_id.to_string())
+                    .or_insert_with(|| broadcast::channel(HUB_CAPACITY).0)
+                    .subscribe(),
+            ),
+            Err(_) => None,
+        };
+        Subscription {
+            hub: self.clone(),
+            conversation_id: conversation_id.to_string(),
+            rx,
+        }
     }
 
-    /// Announces an event to this process's listeners (no listener is fine).
+    /// Conversations with at least one listener in this process.
+    pub fn conversations_listened(&self) -> usize {
+        self.channels.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Announces an event to this process's listeners of its conversation (none is fine).
     pub fn publish(&self, event: ChatEvent) {
-        let _ = self.tx.send(event);
+        if let ChatEventKind::Typing(side) = event.kind {
+            self.mark_typing(&event.conversation_id, side);
+        }
+        let tx = match self.channels.lock() {
+            Ok(channels) => channels.get(&event.conversation_id).cloned(),
+            Err(_) => None,
+        };
+        if let Some(tx) = tx {
+            let _ = tx.send(event);
+        }
+    }
+
+    fn mark_typing(&self, conversation_id: &str, side: Side) {
+        if let Ok(mut typing) = self.typing.lock() {
+            let now = tokio::time::Instant::now();
+            if typing.len() >= TYPING_MARKS_MAX {
+                let fresh = std::time::Duration::from_secs(TYPING_SECS);
+                typing.retain(|_, at| now.duration_since(*at) < fresh);
+                if typing.len() >= TYPING_MARKS_MAX {
+                    typing.clear();
+                }
+            }
+            typing.insert((conversation_id.to_string(), side), now);
+        }
+    }
+
+    /// Whether this side may send a typing event now (at most one per
+    /// [`TYPING_INTERVAL_SECS`]): the rate limit.
+    fn typing_allowed(&self, conversation_id: &str, side: Side) -> bool {
+        let Ok(typing) = self.typing.lock() else {
+            return false;
+        };
+        typing
+            .get(&(conversation_id.to_string(), side))
+            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(TYPING_INTERVAL_SECS))
+    }
+
+    /// Whether this side typed within the last [`TYPING_SECS`] (for a page drawn without
+    /// the script).
+    pub fn is_typing(&self, conversation_id: &str, side: Side) -> bool {
+        let Ok(typing) = self.typing.lock() else {
+            return false;
+        };
+        typing
+            .get(&(conversation_id.to_string(), side))
+            .is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(TYPING_SECS))
     }
 }
 
@@ -136,6 +314,10 @@ pub struct Conversation {
     pub queued_at: Option<jiff::Timestamp>,
     pub last_seq: i64,
     pub created_at: jiff::Timestamp,
+    /// The last message number the customer has read.
+    pub customer_read_seq: i64,
+    /// The last message number the representative has read.
+    pub agent_read_seq: i64,
 }
 
 /// A stored conversation as the services see it.
@@ -158,6 +340,8 @@ impl Conversation {
             queued_at: r.queued_at.map(crate::clock::from_micros),
             last_seq: r.last_seq,
             created_at: crate::clock::from_micros(r.created_at),
+            customer_read_seq: r.customer_read_seq,
+            agent_read_seq: r.agent_read_seq,
         }
     }
 }
@@ -427,8 +611,11 @@ impl Billpay {
     pub async fn chat_publish(&self, event: ChatEvent) {
         if self.store.engine() == billpay_store::Engine::Postgres {
             let payload = format!(
-                "{}|{}|{}",
-                self.chat.instance, event.conversation_id, event.seq
+                "{}|{}|{}|{}",
+                self.chat.instance,
+                event.conversation_id,
+                event.seq,
+                event.kind_code()
             );
             let sent = match self.store.read_conn().await {
                 Ok(mut c) => q::notify(&mut c, q::NOTIFY_CHANNEL, &payload).await,
@@ -460,7 +647,7 @@ impl Billpay {
             loop {
                 match listener.recv().await {
                     Ok(payload) => {
-                        let mut parts = payload.splitn(3, '|');
+                        let mut parts = payload.splitn(4, '|');
                         let (Some(instance), Some(id), Some(seq)) =
                             (parts.next(), parts.next(), parts.next())
                         else {
@@ -473,6 +660,7 @@ impl Billpay {
                             self.chat.publish(ChatEvent {
                                 conversation_id: id.to_string(),
                                 seq,
+                                kind: ChatEvent::kind_of(parts.next().unwrap_or("m")),
                             });
                         }
                     }
@@ -483,6 +671,72 @@ impl Billpay {
                 }
             }
         }
+    }
+
+    /// One side is typing in a conversation: relayed to the other side's pages (and other
+    /// instances), never stored; at most one event per [`TYPING_INTERVAL_SECS`] per side,
+    /// the rest dropped. Returns whether it was sent.
+    pub async fn chat_typing(&self, conversation_id: &str, side: Side) -> bool {
+        if !self.chat.typing_allowed(conversation_id, side) {
+            return false;
+        }
+        self.chat_publish(ChatEvent {
+            conversation_id: conversation_id.to_string(),
+            seq: 0,
+            kind: ChatEventKind::Typing(side),
+        })
+        .await;
+        true
+    }
+
+    /// One side has read the conversation up to message `seq`: stored (never moved back, never
+    /// past the last message) and announced. Returns whether the mark moved.
+    pub async fn chat_mark_read(
+        &self,
+        conversation_id: &str,
+        side: Side,
+        seq: i64,
+    ) -> Result<bool, ServiceError> {
+        if seq <= 0 {
+            return Ok(false);
+        }
+        let id = conversation_id.to_string();
+        let moved = self
+            .store
+            .write(move |c| Box::pin(async move { q::set_read(c, &id, side.as_str(), seq).await }))
+            .await?;
+        if moved {
+            self.chat_publish(ChatEvent {
+                conversation_id: conversation_id.to_string(),
+                seq,
+                kind: ChatEventKind::Read,
+            })
+            .await;
+        }
+        Ok(moved)
+    }
+
+    /// The customer's side: typing, from their portal session's conversation.
+    pub async fn chat_customer_typing(&self, session: &PortalSession) -> Result<(), ServiceError> {
+        if let Some(c) = self.chat_of_session(session).await?
+            && matches!(c.state, ConversationState::Assigned)
+        {
+            self.chat_typing(&c.id, Side::Customer).await;
+        }
+        Ok(())
+    }
+
+    /// The customer has read their conversation up to `seq`.
+    pub async fn chat_customer_read(
+        &self,
+        session: &PortalSession,
+        seq: i64,
+    ) -> Result<(), ServiceError> {
+        if let Some(c) = self.chat_of_session(session).await? {
+            self.chat_mark_read(&c.id, Side::Customer, seq.min(c.last_seq))
+                .await?;
+        }
+        Ok(())
     }
 
     /// The conversation of a portal session, if it has one.
@@ -579,6 +833,8 @@ impl Billpay {
             last_seq: 0,
             created_at: now,
             updated_at: now,
+            customer_read_seq: 0,
+            agent_read_seq: 0,
         };
         let first_name = name.split_whitespace().next().unwrap_or(name).to_string();
         let greeting = NewMessage::new(
@@ -600,11 +856,7 @@ impl Billpay {
                 })
             })
             .await?;
-        self.chat_publish(ChatEvent {
-            conversation_id: id.clone(),
-            seq: 1,
-        })
-        .await;
+        self.chat_publish(ChatEvent::message(id.clone(), 1)).await;
         let mut session = session;
         session.data.chat = Some(id.clone());
         self.portal_save(&session).await?;
@@ -646,11 +898,8 @@ impl Billpay {
             .store
             .write(move |c| Box::pin(async move { append(c, &id, &message, now).await }))
             .await?;
-        self.chat_publish(ChatEvent {
-            conversation_id: conversation_id.to_string(),
-            seq,
-        })
-        .await;
+        self.chat_publish(ChatEvent::message(conversation_id, seq))
+            .await;
         Ok(seq)
     }
 
@@ -728,11 +977,8 @@ impl Billpay {
             .await?;
         if moved {
             metrics::counter!("billpay_chat_handovers_total").increment(1);
-            self.chat_publish(ChatEvent {
-                conversation_id: conversation_id.to_string(),
-                seq: 0,
-            })
-            .await;
+            self.chat_publish(ChatEvent::message(conversation_id, 0))
+                .await;
             let status = self.chat_queue_status(conversation_id).await?;
             let wait = status
                 .map(|s| wait_words(s.wait_minutes))
@@ -1125,6 +1371,117 @@ impl Billpay {
     }
 }
 
+/// Transcripts one conversation may send by email (a bound on what a guest can mail out).
+pub const TRANSCRIPTS_PER_CONVERSATION_MAX: i64 = 3;
+/// Messages in one emailed transcript (the latest are kept).
+pub const TRANSCRIPT_MESSAGES_MAX: usize = 1_000;
+
+impl Billpay {
+    /// Queues the conversation's transcript for the customer by email (the outbox, kind
+    /// `email.chat_transcript`): what the customer saw — card numbers already masked, and never
+    /// a representative's internal note. The same transcript to the same address is queued
+    /// once; at most [`TRANSCRIPTS_PER_CONVERSATION_MAX`] per conversation.
+    pub async fn chat_email_transcript(
+        &self,
+        session: &PortalSession,
+        email: &str,
+    ) -> Result<(), ServiceError> {
+        let conversation = self
+            .chat_of_session(session)
+            .await?
+            .ok_or(ServiceError::NotFound {
+                what: "conversation",
+            })?;
+        let email = crate::portal_auth::normalize_email(email).ok_or_else(|| {
+            ServiceError::invalid("email", "Enter the email address for the transcript.")
+        })?;
+        let mut messages = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.chat_messages(&conversation.id, after, false).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            messages.extend(page);
+            if messages.len() > TRANSCRIPT_MESSAGES_MAX * 2 {
+                break;
+            }
+        }
+        let skip = messages.len().saturating_sub(TRANSCRIPT_MESSAGES_MAX);
+        let tz = crate::accounts::tz_named(&self.config.ivr.timezone);
+        let lines: Vec<serde_json::Value> = messages
+            .iter()
+            .skip(skip)
+            // Staff notes are never read with `with_notes = false`; checked again here.
+            .filter(|m| m.sender != Sender::Note)
+            .map(|m| {
+                let who = match m.sender {
+                    Sender::Customer => "You".to_string(),
+                    Sender::Bot => "Assistant".to_string(),
+                    Sender::Agent => m.author.clone().unwrap_or_else(|| "Representative".into()),
+                    Sender::System | Sender::Note => "Notice".to_string(),
+                };
+                serde_json::json!({
+                    "at": m.at.to_zoned(tz.clone()).strftime("%-I:%M %p").to_string(),
+                    "who": who,
+                    // Masked when stored; masked again, as everything that leaves does.
+                    "text": mask_message(&m.body),
+                })
+            })
+            .collect();
+        let started = conversation
+            .created_at
+            .to_zoned(tz)
+            .strftime("%B %-d, %Y")
+            .to_string();
+        let payload = serde_json::json!({
+            "name": conversation.customer_name,
+            "started": started,
+            "lines": lines,
+        })
+        .to_string();
+        let now = self.clock.now_micros();
+        use sha2::Digest as _;
+        let to = hex::encode(&sha2::Sha256::digest(email.as_bytes())[..8]);
+        let row = billpay_store::rows::OutboxRow {
+            id: self.new_id("msg"),
+            kind: "email.chat_transcript".into(),
+            dedupe_key: format!(
+                "chat_transcript:{}:{}:{to}",
+                conversation.id, conversation.last_seq
+            ),
+            recipient: email,
+            payload_json: payload,
+            created_at: now,
+            sent_at: None,
+            attempts: 0,
+        };
+        let conv = conversation.id.clone();
+        let queued = self
+            .store
+            .write(move |c| {
+                Box::pin(async move {
+                    let sent = billpay_store::desk::transcripts_queued(c, &conv).await?;
+                    if sent >= TRANSCRIPTS_PER_CONVERSATION_MAX {
+                        return Ok::<_, billpay_store::StoreError>(None);
+                    }
+                    billpay_store::queries::insert_outbox(c, &row)
+                        .await
+                        .map(Some)
+                })
+            })
+            .await?;
+        if queued.is_none() {
+            return Err(ServiceError::invalid(
+                "email",
+                format!(
+                    "This conversation's transcript was already sent {TRANSCRIPTS_PER_CONVERSATION_MAX} times."
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// "8 am", "12 pm", "8 pm", "midnight".
 fn hour_words(h: u8) -> String {
     match h {
@@ -1212,6 +1569,66 @@ mod tests {
         // Without a card number, numbers are left alone (an amount, a meter reading).
         let m = NewMessage::new(Sender::Customer, None, "I paid 120 dollars, meter 4711");
         assert_eq!(m.body, "I paid 120 dollars, meter 4711");
+    }
+
+    #[tokio::test]
+    async fn the_hub_wakes_only_a_conversations_own_listeners() {
+        let hub = std::sync::Arc::new(ChatHub::default());
+        let mut a1 = hub.subscribe("chat_a");
+        let mut a2 = hub.subscribe("chat_a");
+        let mut b = hub.subscribe("chat_b");
+        assert_eq!(hub.conversations_listened(), 2);
+        hub.publish(ChatEvent::message("chat_a", 7));
+        hub.publish(ChatEvent::message("chat_c", 1)); // nobody listens: dropped
+        assert_eq!(a1.recv().await.unwrap().seq, 7);
+        assert_eq!(a2.recv().await.unwrap().seq, 7);
+        let nothing = tokio::time::timeout(std::time::Duration::from_millis(20), b.recv()).await;
+        assert!(nothing.is_err(), "conversation B hears nothing of A");
+        // The channel goes with its last listener, and comes back with the next.
+        drop(a1);
+        assert_eq!(hub.conversations_listened(), 2);
+        drop(a2);
+        assert_eq!(hub.conversations_listened(), 1);
+        drop(b);
+        assert_eq!(hub.conversations_listened(), 0);
+        let mut again = hub.subscribe("chat_a");
+        hub.publish(ChatEvent::message("chat_a", 8));
+        assert_eq!(again.recv().await.unwrap().seq, 8);
+    }
+
+    #[tokio::test]
+    async fn typing_is_rate_limited_and_expires() {
+        let hub = ChatHub::default();
+        assert!(hub.typing_allowed("c", Side::Customer));
+        assert!(!hub.is_typing("c", Side::Customer));
+        hub.publish(ChatEvent {
+            conversation_id: "c".into(),
+            seq: 0,
+            kind: ChatEventKind::Typing(Side::Customer),
+        });
+        assert!(hub.is_typing("c", Side::Customer));
+        assert!(!hub.is_typing("c", Side::Agent));
+        assert!(!hub.typing_allowed("c", Side::Customer), "one per interval");
+        assert!(hub.typing_allowed("c", Side::Agent), "per side");
+    }
+
+    #[test]
+    fn notifications_carry_the_event_kind() {
+        for kind in [
+            ChatEventKind::Message,
+            ChatEventKind::Typing(Side::Customer),
+            ChatEventKind::Typing(Side::Agent),
+            ChatEventKind::Read,
+        ] {
+            let e = ChatEvent {
+                conversation_id: "c".into(),
+                seq: 3,
+                kind,
+            };
+            assert_eq!(ChatEvent::kind_of(e.kind_code()), kind);
+        }
+        // A notification from an instance that predates kinds is a message.
+        assert_eq!(ChatEvent::kind_of(""), ChatEventKind::Message);
     }
 
     #[test]

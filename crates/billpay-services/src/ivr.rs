@@ -28,6 +28,12 @@ pub const WHISPER_PATH: &str = "/ivr/twilio/whisper";
 /// Where the provider reports how a transfer's dial ended (`<Dial action>`).
 pub const DIAL_STATUS_PATH: &str = "/ivr/twilio/dial-status";
 
+/// Where a representative's phone system redirects a caller for keypad card entry, with the
+/// desk's code: `/ivr/twilio/handoff?code=12345678`.
+pub const HANDOFF_PATH: &str = "/ivr/twilio/handoff";
+/// Longest hand-off code accepted.
+const HANDOFF_CODE_LEN_MAX: usize = 12;
+
 /// A query-string value, percent-encoded.
 fn query_value(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -52,6 +58,10 @@ fn transfer_reason_words(reason: &str) -> &'static str {
         }
         "payment_refused" => "A payment could not be taken on this call.",
         "system_error" => "The phone line had a system error.",
+        "handoff_paid" => "The caller keyed a card for your payment and it was approved.",
+        "handoff_declined" => "The caller keyed a card for your payment and it was declined.",
+        "handoff_canceled" => "The caller canceled the card payment you set up.",
+        "handoff_invalid" => "The transfer code for card entry was not valid or had expired.",
         _ => "The caller was transferred.",
     }
 }
@@ -505,17 +515,10 @@ impl Billpay {
         };
         let reply: Reply = billpay_ivr::step(&line, &mut call, &mut secrets, input).await;
         let next_turn = turn + 1;
-        let transfer = match &self.config.ivr.agent_number {
-            Some(number) => billpay_ivr::TransferTo::Dial {
-                number: number.clone(),
-                whisper_url: format!("{WHISPER_PATH}?call={}", query_value(&sid)),
-                status_url: format!("{DIAL_STATUS_PATH}?call={}", query_value(&sid)),
-            },
-            None => billpay_ivr::TransferTo::Queue {
-                name: self.config.ivr.agent_queue.clone(),
-                wait_url: WAIT_PATH.to_string(),
-            },
-        };
+        let transfer = self.ivr_transfer_to(&sid);
+        if let (Some(handoff), Step::Ended) = (call.handoff.clone(), call.step) {
+            self.handoff_finished(&handoff, &call).await;
+        }
         let twiml = reply.to_twiml(&format!("{action}?turn={next_turn}"), &transfer);
         if let billpay_ivr::Next::Transfer { account } = &reply.next {
             tracing::info!(
@@ -575,6 +578,220 @@ impl Billpay {
         })
     }
 
+    /// Where a transfer to a representative goes: the representatives' number, or the queue.
+    fn ivr_transfer_to(&self, sid: &str) -> billpay_ivr::TransferTo {
+        match &self.config.ivr.agent_number {
+            Some(number) => billpay_ivr::TransferTo::Dial {
+                number: number.clone(),
+                whisper_url: format!("{WHISPER_PATH}?call={}", query_value(sid)),
+                status_url: format!("{DIAL_STATUS_PATH}?call={}", query_value(sid)),
+            },
+            None => billpay_ivr::TransferTo::Queue {
+                name: self.config.ivr.agent_queue.clone(),
+                wait_url: WAIT_PATH.to_string(),
+            },
+        }
+    }
+
+    /// A caller a representative sent here with a desk code (`HANDOFF_PATH?code=…`): the
+    /// call's flow starts again at the card number, for the account and amount the desk set;
+    /// unknown, expired or used codes go back to a representative. The code works once.
+    #[tracing::instrument(skip_all, fields(call_sid = %call_sid))]
+    pub async fn ivr_handoff(
+        &self,
+        call_sid: &str,
+        from: &str,
+        code: &str,
+        action: &str,
+    ) -> Result<CallAnswer, ServiceError> {
+        if call_sid.is_empty() || call_sid.len() > CALL_SID_LEN_MAX {
+            return Err(ServiceError::invalid("CallSid", "missing or too long"));
+        }
+        let sid = call_sid.to_string();
+        let code: String = code.trim().chars().take(HANDOFF_CODE_LEN_MAX + 1).collect();
+        let code_ok = !code.is_empty()
+            && code.len() <= HANDOFF_CODE_LEN_MAX
+            && code.chars().all(|c| c.is_ascii_digit());
+        let existing = {
+            let mut c = self.store.relaxed_conn().await?;
+            queries::ivr_call(&mut c, &sid).await?
+        };
+        let now = self.clock.now_micros();
+        let mut call = match &existing {
+            Some(row) => serde_json::from_str::<Call>(&row.state).map_err(|_| corrupt("state"))?,
+            None => Call::default(),
+        };
+        if call.from.is_empty() {
+            call.from = from.to_string();
+        }
+        // A redelivered hand-off webhook of a call already keying: answer as before.
+        if let (Some(row), Some(current)) = (&existing, &call.handoff)
+            && row.status == "active"
+            && call.step != Step::Ended
+        {
+            let mut c = self.store.read_conn().await?;
+            let same = billpay_store::desk::handoff(&mut c, current)
+                .await?
+                .is_some_and(|h| h.code == code && h.call_sid.as_deref() == Some(sid.as_str()));
+            if same && let Some(twiml) = row.last_twiml.clone() {
+                return Ok(CallAnswer {
+                    twiml,
+                    replayed: true,
+                });
+            }
+        }
+        let handoff = if code_ok {
+            let mut c = self.store.read_conn().await?;
+            billpay_store::desk::open_handoff_by_code(&mut c, &code, now).await?
+        } else {
+            None
+        };
+        let claimed = match &handoff {
+            Some(h) => {
+                let (id, s) = (h.id.clone(), sid.clone());
+                self.store
+                    .write(move |c| {
+                        Box::pin(async move {
+                            billpay_store::desk::claim_handoff(c, &id, &s, now).await
+                        })
+                    })
+                    .await?
+            }
+            None => false,
+        };
+        let line = Line {
+            app: self,
+            call_sid: &sid,
+            seen: std::sync::Mutex::new(None),
+        };
+        let mut secrets = Secrets::default();
+        let reply = match (handoff, claimed) {
+            (Some(h), true) => match AccountNumber::parse(&h.account_number) {
+                Ok(number) => {
+                    tracing::info!("caller handed to keypad card entry by a representative");
+                    billpay_ivr::begin_handoff(
+                        &line,
+                        &mut call,
+                        &mut secrets,
+                        h.id.clone(),
+                        &number,
+                        h.amount,
+                    )
+                    .await
+                }
+                Err(_) => billpay_ivr::handoff_refused(&line, &mut call, &mut secrets),
+            },
+            _ => {
+                tracing::info!("phone hand-off code refused");
+                billpay_ivr::handoff_refused(&line, &mut call, &mut secrets)
+            }
+        };
+        drop(secrets);
+        if let (Some(handoff), Step::Ended) = (call.handoff.clone(), call.step) {
+            self.handoff_finished(&handoff, &call).await;
+        }
+        let next_turn = existing.as_ref().map(|r| r.turn).unwrap_or(0) + 1;
+        let twiml = reply.to_twiml(
+            &format!("{action}?turn={next_turn}"),
+            &self.ivr_transfer_to(&sid),
+        );
+        let row = IvrCallRow {
+            call_sid: sid.clone(),
+            from_number: call.from.clone(),
+            status: if call.step == Step::Ended {
+                "ended".into()
+            } else {
+                "active".into()
+            },
+            turn: next_turn,
+            state: serde_json::to_string(&call).map_err(|_| corrupt("state"))?,
+            last_twiml: Some(twiml.clone()),
+            sealed_kek_version: None,
+            sealed_wrapped_key: None,
+            sealed_ciphertext: None,
+            created_at: existing.as_ref().map(|r| r.created_at).unwrap_or(now),
+            updated_at: now,
+        };
+        let known = existing.is_some();
+        self.store
+            .write_relaxed(move |c| {
+                Box::pin(async move {
+                    if known {
+                        billpay_store::desk::ivr_call_restart(c, &row).await
+                    } else {
+                        queries::ivr_call_insert(c, &row).await
+                    }
+                })
+            })
+            .await?;
+        Ok(CallAnswer {
+            twiml,
+            replayed: false,
+        })
+    }
+
+    /// Records on the desk how a hand-off's card entry ended (once). A failure here is logged,
+    /// never the caller's problem: the call goes on to the representative either way.
+    async fn handoff_finished(&self, handoff_id: &str, call: &Call) {
+        let reason = call.transfer_reason.as_deref().unwrap_or("");
+        let (status, result) = match reason {
+            "handoff_paid" => {
+                let confirmation = call.last_confirmation.clone().unwrap_or_default();
+                let described = match billpay_domain::ConfirmationNumber::parse(&confirmation) {
+                    Ok(n) => self.payment_by_confirmation(&n).await.ok(),
+                    Err(_) => None,
+                };
+                let text = match described {
+                    Some(p) => format!(
+                        "Paid {} with {}. Confirmation number {}.",
+                        p.amount,
+                        p.method.describe(),
+                        p.confirmation_number
+                    ),
+                    None => format!("Paid. Confirmation number {confirmation}."),
+                };
+                ("paid", text)
+            }
+            "handoff_declined" => {
+                let why = call
+                    .last_decline
+                    .as_deref()
+                    .and_then(billpay_domain::DeclineCode::parse)
+                    .map(|d| format!("{} ({})", d.message(Language::En), d.as_str()))
+                    .unwrap_or_else(|| "no reason given".into());
+                ("declined", format!("Declined: {why} Nothing was charged."))
+            }
+            "in_doubt" => (
+                "pending",
+                "The processor's answer is pending; it resolves by itself. Do not take the payment again.".into(),
+            ),
+            "handoff_invalid" => return,
+            other => (
+                "not_completed",
+                format!(
+                    "Card entry was not completed. {} Nothing was charged.",
+                    match other {
+                        "handoff_canceled" => "The caller canceled.",
+                        "" => "The caller hung up.",
+                        o => transfer_reason_words(o),
+                    }
+                ),
+            ),
+        };
+        let (id, now) = (handoff_id.to_string(), self.clock.now_micros());
+        let written = self
+            .store
+            .write(move |c| {
+                Box::pin(async move {
+                    billpay_store::desk::finish_handoff(c, &id, status, &result, now).await
+                })
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "phone hand-off outcome not recorded");
+        }
+    }
+
     /// The provider's call-status callback: a finished call is marked and any sealed digits
     /// are destroyed.
     pub async fn ivr_status(&self, call_sid: &str, status: &str) -> Result<(), ServiceError> {
@@ -584,6 +801,13 @@ impl Billpay {
         );
         if !finished || call_sid.is_empty() || call_sid.len() > CALL_SID_LEN_MAX {
             return Ok(());
+        }
+        if let Some((_, call)) = self.call_state(call_sid).await?
+            && let Some(handoff) = &call.handoff
+            && call.step != Step::Ended
+        {
+            // The caller hung up while keying: the desk hears so.
+            self.handoff_finished(handoff, &call).await;
         }
         let sid = call_sid.to_string();
         let now = self.clock.now().as_microsecond();

@@ -41,15 +41,30 @@ pub const PANEL_PAYMENTS_MAX: i64 = 25;
 pub struct DeskConfig {
     /// The largest fee a representative may waive; above it, a supervisor must.
     pub agent_waiver_max_minor: i64,
+    /// The largest payment a representative may take or schedule with a saved card, or send
+    /// to the phone line for card entry; above it, a supervisor must.
+    pub agent_payment_max_minor: i64,
 }
 
 impl Default for DeskConfig {
     fn default() -> Self {
         DeskConfig {
             agent_waiver_max_minor: 1_000,
+            agent_payment_max_minor: 50_000,
         }
     }
 }
+
+/// A phone hand-off code lasts this long before the caller must be given a new one.
+pub const HANDOFF_TTL: SignedDuration = SignedDuration::from_mins(15);
+/// Digits of a phone hand-off code.
+pub const HANDOFF_CODE_DIGITS: usize = 8;
+/// Hand-offs shown on the account panel.
+pub const PANEL_HANDOFFS_MAX: i64 = 5;
+/// Staff listed by `billpay staff list`.
+pub const STAFF_LIST_MAX: i64 = 1_000;
+/// Characters of a temporary password made by `billpay staff add`.
+const TEMPORARY_PASSWORD_CHARS: usize = 20;
 
 /// What a staff member may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -86,6 +101,10 @@ pub struct Staff {
     pub role: Role,
     /// available or away.
     pub available: bool,
+    /// False once disabled: no sign-in, no session.
+    pub active: bool,
+    /// The password is a temporary one: the desk asks for a new one before anything else.
+    pub password_change_required: bool,
 }
 
 impl Staff {
@@ -96,6 +115,8 @@ impl Staff {
             name: r.name.clone(),
             role: Role::parse(&r.role).unwrap_or(Role::Agent),
             available: r.availability == "available",
+            active: r.status != "disabled",
+            password_change_required: r.password_change_required != 0,
         }
     }
 
@@ -153,6 +174,35 @@ pub struct AccountPanel {
     pub arrangements: Vec<String>,
     /// Card disputes (chargebacks) of the account's payments, newest first.
     pub disputes: Vec<crate::stripe_events::Dispute>,
+    /// Callers sent to the phone line for card entry, newest first, with their outcome.
+    pub handoffs: Vec<PhoneHandoff>,
+}
+
+/// A phone caller sent to the keypad card entry, as the desk shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneHandoff {
+    pub code: String,
+    pub amount: Money,
+    /// open, in_call, paid, declined, pending, not_completed or expired.
+    pub status: String,
+    pub result: Option<String>,
+    pub expires_at: jiff::Timestamp,
+}
+
+/// What `billpay staff add` prints once: the temporary password and the authenticator link.
+pub struct StaffEnrolment {
+    pub staff: Staff,
+    pub temporary_password: billpay_domain::SecretString,
+    /// The `otpauth://` link (secret inside) for the authenticator app.
+    pub otpauth_uri: billpay_domain::SecretString,
+}
+
+impl std::fmt::Debug for StaffEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffEnrolment")
+            .field("staff", &self.staff.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The conversations the desk lists.
@@ -185,6 +235,167 @@ impl Billpay {
         role: Role,
         password: &str,
     ) -> Result<Staff, ServiceError> {
+        self.staff_insert(email, name, role, password, false).await
+    }
+
+    /// Adds a staff member from the command line: a random temporary password, to be changed
+    /// at the first sign-in, and an authenticator enrolment (pending until its first code is
+    /// entered at that sign-in). Audited with the operator as actor.
+    pub async fn staff_add(
+        &self,
+        email: &str,
+        name: &str,
+        role: Role,
+        operator: &str,
+    ) -> Result<StaffEnrolment, ServiceError> {
+        // 20 characters of a 56-letter alphabet without look-alikes: about 116 bits.
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+        let mut raw = Zeroizing::new([0u8; TEMPORARY_PASSWORD_CHARS]);
+        self.random.fill(raw.as_mut());
+        let mut password = Zeroizing::new(String::with_capacity(TEMPORARY_PASSWORD_CHARS + 4));
+        for (i, b) in raw.iter().enumerate() {
+            if i > 0 && i % 5 == 0 {
+                password.push('-');
+            }
+            password.push(char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]));
+        }
+        let staff = self
+            .staff_insert(email, name, role, &password, true)
+            .await?;
+        let owner = Staff::totp_owner(&staff.id);
+        let enrolment = self
+            .totp_begin(&owner, &format!("{} desk", staff.email))
+            .await?;
+        self.audit_operator(
+            operator,
+            "staff.created",
+            &staff.id,
+            &serde_json::json!({"role": role.as_str()}).to_string(),
+        )
+        .await?;
+        Ok(StaffEnrolment {
+            staff,
+            temporary_password: billpay_domain::SecretString::new(password.to_string()),
+            otpauth_uri: enrolment.uri,
+        })
+    }
+
+    /// Every staff member, by email.
+    pub async fn staff_list(&self) -> Result<Vec<Staff>, ServiceError> {
+        let mut c = self.store.read_conn().await?;
+        Ok(q::staff_list(&mut c, STAFF_LIST_MAX)
+            .await?
+            .iter()
+            .map(Staff::from_row)
+            .collect())
+    }
+
+    /// Disables a staff member: their desk sessions end, they cannot sign in, and they are
+    /// taken off the queue. Their conversations stay assigned for a supervisor to transfer.
+    pub async fn staff_disable(&self, email: &str, operator: &str) -> Result<Staff, ServiceError> {
+        let staff = self
+            .staff_by_email(email)
+            .await?
+            .ok_or(ServiceError::NotFound { what: "staff" })?;
+        let (id, now) = (staff.id.clone(), self.clock.now_micros());
+        let changed = self
+            .store
+            .write(move |c| {
+                Box::pin(async move {
+                    let changed = q::set_staff_status(c, &id, "disabled", now).await?;
+                    q::delete_staff_sessions_of(c, &id).await?;
+                    Ok::<_, billpay_store::StoreError>(changed)
+                })
+            })
+            .await?;
+        if changed {
+            self.audit_operator(operator, "staff.disabled", &staff.id, "{}")
+                .await?;
+        }
+        self.staff_member(&staff.id).await
+    }
+
+    /// An audit record of an operator's command-line action on a staff member.
+    async fn audit_operator(
+        &self,
+        operator: &str,
+        action: &str,
+        staff_id: &str,
+        detail: &str,
+    ) -> Result<(), ServiceError> {
+        let row = AuditRow {
+            id: self.new_id("aud"),
+            at: self.clock.now_micros(),
+            actor: format!("operator:{operator}"),
+            action: action.into(),
+            subject_type: "staff".into(),
+            subject_id: staff_id.into(),
+            account_id: None,
+            channel: Some("cli".into()),
+            detail: detail.into(),
+        };
+        self.store
+            .write(move |c| Box::pin(async move { queries::insert_audit(c, &row).await }))
+            .await?;
+        Ok(())
+    }
+
+    /// A new password in place of a temporary one (or any time): checked like customers'.
+    pub async fn staff_change_password(
+        &self,
+        staff: &Staff,
+        password: &str,
+        again: &str,
+    ) -> Result<(), ServiceError> {
+        if password != again {
+            return Err(ServiceError::invalid(
+                "password",
+                "The two passwords are not the same.",
+            ));
+        }
+        if let Some(problem) = crate::portal_auth::password_problem(password, &staff.email, "") {
+            return Err(ServiceError::invalid("password", problem));
+        }
+        let row = {
+            let mut c = self.store.read_conn().await?;
+            q::staff(&mut c, &staff.id)
+                .await?
+                .ok_or(ServiceError::NotFound { what: "staff" })?
+        };
+        if verify_password(password, &row.password_hash) {
+            return Err(ServiceError::invalid(
+                "password",
+                "Choose a password different from the temporary one.",
+            ));
+        }
+        let mut salt = [0u8; 16];
+        self.random.fill(&mut salt);
+        let hash = hash_password(password, salt)?;
+        let (id, now) = (staff.id.clone(), self.clock.now_micros());
+        self.store
+            .write(move |c| {
+                Box::pin(async move { q::set_staff_password(c, &id, &hash, false, now).await })
+            })
+            .await?;
+        self.staff_audit(
+            &staff.id,
+            "staff.password_changed",
+            "staff",
+            &staff.id,
+            None,
+            "{}",
+        )
+        .await
+    }
+
+    async fn staff_insert(
+        &self,
+        email: &str,
+        name: &str,
+        role: Role,
+        password: &str,
+        change_required: bool,
+    ) -> Result<Staff, ServiceError> {
         let email = crate::portal_auth::normalize_email(email)
             .ok_or_else(|| ServiceError::invalid("email", "Enter an email address."))?;
         let name = name.trim();
@@ -211,6 +422,8 @@ impl Billpay {
             availability: "away".into(),
             created_at: now,
             updated_at: now,
+            status: "active".into(),
+            password_change_required: i64::from(change_required),
         };
         let r = row.clone();
         let inserted = self
@@ -299,7 +512,9 @@ impl Billpay {
             (row, staff)
         };
         let now = self.clock.now_micros();
-        if now - row.last_seen_at > STAFF_SESSION_IDLE.as_micros() as i64
+        let disabled = staff.as_ref().is_some_and(|s| s.status == "disabled");
+        if disabled
+            || now - row.last_seen_at > STAFF_SESSION_IDLE.as_micros() as i64
             || now - row.created_at > STAFF_SESSION_ABSOLUTE.as_micros() as i64
         {
             self.store
@@ -341,6 +556,19 @@ impl Billpay {
             let _ = verify_password(password, decoy_hash());
             return Ok(PasswordOutcome::Wrong);
         };
+        if row.status == "disabled" {
+            let _ = verify_password(password, decoy_hash());
+            self.staff_audit(
+                &row.id,
+                "staff.signin_disabled",
+                "staff",
+                &row.id,
+                None,
+                "{}",
+            )
+            .await?;
+            return Ok(PasswordOutcome::Wrong);
+        }
         if let Some(until) = row.locked_until.filter(|u| *u > now) {
             let _ = verify_password(password, decoy_hash());
             return Ok(PasswordOutcome::Locked((until - now) / 60_000_000 + 1));
@@ -745,6 +973,37 @@ impl Billpay {
         .await
     }
 
+    /// The representative who has a conversation is typing in it (relayed, not stored).
+    pub async fn desk_typing(
+        &self,
+        staff: &Staff,
+        conversation_id: &str,
+    ) -> Result<(), ServiceError> {
+        let conv = self.desk_conversation(staff, conversation_id).await?;
+        if conv.state == ConversationState::Assigned
+            && conv.agent_id.as_deref() == Some(staff.id.as_str())
+        {
+            self.chat_typing(&conv.id, crate::chat::Side::Agent).await;
+        }
+        Ok(())
+    }
+
+    /// The representative who has a conversation has read it up to `seq` (a supervisor
+    /// looking in does not move the customer-visible receipt).
+    pub async fn desk_read(
+        &self,
+        staff: &Staff,
+        conversation_id: &str,
+        seq: i64,
+    ) -> Result<(), ServiceError> {
+        let conv = self.desk_conversation(staff, conversation_id).await?;
+        if conv.agent_id.as_deref() == Some(staff.id.as_str()) {
+            self.chat_mark_read(&conv.id, crate::chat::Side::Agent, seq.min(conv.last_seq))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Sends a secure pay request into a conversation this representative has: the customer
     /// gets a button to billpay's pay form for `amount`; the desk later sees only the outcome
     /// and the method's brand and last four.
@@ -850,11 +1109,7 @@ impl Billpay {
             "{}",
         )
         .await?;
-        self.chat_publish(ChatEvent {
-            conversation_id: conv.id,
-            seq: 0,
-        })
-        .await;
+        self.chat_publish(ChatEvent::message(conv.id, 0)).await;
         Ok(())
     }
 
@@ -906,6 +1161,29 @@ impl Billpay {
             }
         };
         let disputes = self.disputes_of_account(&summary.account.id).await?;
+        let handoffs = {
+            let now = self.clock.now_micros();
+            let mut c = self.store.read_conn().await?;
+            billpay_store::desk::handoffs_of_account(
+                &mut c,
+                &summary.account.id,
+                PANEL_HANDOFFS_MAX,
+            )
+            .await?
+            .into_iter()
+            .map(|h| PhoneHandoff {
+                status: if h.status == "open" && h.expires_at <= now {
+                    "expired".into()
+                } else {
+                    h.status
+                },
+                code: h.code,
+                amount: Money::new(h.amount, summary.account.currency),
+                result: h.result,
+                expires_at: crate::clock::from_micros(h.expires_at),
+            })
+            .collect()
+        };
         self.staff_audit(
             &staff.id,
             "desk.account_viewed",
@@ -924,6 +1202,7 @@ impl Billpay {
             charges,
             arrangements,
             disputes,
+            handoffs,
         })
     }
 
@@ -972,5 +1251,282 @@ impl Billpay {
         )
         .await?;
         Ok(amount)
+    }
+}
+
+/// What a desk payment with a saved card came to.
+pub use crate::payments::PaymentResult as DeskPaymentResult;
+
+impl Billpay {
+    /// The saved card of an account a desk action uses. Saved bank accounts are refused: a
+    /// bank debit needs the customer's own authorization (NACHA), which the desk cannot take
+    /// for them; the secure pay request or the phone line takes it.
+    async fn desk_saved_card(
+        &self,
+        number: &AccountNumber,
+        method_id: &str,
+    ) -> Result<crate::vault::SavedMethod, ServiceError> {
+        let method = self
+            .payment_methods(number)
+            .await?
+            .into_iter()
+            .find(|m| m.id == method_id)
+            .ok_or(ServiceError::NotFound {
+                what: "saved payment method",
+            })?;
+        if method.summary.kind != billpay_domain::MethodKind::Card {
+            return Err(ServiceError::invalid(
+                "method",
+                "A bank debit needs the customer's own authorization: send a secure pay request, or the phone line takes it.",
+            ));
+        }
+        Ok(method)
+    }
+
+    /// A payment amount the desk may use: more than zero, within the payment limit, and for
+    /// a representative within [`DeskConfig::agent_payment_max_minor`] (above it only a
+    /// supervisor or administrator; a refusal is audited as `refused_action`).
+    async fn desk_amount_allowed(
+        &self,
+        staff: &Staff,
+        account_id: &str,
+        amount: Money,
+        refused_action: &str,
+    ) -> Result<(), ServiceError> {
+        if !amount.is_positive() || amount.minor_units() > crate::payments::PAYMENT_AMOUNT_MAX_MINOR
+        {
+            return Err(ServiceError::invalid(
+                "amount",
+                "Enter an amount more than $0.00 and at most $1,000,000.00.",
+            ));
+        }
+        let max = self.config.desk.agent_payment_max_minor;
+        if staff.role < Role::Supervisor && amount.minor_units() > max {
+            self.staff_audit(
+                &staff.id,
+                refused_action,
+                "account",
+                account_id,
+                Some(account_id.to_string()),
+                &serde_json::json!({"amount": amount.minor_units(), "role": staff.role.as_str()})
+                    .to_string(),
+            )
+            .await?;
+            return Err(forbidden(&format!(
+                "Only a supervisor can take or schedule a payment above {}.",
+                Money::new(max, amount.currency())
+            )));
+        }
+        Ok(())
+    }
+
+    /// Takes a payment now with one of the account's saved cards, after the representative
+    /// confirmed the amount and the masked card. `form_key` (from the confirmation page) makes
+    /// a resent form pay once. Audited with the payment and its outcome.
+    pub async fn desk_take_payment(
+        &self,
+        staff: &Staff,
+        number: &AccountNumber,
+        method_id: &str,
+        amount: Money,
+        form_key: &str,
+    ) -> Result<DeskPaymentResult, ServiceError> {
+        let account = self.account(number).await?;
+        self.desk_amount_allowed(staff, &account.id, amount, "desk.payment_refused")
+            .await?;
+        let method = self.desk_saved_card(number, method_id).await?;
+        let idem = crate::payments::Idempotency::new(
+            format!("staff:{}", staff.id),
+            format!("desk-pay:{form_key}"),
+        )?;
+        let result = self
+            .create_payment_result(
+                idem,
+                crate::payments::PaymentRequest {
+                    account_number: number.clone(),
+                    amount,
+                    channel: billpay_domain::Channel::Agent,
+                    method: crate::payments::NewMethod::Saved { token: method.id },
+                    confirm_duplicate: false,
+                    tel_authorization: None,
+                    limit_to_balance: false,
+                },
+            )
+            .await?;
+        let p = result.payment();
+        self.staff_audit(
+            &staff.id,
+            "desk.payment_taken",
+            "payment",
+            &p.id,
+            Some(account.id.clone()),
+            &serde_json::json!({"amount": amount.minor_units(), "status": p.status.as_str(),
+                "method": method_id})
+            .to_string(),
+        )
+        .await?;
+        Ok(result)
+    }
+
+    /// Schedules a one-time payment with a saved card on a later date.
+    pub async fn desk_schedule_payment(
+        &self,
+        staff: &Staff,
+        number: &AccountNumber,
+        method_id: &str,
+        amount: Money,
+        date: jiff::civil::Date,
+    ) -> Result<crate::autopay::ScheduledPayment, ServiceError> {
+        let account = self.account(number).await?;
+        self.desk_amount_allowed(staff, &account.id, amount, "desk.schedule_refused")
+            .await?;
+        let method = self.desk_saved_card(number, method_id).await?;
+        let scheduled = self
+            .schedule_payment(
+                number,
+                crate::autopay::NewScheduledPayment {
+                    payment_method: method.id,
+                    amount,
+                    start: date,
+                    frequency: None,
+                    end: billpay_domain::End::Count(1),
+                },
+                billpay_domain::Channel::Agent,
+            )
+            .await?;
+        self.staff_audit(
+            &staff.id,
+            "desk.payment_scheduled",
+            "scheduled_payment",
+            &scheduled.id,
+            Some(account.id.clone()),
+            &serde_json::json!({"amount": amount.minor_units(), "date": date.to_string(),
+                "method": method_id})
+            .to_string(),
+        )
+        .await?;
+        Ok(scheduled)
+    }
+
+    /// Turns AutoPay on with a saved card (charged on each due date).
+    pub async fn desk_enroll_autopay(
+        &self,
+        staff: &Staff,
+        number: &AccountNumber,
+        method_id: &str,
+    ) -> Result<crate::autopay::Autopay, ServiceError> {
+        let account = self.account(number).await?;
+        let method = self.desk_saved_card(number, method_id).await?;
+        let enrolled = self
+            .enroll_autopay(
+                number,
+                &method.id,
+                billpay_domain::Timing::OnDueDate,
+                None,
+                billpay_domain::Channel::Agent,
+            )
+            .await?;
+        self.staff_audit(
+            &staff.id,
+            "desk.autopay_enrolled",
+            "account",
+            &account.id,
+            Some(account.id.clone()),
+            &serde_json::json!({"method": method_id}).to_string(),
+        )
+        .await?;
+        Ok(enrolled)
+    }
+
+    /// Turns AutoPay off.
+    pub async fn desk_cancel_autopay(
+        &self,
+        staff: &Staff,
+        number: &AccountNumber,
+    ) -> Result<(), ServiceError> {
+        let account = self.account(number).await?;
+        self.cancel_autopay(number).await?;
+        self.staff_audit(
+            &staff.id,
+            "desk.autopay_canceled",
+            "account",
+            &account.id,
+            Some(account.id.clone()),
+            "{}",
+        )
+        .await
+    }
+
+    /// Sends a phone caller to the keypad card entry: a short code, valid for
+    /// [`HANDOFF_TTL`] and once, that the phone line takes at
+    /// `/ivr/twilio/handoff?code=…`. The card is keyed by the caller and never heard by the
+    /// representative; the outcome comes back onto the account panel.
+    pub async fn desk_phone_handoff(
+        &self,
+        staff: &Staff,
+        number: &AccountNumber,
+        amount: Money,
+    ) -> Result<PhoneHandoff, ServiceError> {
+        let account = self.account(number).await?;
+        self.desk_amount_allowed(staff, &account.id, amount, "desk.handoff_refused")
+            .await?;
+        if amount.minor_units() > billpay_ivr::PHONE_AMOUNT_MAX_MINOR {
+            return Err(ServiceError::invalid(
+                "amount",
+                "The phone line takes payments up to $100,000.00.",
+            ));
+        }
+        let now = self.clock.now_micros();
+        let expires_at = now + HANDOFF_TTL.as_micros() as i64;
+        for _ in 0..5 {
+            let mut raw = [0u8; HANDOFF_CODE_DIGITS];
+            self.random.fill(&mut raw);
+            let code: String = raw.iter().map(|b| char::from(b'0' + b % 10)).collect();
+            let row = billpay_store::desk::PhoneHandoffRow {
+                id: self.new_id("hof"),
+                code: code.clone(),
+                account_id: account.id.clone(),
+                account_number: number.as_str().to_string(),
+                staff_id: staff.id.clone(),
+                amount: amount.minor_units(),
+                currency: amount.currency().code().to_string(),
+                status: "open".into(),
+                call_sid: None,
+                result: None,
+                expires_at,
+                created_at: now,
+                updated_at: now,
+            };
+            let r = row.clone();
+            let stored = self
+                .store
+                .write(move |c| {
+                    Box::pin(async move { billpay_store::desk::insert_handoff(c, &r, now).await })
+                })
+                .await?;
+            if !stored {
+                continue;
+            }
+            self.staff_audit(
+                &staff.id,
+                "desk.phone_handoff_created",
+                "phone_handoff",
+                &row.id,
+                Some(account.id.clone()),
+                &serde_json::json!({"amount": amount.minor_units()}).to_string(),
+            )
+            .await?;
+            return Ok(PhoneHandoff {
+                code,
+                amount,
+                status: "open".into(),
+                result: None,
+                expires_at: crate::clock::from_micros(expires_at),
+            });
+        }
+        Err(ServiceError::Conflict {
+            code: "busy",
+            message: "No transfer code is free right now; try again.".into(),
+        })
     }
 }

@@ -54,6 +54,12 @@ pub struct ConversationRow {
     pub last_seq: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The last message number the customer has read (a read receipt).
+    #[sqlx(default)]
+    pub customer_read_seq: i64,
+    /// The last message number the assigned representative has read.
+    #[sqlx(default)]
+    pub agent_read_seq: i64,
 }
 
 /// One message; its body has had card numbers masked before it was written.
@@ -151,6 +157,24 @@ pub async fn messages_after(
     .await?)
 }
 
+/// Moves one side's read receipt forward to `seq` (never back, never past the last message).
+/// `side` is `customer` or `agent`. False if nothing changed.
+pub async fn set_read(c: &mut AnyConnection, id: &str, side: &str, seq: i64) -> R<bool> {
+    // Two statements rather than a column name built from input.
+    let sql = match side {
+        "customer" => {
+            "UPDATE chat_conversations SET customer_read_seq = $2 \
+             WHERE id = $1 AND customer_read_seq < $2 AND $2 <= last_seq"
+        }
+        _ => {
+            "UPDATE chat_conversations SET agent_read_seq = $2 \
+             WHERE id = $1 AND agent_read_seq < $2 AND $2 <= last_seq"
+        }
+    };
+    let done = sqlx::query(sql).bind(id).bind(seq).execute(c).await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Moves a conversation from state `from` to `to` (with its agent and queue time). False if
 /// it was not in `from` (someone else moved it first).
 #[allow(clippy::too_many_arguments)]
@@ -237,6 +261,10 @@ pub struct StaffRow {
     pub availability: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// active or disabled.
+    pub status: String,
+    /// 1: the password is a temporary one, to be changed at the next sign-in.
+    pub password_change_required: i64,
 }
 
 impl std::fmt::Debug for StaffRow {
@@ -253,8 +281,8 @@ impl std::fmt::Debug for StaffRow {
 pub async fn insert_staff(c: &mut AnyConnection, r: &StaffRow) -> R<bool> {
     let done = sqlx::query(
         "INSERT INTO staff_users (id, email, name, role, password_hash, failed_signins, \
-         locked_until, availability, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+         locked_until, availability, created_at, updated_at, status, password_change_required) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
     )
     .bind(&r.id)
     .bind(&r.email)
@@ -266,9 +294,67 @@ pub async fn insert_staff(c: &mut AnyConnection, r: &StaffRow) -> R<bool> {
     .bind(&r.availability)
     .bind(r.created_at)
     .bind(r.updated_at)
+    .bind(&r.status)
+    .bind(r.password_change_required)
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Every staff member, by email (at most `limit`).
+pub async fn staff_list(c: &mut AnyConnection, limit: i64) -> R<Vec<StaffRow>> {
+    Ok(
+        sqlx::query_as::<_, StaffRow>("SELECT * FROM staff_users ORDER BY email LIMIT $1")
+            .bind(limit)
+            .fetch_all(c)
+            .await?,
+    )
+}
+
+/// Sets a staff member active or disabled; a disabled member is also made away. False if
+/// there is no such member or the status was already that.
+pub async fn set_staff_status(c: &mut AnyConnection, id: &str, status: &str, now: i64) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE staff_users SET status = $2, \
+         availability = CASE WHEN $2 = 'disabled' THEN 'away' ELSE availability END, \
+         updated_at = $3 WHERE id = $1 AND status <> $2",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends every desk session of a staff member (signed in or half-way).
+pub async fn delete_staff_sessions_of(c: &mut AnyConnection, staff_id: &str) -> R<()> {
+    sqlx::query("DELETE FROM staff_sessions WHERE staff_id = $1 OR pending_staff_id = $1")
+        .bind(staff_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// A new password hash, and whether it must be changed at the next sign-in.
+pub async fn set_staff_password(
+    c: &mut AnyConnection,
+    id: &str,
+    password_hash: &str,
+    change_required: bool,
+    now: i64,
+) -> R<()> {
+    sqlx::query(
+        "UPDATE staff_users SET password_hash = $2, password_change_required = $3, \
+         updated_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(password_hash)
+    .bind(i64::from(change_required))
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
 }
 
 pub async fn staff(c: &mut AnyConnection, id: &str) -> R<Option<StaffRow>> {

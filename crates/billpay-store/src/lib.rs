@@ -15,6 +15,7 @@ pub mod batch;
 pub mod chat;
 pub mod collections;
 mod db;
+pub mod desk;
 pub mod disputes;
 pub mod jobs;
 pub mod limits;

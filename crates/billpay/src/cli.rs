@@ -74,6 +74,12 @@ enum Command {
         #[command(subcommand)]
         action: ApikeyAction,
     },
+    /// Staff of the agent desk: add one (a one-time temporary password and authenticator
+    /// link are printed), list them, disable one.
+    Staff {
+        #[command(subcommand)]
+        action: StaffAction,
+    },
     /// Manage the vault's key-encryption keys.
     Keys {
         #[command(subcommand)]
@@ -132,6 +138,28 @@ enum Command {
     Bench {
         #[command(subcommand)]
         what: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StaffAction {
+    /// Adds a staff member. Prints a temporary password (changed at the first sign-in) and
+    /// the authenticator app's otpauth:// link (confirmed by the first code at that sign-in),
+    /// once: hand them over privately.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["agent", "supervisor", "admin"])]
+        role: String,
+    },
+    /// Every staff member: email, name, role, status.
+    List,
+    /// Disables a staff member: their desk sessions end and they cannot sign in again.
+    Disable {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -574,6 +602,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             app.store.close().await;
         }
         Command::Keys { action } => keys(action, &settings).await?,
+        Command::Staff { action } => return staff(action, &settings).await,
         Command::Ach { action } => return ach(action, &settings).await,
         Command::Worker => {
             let (app, _) = build_from_settings(&settings, true).await?;
@@ -688,6 +717,75 @@ fn keyring_path(settings: &Settings) -> Result<std::path::PathBuf> {
     settings.keyring_file.clone().context(
         "name the keyring file with --keyring PATH or BILLPAY_VAULT_KEYRING_FILE (a keyring given in BILLPAY_VAULT_KEYRING cannot be changed in place)",
     )
+}
+
+/// Who runs a command-line action, for the audit log: the login name, or "cli".
+fn operator() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty() && u.len() <= 64)
+        .unwrap_or_else(|| "cli".into())
+}
+
+async fn staff(action: StaffAction, settings: &Settings) -> Result<std::process::ExitCode> {
+    use billpay_services::staff::Role;
+    let (app, _) = build_from_settings(settings, true).await?;
+    let result = match action {
+        StaffAction::Add { email, name, role } => {
+            let role = Role::parse(&role).context("role: agent, supervisor or admin")?;
+            match app.staff_add(&email, &name, role, &operator()).await {
+                Ok(e) => {
+                    eprintln!(
+                        "added {} ({}, {}). Shown only this once: hand them over privately.",
+                        e.staff.email,
+                        e.staff.name,
+                        e.staff.role.as_str()
+                    );
+                    // The one place these are deliberately printed: to the operator who made
+                    // the account. The password must be changed at the first sign-in, where
+                    // the first authenticator code also confirms the app.
+                    println!(
+                        "temporary password: {}",
+                        e.temporary_password.expose_secret()
+                    );
+                    println!("authenticator: {}", e.otpauth_uri.expose_secret());
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        StaffAction::List => match app.staff_list().await {
+            Ok(list) => {
+                for s in list {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        s.email,
+                        s.name,
+                        s.role.as_str(),
+                        if s.active { "active" } else { "disabled" }
+                    );
+                }
+                Ok(std::process::ExitCode::SUCCESS)
+            }
+            Err(e) => Err(e),
+        },
+        StaffAction::Disable { email } => match app.staff_disable(&email, &operator()).await {
+            Ok(s) => {
+                println!("disabled {}", s.email);
+                Ok(std::process::ExitCode::SUCCESS)
+            }
+            Err(e) => Err(e),
+        },
+    };
+    app.store.close().await;
+    match result {
+        Ok(code) => Ok(code),
+        Err(billpay_services::ServiceError::Invalid { message, .. }) => {
+            eprintln!("{message}");
+            Ok(std::process::ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn keys(action: KeysAction, settings: &Settings) -> Result<()> {

@@ -72,6 +72,8 @@ pub struct Settings {
     pub sms: Option<SmsSettings>,
     /// `[portal]`: the customer portal's branding and sessions.
     pub portal: PortalSettings,
+    /// `[desk]`: what a representative may do without a supervisor.
+    pub desk: DeskSettings,
     /// Which processor moves the money: "sandbox" (the default, for demos and tests) or
     /// "stripe" (with a `[stripe]` table).
     pub processor: String,
@@ -600,6 +602,28 @@ impl EmailSettings {
     }
 }
 
+/// The `[desk]` table: the agent desk's role limits. Above them a supervisor (or an
+/// administrator) must act.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeskSettings {
+    /// The largest fee a representative may waive.
+    pub agent_waiver_max_cents: i64,
+    /// The largest payment a representative may take or schedule with a saved card, or send
+    /// to the phone line for card entry.
+    pub agent_payment_max_cents: i64,
+}
+
+impl Default for DeskSettings {
+    fn default() -> Self {
+        let d = billpay_services::staff::DeskConfig::default();
+        DeskSettings {
+            agent_waiver_max_cents: d.agent_waiver_max_minor,
+            agent_payment_max_cents: d.agent_payment_max_minor,
+        }
+    }
+}
+
 /// The `[collections]` table of the configuration file. Every step is off until configured.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -896,6 +920,7 @@ impl Default for Settings {
             email: None,
             sms: None,
             portal: PortalSettings::default(),
+            desk: DeskSettings::default(),
             processor: "sandbox".into(),
             stripe: None,
         }
@@ -1025,6 +1050,10 @@ impl Settings {
                 .and_then(|e| e.config(&self.biller_name).ok()),
             sms: self.sms.as_ref().and_then(|m| m.config().ok()),
             portal: self.portal.config().unwrap_or_default(),
+            desk: billpay_services::staff::DeskConfig {
+                agent_waiver_max_minor: self.desk.agent_waiver_max_cents,
+                agent_payment_max_minor: self.desk.agent_payment_max_cents,
+            },
             ..Default::default()
         }
     }

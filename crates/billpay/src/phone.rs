@@ -83,10 +83,21 @@ impl Phone {
     /// silence); `out` receives each line of the transcript.
     pub async fn call(
         &self,
+        keys: impl FnMut() -> Option<String>,
+        out: impl FnMut(&str),
+    ) -> Result<()> {
+        self.call_at("/ivr/twilio/voice", keys, out).await
+    }
+
+    /// Like [`Phone::call`], but the provider first fetches `path`: a call a representative
+    /// redirected there (the agent desk's card-entry hand-off, `/ivr/twilio/handoff?code=…`).
+    pub async fn call_at(
+        &self,
+        path: &str,
         mut keys: impl FnMut() -> Option<String>,
         mut out: impl FnMut(&str),
     ) -> Result<()> {
-        let (mut status, mut body) = self.post("/ivr/twilio/voice", &[]).await?;
+        let (mut status, mut body) = self.post(path, &[]).await?;
         for _ in 0..TURNS_MAX {
             if status != 200 {
                 out(&format!("[the line answered HTTP {status}]"));

@@ -27,7 +27,15 @@ fn text(o: &Output) -> (String, String) {
 #[test]
 fn every_subcommand_has_help() {
     let (out, _) = text(&billpay(&["--help"], None));
-    for sub in ["serve", "migrate", "verify", "reconcile", "apikey", "bench"] {
+    for sub in [
+        "serve",
+        "migrate",
+        "verify",
+        "reconcile",
+        "apikey",
+        "bench",
+        "staff",
+    ] {
         assert!(out.contains(sub), "--help lists {sub}: {out}");
     }
     for args in [
@@ -42,6 +50,10 @@ fn every_subcommand_has_help() {
         &["bench", "--help"],
         &["bench", "payments", "--help"],
         &["bench", "ivr", "--help"],
+        &["staff", "--help"],
+        &["staff", "add", "--help"],
+        &["staff", "list", "--help"],
+        &["staff", "disable", "--help"],
     ] {
         let o = billpay(args, None);
         assert!(o.status.success(), "{args:?}: {:?}", text(&o));

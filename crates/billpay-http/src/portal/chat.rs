@@ -13,7 +13,9 @@ use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use billpay_services::chat::{ChatMessage, Conversation, ConversationState, QueueStatus, Sender};
+use billpay_services::chat::{
+    ChatEventKind, ChatMessage, Conversation, ConversationState, QueueStatus, Sender, Side,
+};
 use billpay_services::portal::{FieldError, PortalSession};
 use billpay_services::{Billpay, ServiceError};
 use serde::Deserialize;
@@ -21,6 +23,17 @@ use serde::Deserialize;
 use super::{
     Field, Page, SecureCookie, error_for, html, see_other, service_error, with_session_cookie,
 };
+
+/// Marks the viewer's own last message the other side has read (`read_seq`): the one "Read".
+pub fn mark_read(views: &mut [MessageView], own_sender: &str, read_seq: i64) {
+    if let Some(v) = views
+        .iter_mut()
+        .filter(|v| v.sender == own_sender && v.seq <= read_seq)
+        .last()
+    {
+        v.read = true;
+    }
+}
 
 /// One message as the page shows it.
 pub struct MessageView {
@@ -30,6 +43,8 @@ pub struct MessageView {
     pub body: String,
     pub link: Option<String>,
     pub link_text: &'static str,
+    /// The other side has read up to here: "Read" is shown under it.
+    pub read: bool,
 }
 
 impl MessageView {
@@ -46,6 +61,7 @@ impl MessageView {
             body: m.body.clone(),
             link: m.link.clone(),
             link_text: link_text(m.link.as_deref()),
+            read: false,
         }
     }
 
@@ -81,6 +97,10 @@ struct ChatPage {
     closed: bool,
     errors: Vec<FieldError>,
     fields: Vec<Field>,
+    /// The representative typed in the last few seconds.
+    typing: bool,
+    transcript_sent: bool,
+    transcript_email: String,
 }
 
 impl ChatPage {
@@ -135,6 +155,18 @@ async fn chat_page(
     errors: Vec<FieldError>,
     form: &StartForm,
 ) -> Response {
+    chat_page_with(app, session, status, errors, form, false, String::new()).await
+}
+
+async fn chat_page_with(
+    app: &Billpay,
+    session: &PortalSession,
+    status: StatusCode,
+    errors: Vec<FieldError>,
+    form: &StartForm,
+    transcript_sent: bool,
+    transcript_email: String,
+) -> Response {
     let conversation = match app.chat_of_session(session).await {
         Ok(c) => c,
         Err(e) => return service_error(app, session, e),
@@ -149,10 +181,21 @@ async fn chat_page(
                 Ok(q) => q,
                 Err(e) => return service_error(app, session, e),
             };
-            (messages.iter().map(MessageView::of).collect(), queue)
+            // Showing the page is reading it (the plain-HTTP read receipt).
+            if let Some(last) = messages.last()
+                && let Err(e) = app.chat_customer_read(session, last.seq).await
+            {
+                return service_error(app, session, e);
+            }
+            let mut views: Vec<MessageView> = messages.iter().map(MessageView::of).collect();
+            mark_read(&mut views, "customer", c.agent_read_seq);
+            (views, queue)
         }
         None => (Vec::new(), None),
     };
+    let typing = conversation
+        .as_ref()
+        .is_some_and(|c| app.chat.is_typing(&c.id, Side::Agent));
     html(
         status,
         &ChatPage {
@@ -165,22 +208,97 @@ async fn chat_page(
             messages,
             queue,
             errors,
+            typing,
+            transcript_sent,
+            transcript_email,
         },
     )
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    sent: Option<String>,
 }
 
 pub async fn page(
     State(app): State<Billpay>,
     Extension(session): Extension<PortalSession>,
+    Query(q): Query<PageQuery>,
 ) -> Response {
-    chat_page(
+    chat_page_with(
         &app,
         &session,
         StatusCode::OK,
         Vec::new(),
         &StartForm::default(),
+        q.sent.is_some(),
+        String::new(),
     )
     .await
+}
+
+#[derive(Deserialize)]
+pub struct SeqForm {
+    #[serde(default)]
+    seq: i64,
+}
+
+/// The script: the customer is typing (relayed to the representative, not stored).
+pub async fn typing(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+) -> Response {
+    match app.chat_customer_typing(&session).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => service_error(&app, &session, e),
+    }
+}
+
+/// The script: the customer has seen the messages up to `seq`.
+pub async fn read(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Form(f): Form<SeqForm>,
+) -> Response {
+    match app.chat_customer_read(&session, f.seq).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => service_error(&app, &session, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TranscriptForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// The customer asks for the transcript by email (during the chat or once it ended).
+pub async fn transcript(
+    State(app): State<Billpay>,
+    Extension(session): Extension<PortalSession>,
+    Form(f): Form<TranscriptForm>,
+) -> Response {
+    match app.chat_email_transcript(&session, &f.email).await {
+        Ok(()) => see_other("/chat?sent=1#transcript"),
+        Err(ServiceError::Invalid { message, .. }) => {
+            chat_page_with(
+                &app,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![FieldError {
+                    field: "transcript_email",
+                    message,
+                }],
+                &StartForm::default(),
+                false,
+                f.email.chars().take(200).collect(),
+            )
+            .await
+        }
+        Err(ServiceError::NotFound { .. }) => see_other("/chat"),
+        Err(e) => service_error(&app, &session, e),
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -305,7 +423,7 @@ pub async fn events(
         .and_then(|v| v.parse::<i64>().ok())
         .or(query.after)
         .unwrap_or(0);
-    let stream = message_stream(app, conversation.id, after, false, |m| {
+    let stream = message_stream(app, conversation.id, after, Side::Customer, |m| {
         let v = MessageView::of(m);
         Event::default()
             .id(v.seq.to_string())
@@ -318,18 +436,24 @@ pub async fn events(
 }
 
 /// A stream of a conversation's messages after `after`: first what is stored, then each new
-/// one announced on the hub (read back from storage, so nothing is missed or repeated).
+/// one announced on the hub (read back from storage, so nothing is missed or repeated). Also
+/// `typing` events of the other side (not stored; shown for a few seconds) and `read` events
+/// with both sides' read receipts (sent at the start too, so a reconnecting page has them).
+/// `viewer` is whose page it is: the desk's (`Agent`, with internal notes) or the customer's.
 pub fn message_stream(
     app: Billpay,
     conversation_id: String,
     mut after: i64,
-    with_notes: bool,
+    viewer: Side,
     to_event: impl Fn(&ChatMessage) -> Event + Send + 'static,
 ) -> impl futures::Stream<Item = Result<Event, Infallible>> {
-    let mut rx = app.chat.subscribe();
+    let mut rx = app.chat.subscribe(&conversation_id);
+    let with_notes = viewer == Side::Agent;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(STREAM_SECS_MAX);
     let (tx, events) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(64);
     tokio::spawn(async move {
+        let mut receipts = (-1, -1);
+        let mut read_again = true;
         loop {
             match app.chat_messages(&conversation_id, after, with_notes).await {
                 Ok(ms) => {
@@ -345,15 +469,48 @@ pub fn message_stream(
                     return;
                 }
             }
+            if read_again {
+                read_again = false;
+                if let Ok(c) = app.chat_conversation(&conversation_id).await
+                    && (c.customer_read_seq, c.agent_read_seq) != receipts
+                {
+                    receipts = (c.customer_read_seq, c.agent_read_seq);
+                    let data = serde_json::json!({"customer": receipts.0, "agent": receipts.1});
+                    let ev = Event::default().event("read").data(data.to_string());
+                    if tx.send(Ok(ev)).await.is_err() {
+                        return;
+                    }
+                }
+            }
             // Wait for an announcement of this conversation (or fall behind: read again).
             loop {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                let next = tokio::select! {
+                    // The page went away: stop listening (and let the hub drop the channel).
+                    _ = tx.closed() => return,
+                    next = tokio::time::timeout_at(deadline, rx.recv()) => next,
+                };
+                match next {
                     Err(_) => return,
-                    Ok(Ok(ev)) if ev.conversation_id == conversation_id && ev.seq > after => {
+                    Ok(Ok(ev)) => match ev.kind {
+                        ChatEventKind::Message if ev.seq > after => break,
+                        ChatEventKind::Message => continue,
+                        ChatEventKind::Read => {
+                            read_again = true;
+                            break;
+                        }
+                        ChatEventKind::Typing(side) if side != viewer => {
+                            let data = serde_json::json!({"side": side.as_str()});
+                            let ev = Event::default().event("typing").data(data.to_string());
+                            if tx.send(Ok(ev)).await.is_err() {
+                                return;
+                            }
+                        }
+                        ChatEventKind::Typing(_) => continue,
+                    },
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                        read_again = true;
                         break;
                     }
-                    Ok(Ok(_)) => continue,
-                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => break,
                     Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return,
                 }
             }

@@ -94,6 +94,9 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         .route("/chat/start", axum::routing::post(chat::start))
         .route("/chat/say", axum::routing::post(chat::say))
         .route("/chat/events", get(chat::events))
+        .route("/chat/typing", axum::routing::post(chat::typing))
+        .route("/chat/read", axum::routing::post(chat::read))
+        .route("/chat/transcript", axum::routing::post(chat::transcript))
         .route("/chat/pay/{id}", get(chat::pay_request))
         .route(
             "/chat/offline",

@@ -51,6 +51,7 @@ pub const KINDS: &[&str] = &[
     "email.signin_method_changed",
     "email.autopay_enrolled",
     "email.password_reset",
+    "email.chat_transcript",
 ];
 
 /// What the renderer needs besides the row: who the biller is, and the public address that
@@ -207,6 +208,20 @@ struct SigninMethod {
 struct Reminder {
     what: String,
     message: String,
+}
+
+#[derive(Deserialize)]
+struct Transcript {
+    name: String,
+    started: String,
+    lines: Vec<TranscriptLine>,
+}
+
+#[derive(Deserialize)]
+struct TranscriptLine {
+    at: String,
+    who: String,
+    text: String,
 }
 
 /// Renders one outbox row.
@@ -427,6 +442,28 @@ pub fn render(
                     p.terms,
                 ],
                 facts: vec![("Pays from", p.method)],
+                link: None,
+            }
+        }
+        "email.chat_transcript" => {
+            let p: Transcript = parse(kind, payload_json)?;
+            let first = p.name.split_whitespace().next().unwrap_or("").to_string();
+            let mut paragraphs = vec![format!(
+                "Hello {first}, here is your chat with {biller} from {}, as you asked.",
+                p.started
+            )];
+            paragraphs.extend(
+                p.lines
+                    .into_iter()
+                    .map(|l| format!("{} {}: {}", l.at, l.who, l.text)),
+            );
+            paragraphs
+                .push("Card numbers typed in the chat were hidden before anyone saw them.".into());
+            Notice {
+                subject: format!("{biller}: your chat transcript"),
+                heading: "Your chat transcript".into(),
+                paragraphs,
+                facts: Vec::new(),
                 link: None,
             }
         }
@@ -800,6 +837,15 @@ mod tests {
                 "autopay_enrolled",
                 "email.autopay_enrolled",
                 json!({"method": "Visa ending in 4242", "terms": "You authorize Riverbend Utilities to make a recurring charge to the card ending in 4242 for the amount of each bill, on each due date, until you cancel AutoPay."}),
+            ),
+            (
+                "chat_transcript",
+                "email.chat_transcript",
+                json!({"name": "Pat Payer", "started": "December 4, 2026", "lines": [
+                    {"at": "9:02 AM", "who": "Assistant", "text": "Hello Pat, I am Riverbend Utilities's virtual assistant."},
+                    {"at": "9:03 AM", "who": "You", "text": "my card ************4242 was declined"},
+                    {"at": "9:05 AM", "who": "Ann", "text": "Your bank declined the card, so nothing was charged."}
+                ]}),
             ),
             (
                 "password_reset",
