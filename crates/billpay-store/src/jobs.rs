@@ -124,6 +124,9 @@ pub async fn lease_kind(
     limit: i64,
     kinds: KindFilter<'_>,
 ) -> R<Vec<JobRow>> {
+    // Queued jobs that are due, and running jobs whose lease ran out, each read in index order
+    // (jobs_due, jobs_kind_due) and limited on its own: one query with an OR would collect and
+    // sort every due job for each lease.
     let (kind_sql, kind) = match kinds {
         KindFilter::Any => ("", None),
         KindFilter::Only(k) => ("AND kind = $5", Some(k)),
@@ -134,9 +137,13 @@ pub async fn lease_kind(
         Engine::Sqlite => "",
     };
     let pick = format!(
-        "SELECT id FROM jobs WHERE ((status = 'queued' AND run_at <= $2) \
-         OR (status = 'running' AND lease_until < $2)) {kind_sql} \
-         ORDER BY run_at, id LIMIT $4 {lock}"
+        "SELECT id FROM (\
+         SELECT id, run_at FROM (SELECT id, run_at FROM jobs WHERE status = 'queued' \
+         AND run_at <= $2 {kind_sql} ORDER BY run_at, id LIMIT $4 {lock}) AS due \
+         UNION ALL \
+         SELECT id, run_at FROM (SELECT id, run_at FROM jobs WHERE status = 'running' \
+         AND lease_until < $2 {kind_sql} ORDER BY run_at, id LIMIT $4 {lock}) AS expired\
+         ) AS pick ORDER BY run_at, id LIMIT $4"
     );
     let sql = format!(
         "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $3, \
