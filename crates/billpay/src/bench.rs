@@ -44,6 +44,9 @@ pub enum BenchCommand {
     /// Live chat: many customers' event streams open at once, and how fast a representative's
     /// message reaches one.
     Chat(crate::bench_chat::ChatArgs),
+    /// The customers' side of `bench chat`, which starts it as a child process.
+    #[command(hide = true)]
+    ChatClient(crate::bench_chat::ChatClientArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -102,6 +105,7 @@ pub async fn run(what: BenchCommand, settings: &Settings) -> Result<()> {
         BenchCommand::Autopay(args) => crate::bench_autopay::run(args, settings).await,
         BenchCommand::Ivr(args) => crate::bench_ivr::run(args, settings).await,
         BenchCommand::Chat(args) => crate::bench_chat::run(args, settings).await,
+        BenchCommand::ChatClient(args) => crate::bench_chat::client(args).await,
     }
 }
 

@@ -7,16 +7,21 @@
 //! `--messages` messages are stored one at a time into random conversations, as a
 //! representative's reply is (`chat_append`: masking, numbering, storage, announcement), paced
 //! at `--rate` per second; each is timed from just before the store call to the moment the
-//! customer's stream delivers it. The process's resident memory is read before and after the
-//! sessions connect. Clients and server share the process and its cores.
+//! customer's stream delivers it. The customers' streams are held by a child process
+//! (`billpay bench chat-client`, hidden), as a crowd of browsers would be: each side then has
+//! its own file-descriptor budget (10,000 streams are 20,000 sockets in one process), and the
+//! server's resident memory is read alone. Both processes share the machine's cores. A
+//! message's marker carries the instant it was stored (microseconds since the run's epoch, on
+//! the machine's one wall clock), so the reader times it where it arrives.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
 
 use billpay_domain::{AccountNumber, Money, PostalCode};
@@ -44,6 +49,20 @@ pub struct ChatArgs {
     /// Keep the benchmark database afterwards.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// The customers' side of `bench chat`, run by it as a child process.
+#[derive(Args, Debug, Clone)]
+pub struct ChatClientArgs {
+    /// The server's base URL.
+    #[arg(long)]
+    pub base: String,
+    /// A file with one portal session token per line.
+    #[arg(long)]
+    pub tokens: std::path::PathBuf,
+    /// The run's epoch (Unix microseconds) that message markers count from.
+    #[arg(long)]
+    pub epoch_us: u64,
 }
 
 /// Accounts the sessions are spread over (a conversation per session either way).
@@ -165,10 +184,10 @@ async fn measure(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()?;
-    // Delivery times by marker, filled by the stream readers.
-    let arrived: Arc<Mutex<HashMap<usize, Instant>>> = Arc::default();
+    let epoch_us = unix_us();
+    // Delivery latencies by marker, filled by the stream readers.
+    let arrived: Arrivals = Arc::default();
     let reconnects = Arc::new(AtomicUsize::new(0));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 
     // Same-run baselines, before the crowd connects: a plain GET round trip, and the delivery
     // latency of the same messages with one open stream.
@@ -188,64 +207,64 @@ async fn measure(
         client.clone(),
         base.clone(),
         token.expose().to_string(),
-        arrived.clone(),
+        Reader {
+            arrived: arrived.clone(),
+            epoch_us,
+            reconnects: reconnects.clone(),
+        },
         Some((0, ready_tx)),
         baseline_stop_rx,
-        reconnects.clone(),
     ));
     if ready_rx.recv().await.map(|(_, ok)| ok) != Some(true) {
         bail!("the baseline stream did not open");
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let pause = Duration::from_micros(1_000_000 / args.rate);
-    let one_session_us = send_and_time(
+    let (sent, _) = send(
         &app,
-        &arrived,
+        epoch_us,
         baseline_messages,
         pause,
         BASELINE_MARKER,
         |_| conversation.id.clone(),
     )
-    .await?
-    .0;
+    .await?;
+    let one_session_us = latencies(&*arrived.lock().await, &sent);
     // Its two sockets go back to the process's file-descriptor budget for the crowd.
     let _ = stop_baseline.send(true);
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let rss_before = rss_mib();
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<(usize, bool)>(args.sessions);
-    let mut open: Vec<usize> = Vec::with_capacity(args.sessions);
-    let mut refused = 0usize;
-    // Connected in waves, so the listen backlog never overflows (a real crowd arrives over
-    // time; a burst of thousands of SYNs at once measures the kernel, not billpay).
-    for (n, (token, _)) in sessions.iter().enumerate() {
-        tokio::spawn(read_stream(
-            client.clone(),
-            base.clone(),
-            token.clone(),
-            arrived.clone(),
-            Some((n, ready_tx.clone())),
-            stop_rx.clone(),
-            reconnects.clone(),
-        ));
-        if (n + 1) % CONNECT_WAVE == 0 {
-            while open.len() + refused < n + 1 {
-                match ready_rx.recv().await {
-                    Some((i, true)) => open.push(i),
-                    Some((_, false)) => refused += 1,
-                    None => break,
-                }
-            }
-        }
-    }
-    drop(ready_tx);
-    while open.len() + refused < sessions.len() {
-        match ready_rx.recv().await {
-            Some((i, true)) => open.push(i),
-            Some((_, false)) => refused += 1,
-            None => break,
-        }
-    }
+    // The crowd, in a process of its own.
+    let tokens_file = keyring.with_extension("chat-tokens");
+    let tokens: String = sessions.iter().map(|(t, _)| format!("{t}\n")).collect();
+    std::fs::write(&tokens_file, tokens).context("writing the bench's session tokens")?;
+    let exe = std::env::current_exe().context("finding the billpay executable")?;
+    let mut child = tokio::process::Command::new(exe)
+        .args(["bench", "chat-client", "--base", &base, "--epoch-us"])
+        .arg(epoch_us.to_string())
+        .arg("--tokens")
+        .arg(&tokens_file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the bench's client process")?;
+    let mut to_child = child.stdin.take().context("client stdin")?;
+    let mut from_child = BufReader::new(child.stdout.take().context("client stdout")?).lines();
+    let ready = from_child.next_line().await?.unwrap_or_default();
+    let _ = std::fs::remove_file(&tokens_file);
+    let Some(refused_list) = ready.strip_prefix("ready ") else {
+        bail!("the client process did not connect its streams: {ready:?}");
+    };
+    let refused_ids: std::collections::HashSet<usize> = refused_list
+        .split(',')
+        .filter_map(|i| i.trim().parse().ok())
+        .collect();
+    let open: Vec<usize> = (0..sessions.len())
+        .filter(|i| !refused_ids.contains(i))
+        .collect();
+    let refused = refused_ids.len();
     let connected = open.len();
     if connected == 0 {
         bail!("no stream opened");
@@ -258,17 +277,22 @@ async fn measure(
         "{connected} streams open ({refused} refused); sending {} messages",
         args.messages
     );
-    // Replies go to conversations whose customer is connected (a refused stream, over the
-    // process's file-descriptor limit, is reported, not counted as a lost message).
+    // Replies go to conversations whose customer is connected (a refused stream, over a
+    // file-descriptor limit, is reported, not counted as a lost message).
     let mut pick_random = |_: usize| {
         let mut pick = [0u8; 8];
         OsRandom.fill(&mut pick);
         let i = open[(u64::from_le_bytes(pick) as usize) % open.len()];
         sessions[i].1.clone()
     };
-    let (latencies_us, send_wall) =
-        send_and_time(&app, &arrived, args.messages, pause, 0, &mut pick_random).await?;
-    let _ = stop_tx.send(true);
+    let (sent, send_wall) = send(&app, epoch_us, args.messages, pause, 0, &mut pick_random).await?;
+    to_child.write_all(b"stop\n").await?;
+    to_child.flush().await?;
+    let result = from_child.next_line().await?.unwrap_or_default();
+    let _ = child.wait().await;
+    let client_side = ClientReport::parse(&result)
+        .with_context(|| format!("the client process's report: {result:?}"))?;
+    let latencies_us = latencies(&client_side.arrived, &sent);
     let lost = args.messages - latencies_us.len();
     let rss_after = rss_mib();
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
@@ -284,8 +308,9 @@ async fn measure(
          (p99 with {connected} streams is {r_one:.1}x)\n\
          GET /healthz:        p99 {g_idle:.2} ms before the streams, {g_busy:.2} ms with them \
          open (delivery p99 is {r_get:.0}x an idle GET)\n\
-         resident memory:     {before:.0} MiB before the streams, {conn:.0} MiB with them open \
-         ({per_session:.1} KiB per session, client side included), {after:.0} MiB at the end\n",
+         server memory:       {before:.0} MiB before the streams, {conn:.0} MiB with them open \
+         ({per_session:.1} KiB per session), {after:.0} MiB at the end\n\
+         client process:      {client_rss:.0} MiB with the streams open (the customers' side)\n",
         engine = db.engine().as_str(),
         cpus = machine.cpus,
         model = machine.model,
@@ -297,7 +322,8 @@ async fn measure(
         p50 = pct(&latencies_us, 50.0),
         p90 = pct(&latencies_us, 90.0),
         p99 = p99,
-        reconnects = reconnects.load(Ordering::Relaxed),
+        reconnects = client_side.reconnects,
+        client_rss = client_side.rss_mib,
         base_n = one_session_us.len(),
         b50 = pct(&one_session_us, 50.0),
         b99 = p99_one,
@@ -313,18 +339,49 @@ async fn measure(
     ))
 }
 
+/// Delivery latencies in microseconds, by message marker.
+type Arrivals = Arc<Mutex<HashMap<usize, u64>>>;
+
+/// Where a stream reader records what arrives.
+#[derive(Clone)]
+struct Reader {
+    arrived: Arrivals,
+    /// The run's epoch that markers' send instants count from.
+    epoch_us: u64,
+    reconnects: Arc<AtomicUsize>,
+}
+
+/// The machine's wall clock, which both processes of the bench read.
+fn unix_us() -> u64 {
+    u64::try_from(billpay_services::Clock::now_micros(&SystemClock)).unwrap_or(0)
+}
+
+/// A message's marker: its number and when it was stored (microseconds since the epoch). A
+/// letter separates them, so no run of digits is long enough to be masked as a card number.
+fn marker(k: usize, sent_us: u64) -> String {
+    format!("bench-marker-{k}t{sent_us}e")
+}
+
+/// The marker in a line of the stream: (number, microseconds since the epoch it was stored).
+fn parse_marker(line: &str) -> Option<(usize, u64)> {
+    let rest = &line[line.find("bench-marker-")? + "bench-marker-".len()..];
+    let (k, rest) = rest.split_once('t')?;
+    let (sent, _) = rest.split_once('e')?;
+    Some((k.parse().ok()?, sent.parse().ok()?))
+}
+
 /// One customer's page: keeps `GET /chat/events` open like a browser's `EventSource`, which
 /// reconnects when the server ends the stream (`STREAM_SECS_MAX`) and sends the number of the
-/// last event it has (`Last-Event-ID`), so every message arrives. Records when each marker
-/// arrives. `ready` hears (with the session's index) whether the first connection opened.
+/// last event it has (`Last-Event-ID`), so every message arrives. Records each marker's
+/// delivery latency. `ready` hears (with the session's index) whether the first connection
+/// opened.
 async fn read_stream(
     client: reqwest::Client,
     base: String,
     token: String,
-    arrived: Arc<Mutex<HashMap<usize, Instant>>>,
+    reader: Reader,
     mut ready: Option<(usize, tokio::sync::mpsc::Sender<(usize, bool)>)>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    reconnects: Arc<AtomicUsize>,
 ) {
     let cookie = format!("billpay_session={token}");
     let mut last_id: i64 = 1;
@@ -352,19 +409,15 @@ async fn read_stream(
                     _ = stop.changed() => return,
                 };
                 let Ok(Some(chunk)) = chunk else { break };
-                let now = Instant::now();
+                let now = unix_us();
                 buf.push_str(&String::from_utf8_lossy(&chunk));
                 while let Some(end) = buf.find('\n') {
                     let line: String = buf.drain(..=end).collect();
                     if let Some(id) = line.strip_prefix("id: ") {
                         last_id = id.trim().parse().unwrap_or(last_id);
-                    } else if let Some(i) = line.find("bench-marker-") {
-                        let rest = &line[i + "bench-marker-".len()..];
-                        let digits: String =
-                            rest.chars().take_while(char::is_ascii_digit).collect();
-                        if let Ok(k) = digits.parse::<usize>() {
-                            arrived.lock().await.insert(k, now);
-                        }
+                    } else if let Some((k, sent)) = parse_marker(&line) {
+                        let latency = now.saturating_sub(reader.epoch_us + sent);
+                        reader.arrived.lock().await.entry(k).or_insert(latency);
                     }
                 }
             }
@@ -372,54 +425,156 @@ async fn read_stream(
         if *stop.borrow() {
             return;
         }
-        reconnects.fetch_add(1, Ordering::Relaxed);
+        reader.reconnects.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(RECONNECT_PAUSE_MS)).await;
     }
 }
 
 /// Stores `count` representative replies (markers from `first_marker`) into the
-/// conversations `pick` names, paced by `pause`, and returns the delivery latencies of those
-/// that arrived within 2 s of the last one (sorted, in microseconds) and the sending time.
-async fn send_and_time(
+/// conversations `pick` names, paced by `pause`, then waits 2 s for the last to arrive.
+/// Returns the markers sent and the sending time.
+async fn send(
     app: &billpay_services::Billpay,
-    arrived: &Arc<Mutex<HashMap<usize, Instant>>>,
+    epoch_us: u64,
     count: usize,
     pause: Duration,
     first_marker: usize,
     mut pick: impl FnMut(usize) -> String,
-) -> Result<(Vec<u64>, Duration)> {
-    let mut sent_at: HashMap<usize, Instant> = HashMap::with_capacity(count);
+) -> Result<(Vec<usize>, Duration)> {
+    let mut sent = Vec::with_capacity(count);
     let started = Instant::now();
     for n in 0..count {
         let k = first_marker + n;
         let conversation = pick(n);
-        let t0 = Instant::now();
+        let at = unix_us().saturating_sub(epoch_us);
         app.chat_append(
             &conversation,
             NewMessage::new(
                 Sender::Agent,
                 Some("Bench".into()),
-                &format!("reply bench-marker-{k} end"),
+                &format!("reply {} end", marker(k, at)),
             ),
         )
         .await?;
-        sent_at.insert(k, t0);
+        sent.push(k);
         let next = started + pause * (n as u32 + 1);
         tokio::time::sleep_until(next.into()).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let wall = started.elapsed();
-    let arrived = arrived.lock().await;
-    let mut latencies_us: Vec<u64> = sent_at
+    Ok((sent, started.elapsed()))
+}
+
+/// The latencies (sorted, microseconds) of the sent markers that arrived.
+fn latencies(arrived: &HashMap<usize, u64>, sent: &[usize]) -> Vec<u64> {
+    let mut out: Vec<u64> = sent
         .iter()
-        .filter_map(|(k, t0)| {
-            arrived
-                .get(k)
-                .map(|t| t.duration_since(*t0).as_micros() as u64)
-        })
+        .filter_map(|k| arrived.get(k).copied())
         .collect();
-    latencies_us.sort_unstable();
-    Ok((latencies_us, wall))
+    out.sort_unstable();
+    out
+}
+
+/// What the client process reports at the end: `result <reconnects> <rss MiB> k:µs k:µs ..`.
+struct ClientReport {
+    reconnects: usize,
+    rss_mib: f64,
+    arrived: HashMap<usize, u64>,
+}
+
+impl ClientReport {
+    fn render(&self) -> String {
+        let mut line = format!("result {} {:.1}", self.reconnects, self.rss_mib);
+        for (k, us) in &self.arrived {
+            line.push_str(&format!(" {k}:{us}"));
+        }
+        line
+    }
+
+    fn parse(line: &str) -> Option<ClientReport> {
+        let mut words = line.strip_prefix("result ")?.split_whitespace();
+        let reconnects = words.next()?.parse().ok()?;
+        let rss_mib = words.next()?.parse().ok()?;
+        let arrived = words
+            .map(|w| {
+                let (k, us) = w.split_once(':')?;
+                Some((k.parse().ok()?, us.parse().ok()?))
+            })
+            .collect::<Option<HashMap<usize, u64>>>()?;
+        Some(ClientReport {
+            reconnects,
+            rss_mib,
+            arrived,
+        })
+    }
+}
+
+/// `billpay bench chat-client`: opens a stream for every token in waves, says
+/// `ready <refused indices, comma-separated>`, records what arrives until `stop` (or the end
+/// of its input), then prints its [`ClientReport`].
+pub async fn client(args: ChatClientArgs) -> Result<()> {
+    let tokens: Vec<String> = std::fs::read_to_string(&args.tokens)
+        .context("reading the session tokens")?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let reader = Reader {
+        arrived: Arc::default(),
+        epoch_us: args.epoch_us,
+        reconnects: Arc::new(AtomicUsize::new(0)),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<(usize, bool)>(tokens.len());
+    let mut answered = 0usize;
+    let mut refused = Vec::new();
+    // Connected in waves, so the listen backlog never overflows (a real crowd arrives over
+    // time; a burst of thousands of SYNs at once measures the kernel, not billpay).
+    for (n, token) in tokens.iter().enumerate() {
+        tokio::spawn(read_stream(
+            client.clone(),
+            args.base.clone(),
+            token.clone(),
+            reader.clone(),
+            Some((n, ready_tx.clone())),
+            stop_rx.clone(),
+        ));
+        if (n + 1) % CONNECT_WAVE == 0 || n + 1 == tokens.len() {
+            while answered < n + 1 {
+                match ready_rx.recv().await {
+                    Some((i, ok)) => {
+                        answered += 1;
+                        if !ok {
+                            refused.push(i.to_string());
+                        }
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    let mut out = tokio::io::stdout();
+    out.write_all(format!("ready {}\n", refused.join(",")).as_bytes())
+        .await?;
+    out.flush().await?;
+    let mut input = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = input.next_line().await? {
+        if line.trim() == "stop" {
+            break;
+        }
+    }
+    let rss = rss_mib();
+    let _ = stop_tx.send(true);
+    let report = ClientReport {
+        reconnects: reader.reconnects.load(Ordering::Relaxed),
+        rss_mib: rss,
+        arrived: reader.arrived.lock().await.clone(),
+    };
+    out.write_all(format!("{}\n", report.render()).as_bytes())
+        .await?;
+    out.flush().await?;
+    Ok(())
 }
 
 /// Sequential `GET /healthz` round trips, in microseconds.
@@ -434,4 +589,36 @@ async fn get_round_trips(client: &reqwest::Client, base: &str) -> Vec<u64> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_read_back_and_are_never_card_length() {
+        let m = marker(1_000_000_123, 987_654_321_012);
+        assert_eq!(
+            parse_marker(&format!("data: reply {m} end")),
+            Some((1_000_000_123, 987_654_321_012))
+        );
+        assert!(
+            !m.chars()
+                .collect::<Vec<_>>()
+                .windows(13)
+                .any(|w| w.iter().all(char::is_ascii_digit))
+        );
+        assert_eq!(parse_marker("data: nothing here"), None);
+    }
+
+    #[test]
+    fn the_client_report_round_trips() {
+        let r = ClientReport {
+            reconnects: 3,
+            rss_mib: 12.5,
+            arrived: [(7, 1500), (9, 42)].into_iter().collect(),
+        };
+        let back = ClientReport::parse(&r.render()).unwrap();
+        assert_eq!((back.reconnects, back.arrived), (3, r.arrived));
+    }
 }
