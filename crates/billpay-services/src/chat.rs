@@ -38,8 +38,10 @@ pub const NAME_CHARS_MAX: usize = 80;
 pub const MESSAGES_PAGE_MAX: i64 = 500;
 /// Conversations listed at once on the desk.
 pub const CONVERSATIONS_LIST_MAX: i64 = 100;
-/// Announcements a slow listener may fall behind by before it must re-read from storage.
-const HUB_CAPACITY: usize = 256;
+/// Announcements a slow listener may fall behind by before it must re-read from storage. One
+/// conversation's channel carries only its own events, and a listener that falls behind reads
+/// what it missed from storage, so a short buffer loses nothing; every open conversation has one.
+const HUB_CAPACITY: usize = 16;
 /// Longest wait between attempts to listen again.
 const RELAY_BACKOFF_SECS_MAX: u64 = 30;
 /// Average time a representative takes per conversation, for the estimated wait.

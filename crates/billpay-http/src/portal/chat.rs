@@ -450,7 +450,7 @@ pub fn message_stream(
     let mut rx = app.chat.subscribe(&conversation_id);
     let with_notes = viewer == Side::Agent;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(STREAM_SECS_MAX);
-    let (tx, events) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(64);
+    let (tx, events) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(16);
     tokio::spawn(async move {
         let mut receipts = (-1, -1);
         let mut read_again = true;
