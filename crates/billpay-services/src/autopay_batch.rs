@@ -611,15 +611,7 @@ impl Billpay {
         };
         for (r, plan) in plans {
             if moved.contains(&plan.payment_id) {
-                let p = plan.result.payment();
-                let outcome = match &plan.result {
-                    PaymentResult::Completed(_) => "succeeded",
-                    PaymentResult::Declined(..) => "declined",
-                    PaymentResult::InDoubt(_) => "in_doubt",
-                };
-                metrics::counter!("billpay_payments_total",
-                    "channel" => p.channel.as_str(), "method" => p.method.kind.as_str(), "outcome" => outcome)
-                .increment(1);
+                crate::payments::count_payment(&plan.result);
                 metrics::counter!("billpay_jobs_total", "kind" => r.job.kind.clone(), "outcome" => "done").increment(1);
                 outcomes.push(Outcome::Done);
             } else {

@@ -255,6 +255,19 @@ pub(crate) struct OutcomePlan {
     pub response: StoredResponse,
 }
 
+/// Counts a payment the processor answered in `billpay_payments_total`.
+pub(crate) fn count_payment(result: &PaymentResult) {
+    let p = result.payment();
+    let outcome = match result {
+        PaymentResult::Completed(_) => "succeeded",
+        PaymentResult::Declined(..) => "declined",
+        PaymentResult::InDoubt(_) => "in_doubt",
+    };
+    metrics::counter!("billpay_payments_total",
+        "channel" => p.channel.as_str(), "method" => p.method.kind.as_str(), "outcome" => outcome)
+    .increment(1);
+}
+
 pub(crate) fn journal_row(
     b: &Billpay,
     kind: EntryKind,
@@ -586,15 +599,7 @@ impl Billpay {
                 return Err(ServiceError::ProcessorUnavailable);
             }
         };
-        let p = result.payment();
-        let outcome = match &result {
-            PaymentResult::Completed(_) => "succeeded",
-            PaymentResult::Declined(..) => "declined",
-            PaymentResult::InDoubt(_) => "in_doubt",
-        };
-        metrics::counter!("billpay_payments_total",
-            "channel" => p.channel.as_str(), "method" => p.method.kind.as_str(), "outcome" => outcome)
-        .increment(1);
+        count_payment(&result);
         Ok(Taken::Fresh(Box::new(result)))
     }
 
