@@ -364,10 +364,10 @@ impl Billpay {
                         rows.iter().map(|r| r.account_id.clone()).collect();
                     batch::lock_accounts(c, engine, &account_ids).await?;
                     let owed = batch::payable_balances(c, &account_ids).await?;
+                    // As `limit_to_balance` checks one payment: its amount (a fee is on top).
                     let fits: Vec<usize> = (0..rows.len())
                         .filter(|&i| {
-                            rows[i].amount + rows[i].fee_amount
-                                <= owed.get(&rows[i].account_id).copied().unwrap_or(0)
+                            rows[i].amount <= owed.get(&rows[i].account_id).copied().unwrap_or(0)
                         })
                         .collect();
                     let fit_keys: Vec<IdempotencyRow> =
