@@ -742,6 +742,18 @@ impl Billpay {
     }
 
     /// The conversation of a portal session, if it has one.
+    /// The session's conversation; NotFound when it has none.
+    async fn session_conversation(
+        &self,
+        session: &PortalSession,
+    ) -> Result<Conversation, ServiceError> {
+        self.chat_of_session(session)
+            .await?
+            .ok_or(ServiceError::NotFound {
+                what: "conversation",
+            })
+    }
+
     pub async fn chat_of_session(
         &self,
         session: &PortalSession,
@@ -912,12 +924,7 @@ impl Billpay {
         session: &PortalSession,
         text: &str,
     ) -> Result<Conversation, ServiceError> {
-        let conversation = self
-            .chat_of_session(session)
-            .await?
-            .ok_or(ServiceError::NotFound {
-                what: "conversation",
-            })?;
+        let conversation = self.session_conversation(session).await?;
         if conversation.state == ConversationState::Closed {
             return Err(ServiceError::invalid(
                 "message",
@@ -1324,12 +1331,7 @@ impl Billpay {
         email: &str,
         text: &str,
     ) -> Result<(), ServiceError> {
-        let conversation = self
-            .chat_of_session(session)
-            .await?
-            .ok_or(ServiceError::NotFound {
-                what: "conversation",
-            })?;
+        let conversation = self.session_conversation(session).await?;
         let email = crate::portal_auth::normalize_email(email).ok_or_else(|| {
             ServiceError::invalid("email", "Enter the email address for our reply.")
         })?;
@@ -1388,12 +1390,7 @@ impl Billpay {
         session: &PortalSession,
         email: &str,
     ) -> Result<(), ServiceError> {
-        let conversation = self
-            .chat_of_session(session)
-            .await?
-            .ok_or(ServiceError::NotFound {
-                what: "conversation",
-            })?;
+        let conversation = self.session_conversation(session).await?;
         let email = crate::portal_auth::normalize_email(email).ok_or_else(|| {
             ServiceError::invalid("email", "Enter the email address for the transcript.")
         })?;

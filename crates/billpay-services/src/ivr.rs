@@ -527,29 +527,8 @@ impl Billpay {
                 "caller transferred to a representative"
             );
         }
-        let sealed = if secrets.is_empty() {
-            None
-        } else {
-            Some(self.seal_secrets(&sid, &secrets)?)
-        };
+        let row = self.call_row(&sid, &call, next_turn, &twiml, &secrets, created_at, now)?;
         drop(secrets);
-        let row = IvrCallRow {
-            call_sid: sid.clone(),
-            from_number: call.from.clone(),
-            status: if call.step == Step::Ended {
-                "ended".into()
-            } else {
-                "active".into()
-            },
-            turn: next_turn,
-            state: serde_json::to_string(&call).map_err(|_| corrupt("state"))?,
-            last_twiml: Some(twiml.clone()),
-            sealed_kek_version: sealed.as_ref().map(|s| i64::from(s.kek_version)),
-            sealed_wrapped_key: sealed.as_ref().map(|s| s.wrapped_key.clone()),
-            sealed_ciphertext: sealed.as_ref().map(|s| s.ciphertext.clone()),
-            created_at,
-            updated_at: now,
-        };
         // The call's place in the flow is not money: it never waits for the disk (the SQLite
         // session database, or no WAL-flush wait on PostgreSQL). A payment made on this turn
         // was committed durably on its own before this.
@@ -686,7 +665,6 @@ impl Billpay {
                 billpay_ivr::handoff_refused(&line, &mut call, &mut secrets)
             }
         };
-        drop(secrets);
         if let (Some(handoff), Step::Ended) = (call.handoff.clone(), call.step) {
             self.handoff_finished(&handoff, &call).await;
         }
@@ -695,23 +673,9 @@ impl Billpay {
             &format!("{action}?turn={next_turn}"),
             &self.ivr_transfer_to(&sid),
         );
-        let row = IvrCallRow {
-            call_sid: sid.clone(),
-            from_number: call.from.clone(),
-            status: if call.step == Step::Ended {
-                "ended".into()
-            } else {
-                "active".into()
-            },
-            turn: next_turn,
-            state: serde_json::to_string(&call).map_err(|_| corrupt("state"))?,
-            last_twiml: Some(twiml.clone()),
-            sealed_kek_version: None,
-            sealed_wrapped_key: None,
-            sealed_ciphertext: None,
-            created_at: existing.as_ref().map(|r| r.created_at).unwrap_or(now),
-            updated_at: now,
-        };
+        let created_at = existing.as_ref().map(|r| r.created_at).unwrap_or(now);
+        let row = self.call_row(&sid, &call, next_turn, &twiml, &secrets, created_at, now)?;
+        drop(secrets);
         let known = existing.is_some();
         self.store
             .write_relaxed(move |c| {
@@ -1010,6 +974,43 @@ impl Billpay {
     ) -> Result<Option<TelAuthorizationRow>, ServiceError> {
         let mut c = self.store.read_conn().await?;
         Ok(queries::tel_authorization(&mut c, payment_id).await?)
+    }
+
+    /// A call's stored state after a turn: where it is in the flow, the TwiML it was answered
+    /// with, and the digits keyed so far, sealed by the vault (none when nothing was keyed).
+    #[allow(clippy::too_many_arguments)]
+    fn call_row(
+        &self,
+        sid: &str,
+        call: &Call,
+        turn: i64,
+        twiml: &str,
+        secrets: &Secrets,
+        created_at: i64,
+        now: i64,
+    ) -> Result<IvrCallRow, ServiceError> {
+        let sealed = if secrets.is_empty() {
+            None
+        } else {
+            Some(self.seal_secrets(sid, secrets)?)
+        };
+        Ok(IvrCallRow {
+            call_sid: sid.to_string(),
+            from_number: call.from.clone(),
+            status: if call.step == Step::Ended {
+                "ended".into()
+            } else {
+                "active".into()
+            },
+            turn,
+            state: serde_json::to_string(call).map_err(|_| corrupt("state"))?,
+            last_twiml: Some(twiml.to_string()),
+            sealed_kek_version: sealed.as_ref().map(|s| i64::from(s.kek_version)),
+            sealed_wrapped_key: sealed.as_ref().map(|s| s.wrapped_key.clone()),
+            sealed_ciphertext: sealed.map(|s| s.ciphertext),
+            created_at,
+            updated_at: now,
+        })
     }
 
     fn seal_secrets(&self, sid: &str, secrets: &Secrets) -> Result<Sealed, ServiceError> {

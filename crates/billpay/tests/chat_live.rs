@@ -12,33 +12,6 @@ use billpay_services::staff::Role;
 use common::desk::*;
 use common::*;
 
-/// A customer who starts a chat on `account` and asks for a person.
-async fn customer_asking_for_agent(app: &TestApp, account: &str, base: &str) -> Browser {
-    let mut c = Browser::new(app);
-    c.base = base.to_string();
-    let p = c
-        .submit(
-            "/chat",
-            "/chat/start",
-            &[
-                ("name", "Pat Payer"),
-                ("account_number", account),
-                ("postal_code", "10001"),
-            ],
-        )
-        .await;
-    assert_eq!(p.status, 303, "{}", p.body);
-    c.submit(
-        "/chat",
-        "/chat/say",
-        &[("message", "my card 4242 4242 4242 4242 was declined")],
-    )
-    .await;
-    c.submit("/chat", "/chat/say", &[("message", "I want an agent")])
-        .await;
-    c
-}
-
 fn conversation_link(html: &str) -> String {
     let i = html
         .find("href=\"/desk/conversations/")
@@ -104,7 +77,7 @@ async fn assigned(app: &TestApp) -> (Browser, Browser, String) {
     ann.submit("/desk", "/desk/availability", &[("available", "yes")])
         .await;
     let acct = app.account_with_bill(8410).await;
-    let pat = customer_asking_for_agent(app, &acct, &app.base).await;
+    let pat = customer_asking_for_agent(app, &acct).await;
     let link = conversation_link(&ann.get("/desk").await.body);
     (pat, ann, link)
 }
@@ -214,8 +187,8 @@ both_engines! {
         staff(&app, "ann@example.com", "Ann Agent", Role::Agent).await;
         let first = app.account_with_bill(1000).await;
         let second = app.account_with_bill(2000).await;
-        let mut a = customer_asking_for_agent(&app, &first, &app.base).await;
-        let mut b = customer_asking_for_agent(&app, &second, &app.base).await;
+        let mut a = customer_asking_for_agent(&app, &first).await;
+        let mut b = customer_asking_for_agent(&app, &second).await;
         assert_eq!(app.app.chat.conversations_listened(), 0);
         let mut stream_a = open_stream(&app.base, "/chat/events", &a).await;
         let mut stream_b = open_stream(&app.base, "/chat/events", &b).await;

@@ -9,32 +9,6 @@ mod common;
 use common::desk::*;
 use common::*;
 
-/// A customer who starts a chat on `account` and asks for a person.
-async fn customer_asking_for_agent(app: &TestApp, account: &str) -> Browser {
-    let mut c = Browser::new(app);
-    let p = c
-        .submit(
-            "/chat",
-            "/chat/start",
-            &[
-                ("name", "Pat Payer"),
-                ("account_number", account),
-                ("postal_code", "10001"),
-            ],
-        )
-        .await;
-    assert_eq!(p.status, 303, "{}", p.body);
-    c.submit(
-        "/chat",
-        "/chat/say",
-        &[("message", "my card 4242 4242 4242 4242 was declined")],
-    )
-    .await;
-    c.submit("/chat", "/chat/say", &[("message", "I want an agent")])
-        .await;
-    c
-}
-
 fn card_form(number: &str) -> Vec<(&str, &str)> {
     vec![
         ("method", "card"),
@@ -77,16 +51,6 @@ fn conversation_link(html: &str) -> String {
         .expect("a conversation link")
         + 6;
     html[i..].split('"').next().unwrap().to_string()
-}
-
-async fn audit_actions(app: &TestApp) -> Vec<(String, String)> {
-    let mut c = app.app.store.read_conn().await.unwrap();
-    sqlx::query_as::<_, (String, String)>(
-        "SELECT actor, action FROM audit_log WHERE channel = 'desk' ORDER BY at, id",
-    )
-    .fetch_all(&mut *c)
-    .await
-    .unwrap()
 }
 
 both_engines! {

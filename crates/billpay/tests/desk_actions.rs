@@ -13,18 +13,8 @@ use common::desk::*;
 use common::*;
 use serde_json::json;
 
-const TOKEN: &str = "test-twilio-token";
+const TOKEN: &str = TWILIO_TOKEN;
 const CALLER: &str = "+15555550101";
-
-/// Representatives answer the phone line at all hours in these tests.
-async fn line(engine: Engine) -> TestApp {
-    spawn_app_with(engine, |s| {
-        s.twilio_auth_token = Some(billpay::config::SecretSetting(TOKEN.into()));
-        s.agent_hours_start = 0;
-        s.agent_hours_end = 24;
-    })
-    .await
-}
 
 /// An account owing $84.10 with a saved Visa ending in 4242; returns (number, method id).
 async fn account_with_card(app: &TestApp) -> (String, String) {
@@ -37,16 +27,6 @@ async fn account_with_card(app: &TestApp) -> (String, String) {
         .await;
     assert!(s == 201 || s == 200, "{m}");
     (acct, m["id"].as_str().unwrap().to_string())
-}
-
-async fn desk_audit(app: &TestApp) -> Vec<(String, String)> {
-    let mut c = app.app.store.read_conn().await.unwrap();
-    sqlx::query_as::<_, (String, String)>(
-        "SELECT actor, action FROM audit_log WHERE channel = 'desk' ORDER BY at, id",
-    )
-    .fetch_all(&mut *c)
-    .await
-    .unwrap()
 }
 
 async fn staff_id(app: &TestApp, email: &str) -> String {
@@ -148,7 +128,7 @@ both_engines! {
         assert!(!page.contains("4242424242424242"), "{page}");
         let ann_id = staff_id(&app, "ann@example.com").await;
         let sue_id = staff_id(&app, "sue@example.com").await;
-        let actions = desk_audit(&app).await;
+        let actions = audit_actions(&app).await;
         for a in ["desk.payment_taken", "desk.payment_refused", "desk.payment_scheduled", "desk.schedule_refused", "desk.autopay_enrolled", "desk.autopay_canceled"] {
             assert!(audited(&actions, &ann_id, a), "{a} by Ann: {actions:?}");
         }
@@ -234,7 +214,7 @@ both_engines! {
             .unwrap();
         assert!(results.iter().flatten().all(|r| !r.contains("4242424242424242") && !r.contains("4000000000009995")));
         let ann_id = staff_id(&app, "ann@example.com").await;
-        let actions = desk_audit(&app).await;
+        let actions = audit_actions(&app).await;
         assert!(audited(&actions, &ann_id, "desk.phone_handoff_created"), "{actions:?}");
         assert!(audited(&actions, &ann_id, "desk.handoff_refused"), "{actions:?}");
         app.assert_verified().await;

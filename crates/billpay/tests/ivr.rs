@@ -5,21 +5,11 @@
 mod common;
 
 use billpay::phone::Phone;
-use common::{Engine, TestApp, spawn_app_with};
+use common::{Engine, TestApp, line, spawn_app_with};
 use serde_json::json;
 
-const TOKEN: &str = "test-twilio-token";
+const TOKEN: &str = common::TWILIO_TOKEN;
 const CALLER: &str = "+15555550101";
-
-async fn line(engine: Engine) -> TestApp {
-    spawn_app_with(engine, |s| {
-        s.twilio_auth_token = Some(billpay::config::SecretSetting(TOKEN.into()));
-        // Representatives always answer in these tests (hours 0 to 24).
-        s.agent_hours_start = 0;
-        s.agent_hours_end = 24;
-    })
-    .await
-}
 
 /// An account with caller id CALLER, ZIP 10001, $84.10 due 2031-01-15.
 async fn account(t: &TestApp) -> String {

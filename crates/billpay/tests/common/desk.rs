@@ -176,3 +176,40 @@ pub async fn staff(app: &TestApp, email: &str, name: &str, role: billpay_service
         .await
         .expect("staff member");
 }
+
+/// A customer who starts a chat on `account` and asks for a person.
+pub async fn customer_asking_for_agent(app: &TestApp, account: &str) -> Browser {
+    let mut c = Browser::new(app);
+    let p = c
+        .submit(
+            "/chat",
+            "/chat/start",
+            &[
+                ("name", "Pat Payer"),
+                ("account_number", account),
+                ("postal_code", "10001"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    c.submit(
+        "/chat",
+        "/chat/say",
+        &[("message", "my card 4242 4242 4242 4242 was declined")],
+    )
+    .await;
+    c.submit("/chat", "/chat/say", &[("message", "I want an agent")])
+        .await;
+    c
+}
+
+/// The desk's audit records, (actor, action), oldest first.
+pub async fn audit_actions(app: &TestApp) -> Vec<(String, String)> {
+    let mut c = app.app.store.read_conn().await.unwrap();
+    sqlx::query_as::<_, (String, String)>(
+        "SELECT actor, action FROM audit_log WHERE channel = 'desk' ORDER BY at, id",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .unwrap()
+}

@@ -118,6 +118,19 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
+/// The Twilio auth token of [`line`]'s phone webhooks.
+pub const TWILIO_TOKEN: &str = "test-twilio-token";
+
+/// An app with the phone line on, where representatives answer at all hours.
+pub async fn line(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |s| {
+        s.twilio_auth_token = Some(billpay::config::SecretSetting(TWILIO_TOKEN.into()));
+        s.agent_hours_start = 0;
+        s.agent_hours_end = 24;
+    })
+    .await
+}
+
 pub async fn spawn_app(engine: Engine) -> TestApp {
     spawn_app_with(engine, |_| {}).await
 }
