@@ -21,6 +21,8 @@
 //! * [`recurrence`]: the dates of one-time and recurring scheduled payments;
 //! * [`retry`]: when a declined card payment is tried again, and whether a
 //!   returned bank debit may be presented again;
+//! * [`risk`]: the payment risk rules against card testing (counts in, allow or
+//!   block with reasons out);
 //! * [`secret`]: masked secret types that never print their contents and are
 //!   zeroized on drop.
 //!
@@ -49,6 +51,7 @@ pub mod payment;
 pub mod recurrence;
 pub mod redact;
 pub mod retry;
+pub mod risk;
 pub mod secret;
 
 pub use aging::*;

@@ -521,6 +521,8 @@ pub struct PanelView {
     pub cards: Vec<(String, String)>,
     pub autopay_on: bool,
     pub handoffs: Vec<String>,
+    /// Fraud-rule decisions: refusals first-class, with the reasons staff may read.
+    pub risk: Vec<String>,
 }
 
 fn panel_view(p: AccountPanel) -> PanelView {
@@ -628,6 +630,29 @@ fn panel_view(p: AccountPanel) -> PanelView {
             })
             .collect(),
         arrangements: p.arrangements,
+        risk: p
+            .risk
+            .iter()
+            .map(|d| {
+                let at = billpay_services::clock::from_micros(d.at).strftime("%Y-%m-%d %H:%M UTC");
+                let what = match d.action {
+                    billpay_domain::risk::RiskAction::Block => "refused",
+                    billpay_domain::risk::RiskAction::Allow => "allowed",
+                };
+                let reasons: Vec<&str> = d.reasons.iter().map(|r| r.describe()).collect();
+                if reasons.is_empty() {
+                    format!("{at}: {} {} payment {what}.", d.amount, d.channel)
+                } else {
+                    format!(
+                        "{at}: {} {} payment {what} (score {}): {}.",
+                        d.amount,
+                        d.channel,
+                        d.score,
+                        reasons.join("; ")
+                    )
+                }
+            })
+            .collect(),
         disputes: p
             .disputes
             .iter()
@@ -674,6 +699,9 @@ struct LookupQuery {
 }
 
 async fn account_lookup(axum::Extension(s): S, Query(q): Query<LookupQuery>) -> Response {
+    if signed_in(&s).is_none() {
+        return see_other("/desk/signin");
+    }
     let digits: String = q.number.chars().filter(char::is_ascii_digit).collect();
     match AccountNumber::parse(&digits) {
         Ok(n) => see_other(&format!("/desk/accounts/{}", n.as_str())),

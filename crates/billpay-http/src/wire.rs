@@ -617,6 +617,8 @@ impl CreatePayment {
             confirm_duplicate: self.confirm_duplicate,
             tel_authorization: None,
             limit_to_balance: false,
+            // The biller's own system, for a customer now: the card and account rules apply.
+            risk: Some(billpay_services::risk::RiskSource::default()),
         })
     }
 }

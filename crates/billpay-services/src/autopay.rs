@@ -603,6 +603,7 @@ impl Billpay {
                         confirm_duplicate: true,
                         tel_authorization: None,
                         limit_to_balance: true,
+                        risk: None,
                     },
                 )
                 .await
@@ -1047,6 +1048,7 @@ impl Billpay {
                         }
                     }),
                     limit_to_balance: bill_payment,
+                    risk: None,
                 },
             )
             .await

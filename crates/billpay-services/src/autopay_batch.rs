@@ -263,6 +263,7 @@ impl Billpay {
                 confirm_duplicate: true,
                 tel_authorization: None,
                 limit_to_balance: true,
+                risk: None,
             });
             out.ready.push(Ready {
                 job,

@@ -107,6 +107,8 @@ fn backend_err(e: impl std::fmt::Display) -> BackendError {
 struct Line<'a> {
     app: &'a Billpay,
     call_sid: &'a str,
+    /// The caller's number, as the provider gives it.
+    from: &'a str,
     /// The account as last read during this webhook: one keypress may need it several times.
     /// Forgotten by anything that changes money or schedules.
     seen: std::sync::Mutex<Option<AccountInfo>>,
@@ -289,6 +291,10 @@ impl Backend for Line<'_> {
             method,
             confirm_duplicate: false,
             limit_to_balance: false,
+            risk: Some(crate::risk::RiskSource {
+                ani: (!self.from.is_empty()).then(|| self.from.to_string()),
+                ..Default::default()
+            }),
             tel_authorization: req.tel_authorization.map(|text| TelAuthorization {
                 call_sid: self.call_sid.to_string(),
                 text,
@@ -304,7 +310,11 @@ impl Backend for Line<'_> {
             Err(
                 e @ (ServiceError::Duplicate { .. }
                 | ServiceError::Invalid { .. }
-                | ServiceError::NotFound { .. }),
+                | ServiceError::NotFound { .. }
+                | ServiceError::Conflict {
+                    code: "payment_refused",
+                    ..
+                }),
             ) => {
                 tracing::info!(error = %e, "phone payment refused");
                 return Ok(PayOutcome::Refused);
@@ -511,6 +521,7 @@ impl Billpay {
         let line = Line {
             app: self,
             call_sid: &sid,
+            from: &event.from,
             seen: std::sync::Mutex::new(None),
         };
         let reply: Reply = billpay_ivr::step(&line, &mut call, &mut secrets, input).await;
@@ -641,6 +652,7 @@ impl Billpay {
         let line = Line {
             app: self,
             call_sid: &sid,
+            from,
             seen: std::sync::Mutex::new(None),
         };
         let mut secrets = Secrets::default();

@@ -37,6 +37,7 @@ pub mod receipts;
 pub mod reconcile;
 pub mod reminders;
 pub mod reports;
+pub mod risk;
 pub mod sandbox;
 pub mod settlement;
 pub mod sms;
@@ -125,6 +126,8 @@ pub struct ServiceConfig {
     pub stripe: Option<Arc<stripe::StripeProcessor>>,
     /// The agent desk: what each role may do.
     pub desk: staff::DeskConfig,
+    /// The fraud rules every customer payment passes.
+    pub risk: billpay_domain::risk::RiskRules,
 }
 
 /// The phone line's settings.
@@ -190,6 +193,7 @@ impl Default for ServiceConfig {
             portal: portal::PortalConfig::default(),
             stripe: None,
             desk: staff::DeskConfig::default(),
+            risk: billpay_domain::risk::RiskRules::default(),
         }
     }
 }

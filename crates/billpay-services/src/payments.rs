@@ -65,6 +65,9 @@ pub struct PaymentRequest {
     /// flight), checked under the account lock: automatic payments never overpay, even when a
     /// manual payment races them.
     pub limit_to_balance: bool,
+    /// Where a payment the customer (or an agent for them) is making now came from: it passes
+    /// the risk rules ([`crate::risk`]). None for payments set up earlier (AutoPay, scheduled).
+    pub risk: Option<crate::risk::RiskSource>,
 }
 
 /// What the caller heard and agreed to, and on which call.
@@ -160,6 +163,8 @@ enum Claim {
     /// The key was used before.
     Existing(IdempotencyRow),
     Proceed(Box<Payment>),
+    /// The risk rules refused the attempt (recorded; the key is free again).
+    Blocked,
 }
 
 enum RefundClaim {
@@ -448,6 +453,8 @@ impl Billpay {
             .checked_sub(self.config.duplicate_window)
             .unwrap_or(now)
             .as_microsecond();
+        let probe = self.risk_probe(req.channel, req.risk.as_ref(), &method, amount, now_us);
+        let rules = self.config.risk.clone();
 
         let claim = self
             .store
@@ -491,6 +498,15 @@ impl Billpay {
                                     amount
                                 ),
                             });
+                        }
+                    }
+                    // A refused source hears the refusal first, never a question.
+                    if let Some(probe) = &probe {
+                        let decision =
+                            crate::risk::assess_in(c, &rules, probe, &account.id, &row.id).await?;
+                        if decision.action == billpay_domain::risk::RiskAction::Block {
+                            queries::idempotency_release_resource(c, &row.id).await?;
+                            return Ok(Claim::Blocked);
                         }
                     }
                     if !confirm_duplicate
@@ -570,6 +586,13 @@ impl Billpay {
                 return Ok(Taken::Replay(self.replay(row, &hash).await?, resource));
             }
             Claim::Proceed(p) => *p,
+            Claim::Blocked => {
+                tracing::info!(
+                    channel = req.channel.as_str(),
+                    "payment refused by the risk rules"
+                );
+                return Err(crate::risk::refused());
+            }
         };
 
         let charge = self.charge_request(
@@ -959,6 +982,7 @@ impl Billpay {
                     if !moved {
                         return Ok(false);
                     }
+                    crate::risk::record_answer(c, &payment_id, decline.is_some()).await?;
                     if let Some((j, postings)) = &journal {
                         queries::insert_journal(c, j, postings).await?;
                     }

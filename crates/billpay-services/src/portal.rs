@@ -780,6 +780,7 @@ impl Billpay {
         session: &mut PortalSession,
         form_key: &str,
         confirm_duplicate: bool,
+        client: Option<String>,
     ) -> Result<PayOutcome, ServiceError> {
         if let Some(id) = session.paid_with(form_key) {
             let payment = self.payment(id).await?;
@@ -820,6 +821,11 @@ impl Billpay {
             confirm_duplicate,
             tel_authorization: None,
             limit_to_balance: false,
+            risk: Some(crate::risk::RiskSource {
+                ip: client,
+                device: Some(session.id.clone()),
+                ani: None,
+            }),
         };
         let result = match self.create_payment_result(idem, request).await {
             Ok(r) => r,

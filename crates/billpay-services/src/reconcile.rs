@@ -24,6 +24,8 @@ pub struct ReconcileReport {
     pub idle_call_digits_wiped: u64,
     /// Handled processor webhook events older than `PROCESSOR_EVENTS_KEPT`, forgotten.
     pub processor_events_pruned: u64,
+    /// Payment attempts older than every fraud-rule window, forgotten (their decisions stay).
+    pub risk_events_pruned: u64,
 }
 
 /// How long a handled webhook event id is remembered: Stripe redelivers for up to 3 days.
@@ -119,6 +121,7 @@ impl Billpay {
             })
             .await?;
         report.ach_account_numbers_destroyed = self.forget_old_ach_accounts().await?;
+        report.risk_events_pruned = self.prune_risk_events().await?;
         Ok(report)
     }
 

@@ -61,6 +61,8 @@ pub const HANDOFF_TTL: SignedDuration = SignedDuration::from_mins(15);
 pub const HANDOFF_CODE_DIGITS: usize = 8;
 /// Hand-offs shown on the account panel.
 pub const PANEL_HANDOFFS_MAX: i64 = 5;
+/// Fraud-rule decisions shown on the account panel.
+const PANEL_RISK_MAX: i64 = 20;
 /// Staff listed by `billpay staff list`.
 pub const STAFF_LIST_MAX: i64 = 1_000;
 /// Characters of a temporary password made by `billpay staff add`.
@@ -176,6 +178,8 @@ pub struct AccountPanel {
     pub disputes: Vec<crate::stripe_events::Dispute>,
     /// Callers sent to the phone line for card entry, newest first, with their outcome.
     pub handoffs: Vec<PhoneHandoff>,
+    /// The fraud rules' decisions on the account's payment attempts, newest first.
+    pub risk: Vec<crate::risk::RiskDecisionView>,
 }
 
 /// A phone caller sent to the keypad card entry, as the desk shows it.
@@ -1184,6 +1188,9 @@ impl Billpay {
             })
             .collect()
         };
+        let risk = self
+            .risk_decisions_of(&summary.account.id, PANEL_RISK_MAX)
+            .await?;
         self.staff_audit(
             &staff.id,
             "desk.account_viewed",
@@ -1203,6 +1210,7 @@ impl Billpay {
             arrangements,
             disputes,
             handoffs,
+            risk,
         })
     }
 
@@ -1350,6 +1358,7 @@ impl Billpay {
                     confirm_duplicate: false,
                     tel_authorization: None,
                     limit_to_balance: false,
+                    risk: Some(crate::risk::RiskSource::default()),
                 },
             )
             .await?;

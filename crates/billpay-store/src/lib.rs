@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod portal;
 pub mod queries;
 pub mod reports;
+pub mod risk;
 pub mod rows;
 pub mod totp;
 

@@ -74,6 +74,8 @@ pub struct Settings {
     pub portal: PortalSettings,
     /// `[desk]`: what a representative may do without a supervisor.
     pub desk: DeskSettings,
+    /// `[risk]`: the fraud rules every customer payment passes (see README, "Fraud rules").
+    pub risk: RiskSettings,
     /// Which processor moves the money: "sandbox" (the default, for demos and tests) or
     /// "stripe" (with a `[stripe]` table).
     pub processor: String,
@@ -624,6 +626,59 @@ impl Default for DeskSettings {
     }
 }
 
+/// The `[risk]` table: thresholds of the payment fraud rules. A rule fires when its count, over
+/// the window, reaches its threshold; 0 turns it off. See
+/// [`billpay_domain::risk::RiskRules`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskSettings {
+    pub window_minutes: i64,
+    pub source_declines: i64,
+    pub source_accounts: i64,
+    pub card_declines: i64,
+    pub card_accounts: i64,
+    pub account_window_hours: i64,
+    pub account_cards: i64,
+    pub bin_declines: i64,
+    pub blocked_callers: Vec<String>,
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        let d = billpay_domain::risk::RiskRules::default();
+        RiskSettings {
+            window_minutes: d.window_minutes,
+            source_declines: d.source_declines,
+            source_accounts: d.source_accounts,
+            card_declines: d.card_declines,
+            card_accounts: d.card_accounts,
+            account_window_hours: d.account_window_hours,
+            account_cards: d.account_cards,
+            bin_declines: d.bin_declines,
+            blocked_callers: d.blocked_callers,
+        }
+    }
+}
+
+impl RiskSettings {
+    /// The rules, checked; the error names the setting.
+    pub fn rules(&self) -> Result<billpay_domain::risk::RiskRules, String> {
+        let rules = billpay_domain::risk::RiskRules {
+            window_minutes: self.window_minutes,
+            source_declines: self.source_declines,
+            source_accounts: self.source_accounts,
+            card_declines: self.card_declines,
+            card_accounts: self.card_accounts,
+            account_window_hours: self.account_window_hours,
+            account_cards: self.account_cards,
+            bin_declines: self.bin_declines,
+            blocked_callers: self.blocked_callers.clone(),
+        };
+        rules.validate()?;
+        Ok(rules)
+    }
+}
+
 /// The `[collections]` table of the configuration file. Every step is off until configured.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -921,6 +976,7 @@ impl Default for Settings {
             sms: None,
             portal: PortalSettings::default(),
             desk: DeskSettings::default(),
+            risk: RiskSettings::default(),
             processor: "sandbox".into(),
             stripe: None,
         }
@@ -975,6 +1031,7 @@ impl Settings {
         s.portal.config()?;
         s.autopay.config()?;
         s.collections.config()?;
+        s.risk.rules().map_err(anyhow::Error::msg)?;
         if let Some(e) = &s.email {
             e.config(&s.biller_name)?;
         }
@@ -1054,6 +1111,7 @@ impl Settings {
                 agent_waiver_max_minor: self.desk.agent_waiver_max_cents,
                 agent_payment_max_minor: self.desk.agent_payment_max_cents,
             },
+            risk: self.risk.rules().unwrap_or_default(),
             ..Default::default()
         }
     }

@@ -148,6 +148,7 @@ async fn seed_failed_payment(app: &Billpay) -> Result<String> {
         confirm_duplicate: true,
         tel_authorization: None,
         limit_to_balance: false,
+        risk: Some(billpay_services::risk::RiskSource::default()),
     };
     // One key: a restarted demo finds the same declined payment instead of making another.
     let idem = Idempotency::new("demo", "declined-card-ada")?;

@@ -356,6 +356,7 @@ both_engines! {
                         confirm_duplicate: false,
                         tel_authorization: None,
                         limit_to_balance: false,
+                        risk: None,
                     },
                 )
                 .await

@@ -89,6 +89,32 @@ fn a_bad_representatives_number_is_refused_by_name() {
 }
 
 #[test]
+fn bad_fraud_rule_settings_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billpay.toml");
+    for (bad, named) in [
+        (
+            "card_declines = -1",
+            "risk.card_declines must be 0 (off) to 100000, not -1",
+        ),
+        (
+            "window_minutes = 0",
+            "risk.window_minutes must be 1 to 1440",
+        ),
+        (
+            "blocked_callers = [\"555-0100\"]",
+            "risk.blocked_callers: \"555-0100\" is not a phone number in E.164 form",
+        ),
+    ] {
+        std::fs::write(&path, format!("[risk]\n{bad}\n")).unwrap();
+        let o = billpay(&["--config", path.to_str().unwrap(), "verify"], None);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let (_, err) = text(&o);
+        assert!(err.contains(named), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn a_bad_config_file_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("billpay.toml");

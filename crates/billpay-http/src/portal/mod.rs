@@ -405,6 +405,17 @@ pub fn service_error(app: &Billpay, session: &PortalSession, e: ServiceError) ->
             "/pay",
             "Start again",
         ),
+        ServiceError::Conflict {
+            code: "payment_refused",
+            message: m,
+        } => message(
+            StatusCode::FORBIDDEN,
+            page,
+            "We can't take this payment",
+            &m,
+            "/",
+            "Go to the start",
+        ),
         other => {
             tracing::error!(error = %other, "portal request failed");
             message(
@@ -512,9 +523,16 @@ fn limited(app: &Billpay, kind: Kind) -> LimitLayer {
 /// The client's address: with `[portal] client_ip_header`, the right-most entry of that header
 /// (the one the trusted proxy added); else the connection's peer.
 fn client_ip(app: &Billpay, req: &Request) -> Option<std::net::IpAddr> {
+    client_ip_of(app, req.headers(), req.extensions())
+}
+
+fn client_ip_of(
+    app: &Billpay,
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Option<std::net::IpAddr> {
     if let Some(name) = &app.config.portal.client_ip_header {
-        let last = req
-            .headers()
+        let last = headers
             .get_all(name.as_str())
             .iter()
             .next_back()
@@ -531,9 +549,27 @@ fn client_ip(app: &Billpay, req: &Request) -> Option<std::net::IpAddr> {
             }
         }
     }
-    req.extensions()
+    extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip())
+}
+
+/// The client's address as the rate limits and the risk rules count it (an IPv6 address's
+/// /64), when there is one.
+pub(crate) struct ClientKey(pub Option<String>);
+
+impl axum::extract::FromRequestParts<Billpay> for ClientKey {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &Billpay,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientKey(
+            client_ip_of(app, &parts.headers, &parts.extensions)
+                .map(billpay_services::limits::client_key),
+        ))
+    }
 }
 
 async fn rate_limited(

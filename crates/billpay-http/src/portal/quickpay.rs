@@ -615,6 +615,7 @@ struct DuplicatePage {
 pub async fn confirm(
     State(app): State<Billpay>,
     Extension(mut session): Extension<PortalSession>,
+    super::ClientKey(client): super::ClientKey,
     Form(form): Form<ConfirmForm>,
 ) -> Response {
     if form.form_key.is_empty() || form.form_key.len() > 100 {
@@ -626,6 +627,7 @@ pub async fn confirm(
             &mut session,
             &form.form_key,
             form.confirm_duplicate == "yes",
+            client,
         )
         .await
     {
