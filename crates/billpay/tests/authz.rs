@@ -143,6 +143,27 @@ both_engines! {
         assert!(actions.iter().all(|(a, _)| !a.starts_with("desk.")), "{actions:?}");
     }
 
+    async fn a_staff_password_is_refused_for_thirty_minutes_after_ten_wrong_tries(app) {
+        common::desk::staff(&app, "sue@example.com", "Sue Supervisor", billpay_services::staff::Role::Supervisor).await;
+        let mut b = Browser::new(&app);
+        for i in 0..10 {
+            let p = b.submit("/desk/signin", "/desk/signin", &[("email", "sue@example.com"), ("password", "not-the-password")]).await;
+            assert_eq!(p.status, 422, "try {i}");
+            assert!(p.body.contains("The email or password is not right."), "try {i}");
+        }
+        // The right password is refused now, and still 29 minutes later (PCI DSS 8.3.4).
+        for wait in [0, 29] {
+            app.clock.advance(jiff::SignedDuration::from_mins(wait));
+            let p = b.submit("/desk/signin", "/desk/signin", &[("email", "sue@example.com"), ("password", common::desk::PASSWORD)]).await;
+            assert_eq!(p.status, 422, "after {wait} more minutes");
+            assert!(p.body.contains("Too many failed sign-ins."), "{}", p.body);
+        }
+        app.clock.advance(jiff::SignedDuration::from_mins(2));
+        common::desk::sign_in(&app, "sue@example.com", None).await;
+        let actions = common::desk::audit_actions(&app).await;
+        assert!(actions.iter().filter(|(_, a)| a == "staff.signin_failed").count() >= 10, "{actions:?}");
+    }
+
     async fn a_customer_never_reaches_another_customers_payment(app) {
         let theirs = app.account_with_bill(8_410).await;
         let (s, paid) = app.pay_with(&theirs, 8_410, card("4242424242424242")).await;
