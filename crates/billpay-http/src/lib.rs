@@ -7,7 +7,9 @@
 
 pub mod api;
 pub mod audit;
+pub mod charts;
 pub mod collections;
+pub mod console;
 pub mod desk;
 pub mod error;
 pub mod files;

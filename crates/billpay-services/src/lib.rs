@@ -20,6 +20,7 @@ pub mod billing;
 pub mod chat;
 pub mod clock;
 pub mod collections;
+pub mod dashboard;
 pub mod email;
 mod error;
 pub mod ivr;
