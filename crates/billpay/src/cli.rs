@@ -1194,6 +1194,11 @@ async fn run_worker(app: Billpay, stop: tokio::sync::watch::Receiver<bool>) {
             if let Err(e) = app.prune_rate_limits().await {
                 tracing::warn!(error = %e, "old rate-limit counters could not be pruned");
             }
+            // Payments, refunds and returns the ledger posted become webhook events (their
+            // deliveries are jobs this same pass runs).
+            if let Err(e) = app.relay_ledger_events().await {
+                tracing::warn!(error = %e, "ledger events could not be relayed; retrying next pass");
+            }
             app.run_due_jobs(&owner).await.map(|r| r.leased == 0)
         }
     })
@@ -1237,6 +1242,7 @@ async fn jobs(action: JobsAction, settings: &Settings) -> Result<std::process::E
         match action {
             JobsAction::Run => {
                 let owner = billpay_services::jobs::worker_name(&app);
+                app.relay_ledger_events().await?;
                 let r = app.drain_jobs(&owner).await?;
                 println!(
                     "jobs run: {}\ndone: {}\nretrying: {}\nfailed: {}",
