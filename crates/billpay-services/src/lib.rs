@@ -23,6 +23,7 @@ pub mod collections;
 pub mod dashboard;
 pub mod email;
 mod error;
+pub mod gauges;
 pub mod ivr;
 pub mod jobs;
 pub mod limits;

@@ -254,6 +254,34 @@ pub async fn account_flags(c: &mut AnyConnection) -> R<Vec<AccountFlagsRow>> {
     .await?)
 }
 
+/// The queue now, for the metrics gauges: jobs due (queued, `run_at <= now`) and when the
+/// oldest of them was due (None: nothing due).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct QueueRow {
+    pub due: i64,
+    pub oldest_run_at: Option<i64>,
+}
+
+pub async fn jobs_due(c: &mut AnyConnection, now: i64) -> R<QueueRow> {
+    Ok(sqlx::query_as::<_, QueueRow>(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS due, MIN(run_at) AS oldest_run_at FROM jobs \
+         WHERE status = 'queued' AND run_at <= $1",
+    )
+    .bind(now)
+    .fetch_one(c)
+    .await?)
+}
+
+/// Open chat conversations by state (bot, queued, assigned).
+pub async fn open_chats(c: &mut AnyConnection) -> R<Vec<(String, i64)>> {
+    Ok(sqlx::query_as::<_, (String, i64)>(
+        "SELECT state, CAST(COUNT(*) AS BIGINT) FROM chat_conversations \
+         WHERE state IN ('bot', 'queued', 'assigned') GROUP BY state ORDER BY state",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,3 +73,45 @@ both_engines! {
         app.assert_verified().await;
     }
 }
+
+both_engines! {
+    async fn every_metric_of_the_grafana_dashboard_is_exported(app) {
+        let (url, _got) = receiver().await;
+        let (s, _) = app.post("/api/v1/webhook_endpoints", json!({"url": url})).await;
+        assert_eq!(s, 201);
+        let acct = app.account_with_bill(20_000).await;
+        let (s, p) = app.pay_with(&acct, 2_000, card("4242424242424242")).await;
+        assert_eq!(s, 201, "{p}");
+        let (s, _) = app.pay_with(&acct, 700, card("4000000000000002")).await;
+        assert_ne!(s, 201);
+        assert!(app.app.relay_ledger_events().await.unwrap() >= 1);
+        app.app.drain_jobs("test").await.unwrap();
+
+        let resp = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("billpay_payments_total{channel=\"web\",method=\"card\",outcome=\"succeeded\"}"), "{text}");
+        assert!(text.contains("billpay_payments_total{channel=\"web\",method=\"card\",outcome=\"declined\"}"), "{text}");
+        assert!(text.contains("billpay_outbox_queued{channel=\"email\"}"), "{text}");
+        assert!(text.contains("billpay_chat_conversations_open{state=\"queued\"} 0"), "{text}");
+
+        let grafana: Value = serde_json::from_str(include_str!("../../../ops/grafana/billpay.json")).unwrap();
+        let mut names = std::collections::BTreeSet::new();
+        for panel in grafana["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                for (i, _) in expr.match_indices("billpay_") {
+                    let name: String = expr[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                    names.insert(name);
+                }
+            }
+        }
+        assert!(names.len() >= 10, "{names:?}");
+        for name in &names {
+            assert!(
+                text.lines().any(|l| !l.starts_with('#') && l.starts_with(name.as_str())),
+                "{name} is on the Grafana dashboard but not in /metrics:\n{text}"
+            );
+        }
+    }
+}
