@@ -1288,6 +1288,7 @@ async fn jobs(action: JobsAction, settings: &Settings) -> Result<std::process::E
 
 /// `billpay demo traffic`: the services on a clock the traffic moves through past days.
 async fn demo_traffic(mut settings: Settings, args: &crate::traffic::TrafficArgs) -> Result<()> {
+    args.check()?;
     // The keyring `serve --demo` made beside the database, for saved cards.
     if settings.keyring_file.is_none() && std::env::var("BILLPAY_VAULT_KEYRING").is_err() {
         let path = config::demo_keyring_path(&settings.database_url);

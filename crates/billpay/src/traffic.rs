@@ -78,6 +78,22 @@ pub struct TrafficArgs {
     pub seed: u64,
 }
 
+impl TrafficArgs {
+    /// The limits, checked before anything is opened.
+    pub fn check(&self) -> Result<()> {
+        if !(1..=TRAFFIC_DAYS_MAX).contains(&self.days) {
+            anyhow::bail!("--days must be 1 to {TRAFFIC_DAYS_MAX}; got {}", self.days);
+        }
+        if !(1..=TRAFFIC_PER_DAY_MAX).contains(&self.per_day) {
+            anyhow::bail!(
+                "--per-day must be 1 to {TRAFFIC_PER_DAY_MAX}; got {}",
+                self.per_day
+            );
+        }
+        Ok(())
+    }
+}
+
 /// splitmix64: small, deterministic, good enough to pick channels and amounts.
 struct Rng(u64);
 
@@ -157,15 +173,7 @@ struct Customer {
 
 /// Runs the traffic. `clock` is the clock `app` was built with; it is moved to each moment.
 pub async fn run(app: &Billpay, clock: &ManualClock, args: &TrafficArgs) -> Result<TrafficReport> {
-    if !(1..=TRAFFIC_DAYS_MAX).contains(&args.days) {
-        anyhow::bail!("--days must be 1 to {TRAFFIC_DAYS_MAX}; got {}", args.days);
-    }
-    if !(1..=TRAFFIC_PER_DAY_MAX).contains(&args.per_day) {
-        anyhow::bail!(
-            "--per-day must be 1 to {TRAFFIC_PER_DAY_MAX}; got {}",
-            args.per_day
-        );
-    }
+    args.check()?;
     let real_now = clock.now();
     let tz = jiff::tz::TimeZone::get(&app.config.ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let today = real_now.to_zoned(tz.clone()).date();
