@@ -108,24 +108,57 @@ impl Billpay {
     /// the last pass; returns how many. Runs in the job runner's loop; safe on any number of
     /// instances at once (an event is inserted once, by its id).
     pub async fn relay_ledger_events(&self) -> Result<usize, ServiceError> {
-        let (cursor, rows) = {
+        let cursor = {
             let mut c = self.store.read_conn().await?;
-            let cursor = q::relay_cursor(&mut c, RELAY).await?;
-            let from = cursor.saturating_sub(RELAY_OVERLAP_MICROS);
-            (
-                cursor,
-                billpay_store::reports::movements_without_event(&mut c, from, RELAY_BATCH_MAX)
-                    .await?,
-            )
+            q::relay_cursor(&mut c, RELAY).await?
         };
         let now = self.clock.now_micros();
+        let (_, made) = self
+            .relay_batch(
+                cursor.saturating_sub(RELAY_OVERLAP_MICROS),
+                Some((cursor, now)),
+            )
+            .await?;
+        Ok(made)
+    }
+
+    /// Makes the events of every payment movement posted at or after `from` that has none yet,
+    /// without reading or moving the relay's cursor: for movements recorded with past times
+    /// (`billpay demo traffic`), which the cursor has already passed.
+    pub async fn relay_ledger_events_since(&self, from: i64) -> Result<usize, ServiceError> {
+        let mut made = 0;
+        loop {
+            let (rows, n) = self.relay_batch(from, None).await?;
+            made += n;
+            if rows == 0 {
+                return Ok(made);
+            }
+        }
+    }
+
+    /// One batch of the relay: the movements from `from` without an event, made into events
+    /// with their deliveries in one transaction, and (`cursor`: the cursor read and the time
+    /// now) the cursor moved on in it. Returns (movements read, events made).
+    async fn relay_batch(
+        &self,
+        from: i64,
+        cursor: Option<(i64, i64)>,
+    ) -> Result<(usize, usize), ServiceError> {
+        let rows = {
+            let mut c = self.store.read_conn().await?;
+            billpay_store::reports::movements_without_event(&mut c, from, RELAY_BATCH_MAX).await?
+        };
+        let read = rows.len();
+        let last = rows.last().map(|r| r.posted_at);
         // A full batch: carry on from its last entry. Otherwise everything up to now is read,
         // less the overlap kept for late commits.
-        let next = match rows.last() {
-            Some(last) if rows.len() as i64 >= RELAY_BATCH_MAX => last.posted_at,
-            _ => now.saturating_sub(RELAY_OVERLAP_MICROS),
-        }
-        .max(cursor);
+        let next = cursor.map(|(at, now)| {
+            match last {
+                Some(l) if read as i64 >= RELAY_BATCH_MAX => l,
+                _ => now.saturating_sub(RELAY_OVERLAP_MICROS),
+            }
+            .max(at)
+        });
         let events: Vec<EventRow> = rows
             .into_iter()
             .map(|r| EventRow {
@@ -163,7 +196,9 @@ impl Billpay {
                             made += 1;
                         }
                     }
-                    q::advance_relay_cursor(c, RELAY, next).await?;
+                    if let Some(next) = next {
+                        q::advance_relay_cursor(c, RELAY, next).await?;
+                    }
                     Ok::<_, billpay_store::StoreError>(made)
                 })
             })
@@ -172,7 +207,7 @@ impl Billpay {
             metrics::counter!("billpay_webhook_events_total", "source" => "ledger")
                 .increment(made as u64);
         }
-        Ok(made)
+        Ok((read, made))
     }
 
     pub(crate) async fn deliver_webhook(

@@ -214,7 +214,8 @@ enum DemoAction {
     /// Payments across every channel over the last days (web, phone calls through the call
     /// flow, chat, agent, AutoPay, mailed checks), with declines and returns, made through the
     /// real services at past times, so the desk's dashboard fills in. Run it after (or beside)
-    /// `serve --demo` on the same database; the same --seed adds nothing a second time.
+    /// `serve --demo` on the same database; a second run with the same --seed skips the days
+    /// already made (recorded in the audit log) and adds the rest of today's payments.
     Traffic(crate::traffic::TrafficArgs),
 }
 

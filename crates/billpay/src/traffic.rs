@@ -9,10 +9,10 @@
 //! (R01, R02) when the sandbox's settlement window has passed — bank debits are only made on
 //! days older than that window, so every one is settled or returned by the end of the run.
 //!
-//! Everything follows from `--seed`: the same seed on the same day makes the same choices, and
-//! every payment's idempotency key (and call id, and lockbox item) is derived from the seed, the
-//! day and its number, so running the command twice makes no payment or call twice. Chats have
-//! no such key: a second run adds its chats again.
+//! Everything follows from `--seed`: the same seed on the same day makes the same choices. A
+//! finished day is recorded in the audit log (`demo.traffic_day`, actor `operator:demo-traffic`)
+//! and a later run with the same seed skips it; today is made up to now, and a later run adds
+//! the rest, its payments keyed by the seed, the day and their number so none is made twice.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +34,8 @@ use jiff::civil::Date;
 /// Most days and payments a day one run makes.
 pub const TRAFFIC_DAYS_MAX: u32 = 31;
 pub const TRAFFIC_PER_DAY_MAX: u32 = 500;
+/// The audit action that records a finished day of traffic.
+const TRAFFIC_DAY_ACTION: &str = "demo.traffic_day";
 /// The customers the traffic pays for (created once, reused by later runs).
 const CUSTOMERS: u64 = 40;
 /// Bank debits are made only this many days back or more, past the sandbox's 48-hour window.
@@ -138,6 +140,10 @@ pub struct TrafficReport {
     pub calls_abandoned: u64,
     pub chats: u64,
     pub chats_handed_over: u64,
+    /// Payment webhook events made of the traffic's postings.
+    pub webhook_events: usize,
+    /// Days an earlier run with the same seed made already.
+    pub days_skipped: u64,
 }
 
 impl TrafficReport {
@@ -148,7 +154,7 @@ impl TrafficReport {
             .map(|(c, n)| format!("{c} {n}"))
             .collect();
         format!(
-            "payments accepted: {} ({})\ndeclined: {}\nbank debits returned: {}\nphone calls: {} ({} transferred to a representative, {} hung up)\nchats: {} ({} handed to a person)\n",
+            "payments accepted: {} ({})\ndeclined: {}\nbank debits returned: {}\nphone calls: {} ({} transferred to a representative, {} hung up)\nchats: {} ({} handed to a person)\npayment webhook events: {}\ndays made by an earlier run (skipped): {}\n",
             self.payments.values().sum::<u64>(),
             by.join(", "),
             self.declined,
@@ -158,6 +164,8 @@ impl TrafficReport {
             self.calls_abandoned,
             self.chats,
             self.chats_handed_over,
+            self.webhook_events,
+            self.days_skipped,
         )
     }
 }
@@ -193,6 +201,17 @@ pub async fn run(app: &Billpay, clock: &ManualClock, args: &TrafficArgs) -> Resu
     let mut day = first;
     while day <= today {
         let age_days = i64::from((today - day).get_days());
+        // A finished day is in the audit log; a second run skips it (idempotency keys alone
+        // would not do: a running server prunes them 72 hours after the time they carry).
+        let marker = format!("seed {}, {day}", args.seed);
+        if app.audited(TRAFFIC_DAY_ACTION, &marker).await? {
+            report.days_skipped += 1;
+            day = day.tomorrow()?;
+            continue;
+        }
+        // Chats have no key to be found by: today's are made by the first run only.
+        let chats_marker = format!("{marker}, chats");
+        let chats_done = app.audited(TRAFFIC_DAY_ACTION, &chats_marker).await?;
         // Every choice comes from a generator of its own seeded by what it is for (the day's
         // times, each payment, each chat), so a run that skips what an earlier run made (a
         // call already there) makes the same choices for the rest.
@@ -215,6 +234,9 @@ pub async fn run(app: &Billpay, clock: &ManualClock, args: &TrafficArgs) -> Resu
             }
             // A call or chat before may have run past this minute: time only moves on.
             clock.set(when.max(clock.now()));
+            if kind == 1 && chats_done {
+                continue;
+            }
             if kind == 1 {
                 // Questions the assistant answers, and some for a person.
                 let mut rng = Rng::of(&format!("traffic:{}:{day}:chat-{n}", args.seed));
@@ -270,6 +292,12 @@ pub async fn run(app: &Billpay, clock: &ManualClock, args: &TrafficArgs) -> Resu
             let r = app.import_lockbox(&csv, LockboxFormat::Csv).await?;
             *report.payments.entry("mail").or_default() += r.posted.len() as u64;
         }
+        // Today is not over: a later run adds the rest of its payments.
+        let done = if day < today { &marker } else { &chats_marker };
+        if day < today || !chats_done {
+            app.audit_command("demo-traffic", TRAFFIC_DAY_ACTION, "demo", done, "{}")
+                .await?;
+        }
         day = day.tomorrow()?;
     }
 
@@ -282,6 +310,11 @@ pub async fn run(app: &Billpay, clock: &ManualClock, args: &TrafficArgs) -> Resu
             break;
         }
     }
+    // The payment webhooks' relay reads the ledger as it is posted, and these postings are
+    // dated in the past: make their events now (once each, whoever else relays).
+    report.webhook_events = app
+        .relay_ledger_events_since(at(first, 0)?.as_microsecond())
+        .await?;
     Ok(report)
 }
 

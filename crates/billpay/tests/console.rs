@@ -88,9 +88,21 @@ fn days_back(app: &TestApp, n: i64) -> Vec<String> {
         .collect()
 }
 
-async fn count_payments(app: &TestApp) -> i64 {
+/// Payments made before `until` (microseconds).
+async fn count_payments(app: &TestApp, until: i64) -> i64 {
     let mut c = app.app.store.read_conn().await.unwrap();
-    sqlx::query_scalar::<_, i64>("SELECT CAST(COUNT(*) AS BIGINT) FROM payments")
+    sqlx::query_scalar::<_, i64>(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE created_at < $1",
+    )
+    .bind(until)
+    .fetch_one(&mut *c)
+    .await
+    .unwrap()
+}
+
+async fn count_chats(app: &TestApp) -> i64 {
+    let mut c = app.app.store.read_conn().await.unwrap();
+    sqlx::query_scalar::<_, i64>("SELECT CAST(COUNT(*) AS BIGINT) FROM chat_conversations")
         .fetch_one(&mut *c)
         .await
         .unwrap()
@@ -134,11 +146,31 @@ both_engines! {
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("payments accepted:"), "{out}");
         app.assert_verified().await;
-        // The same seed again makes no payment twice.
-        let before = count_payments(&app).await;
-        let (code, _, err) = cli(&app, &["demo", "traffic", "--days", "6", "--per-day", "20", "--seed", "7"]);
+        // Its postings, dated in the past, still became payment webhook events, one each.
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let (entries, events): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM journal_entries WHERE source_type IN ('payment', 'refund') AND kind <> 'fee'), \
+                    (SELECT CAST(COUNT(*) AS BIGINT) FROM account_events WHERE kind IN ('payment.posted', 'refund.posted', 'payment.returned'))",
+        )
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+        drop(c);
+        assert_eq!(events, entries, "one event per ledger movement");
+        assert!(out.contains(&format!("payment webhook events: {events}")), "{out}");
+        // The same seed again skips the days it made, even once their idempotency keys are
+        // pruned (as a running server does 72 hours after their times), and makes no payment
+        // twice today. (A payment of today's later than the first run may be added.)
+        let first_run_end = billpay_services::Clock::now(&billpay_services::SystemClock).as_microsecond();
+        let before = count_payments(&app, first_run_end).await;
+        let chats_before = count_chats(&app).await;
+        let pruned = app.app.reconcile().await.unwrap().keys_pruned;
+        assert!(pruned > 0, "the keys of days over 72 hours back are pruned");
+        let (code, again, err) = cli(&app, &["demo", "traffic", "--days", "6", "--per-day", "20", "--seed", "7"]);
         assert_eq!(code, 0, "{err}");
-        assert_eq!(count_payments(&app).await, before, "the same seed adds no payment");
+        assert!(String::from_utf8(again).unwrap().contains("days made by an earlier run (skipped): 5"));
+        assert_eq!(count_payments(&app, first_run_end).await, before, "the same seed adds no payment");
+        assert_eq!(count_chats(&app).await, chats_before, "nor chats");
 
         let days = days_back(&app, 6);
         let (first, last) = (days[0].clone(), days[5].clone());
