@@ -79,7 +79,8 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         .route("/desk/conversations/{id}/note", post(note))
         .route("/desk/conversations/{id}/transfer", post(transfer))
         .route("/desk/conversations/{id}/close", post(close))
-        .route("/desk/conversations/{id}/payrequest", post(pay_request));
+        .route("/desk/conversations/{id}/payrequest", post(pay_request))
+        .merge(crate::console::routes());
     if app.config.portal.demo_mailbox {
         r = r.route("/desk/demo-code", get(demo_code));
     }
@@ -97,7 +98,7 @@ pub struct Desk {
 }
 
 impl Desk {
-    fn of(s: &StaffSession) -> Desk {
+    pub(crate) fn of(s: &StaffSession) -> Desk {
         Desk {
             name: s.staff.as_ref().map(|s| s.name.clone()),
             role: s.staff.as_ref().map(|s| s.role.as_str()).unwrap_or(""),
@@ -106,7 +107,7 @@ impl Desk {
     }
 }
 
-fn html<T: Template>(status: StatusCode, t: &T) -> Response {
+pub(crate) fn html<T: Template>(status: StatusCode, t: &T) -> Response {
     crate::portal::html(status, t)
 }
 
@@ -119,7 +120,13 @@ struct MessagePage {
     link: String,
 }
 
-fn message(s: &StaffSession, status: StatusCode, title: &str, text: &str, link: &str) -> Response {
+pub(crate) fn message(
+    s: &StaffSession,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    link: &str,
+) -> Response {
     html(
         status,
         &MessagePage {
@@ -131,7 +138,7 @@ fn message(s: &StaffSession, status: StatusCode, title: &str, text: &str, link: 
     )
 }
 
-fn service_error(s: &StaffSession, e: ServiceError) -> Response {
+pub(crate) fn service_error(s: &StaffSession, e: ServiceError) -> Response {
     match e {
         ServiceError::NotFound { what } => message(
             s,
@@ -160,7 +167,7 @@ fn service_error(s: &StaffSession, e: ServiceError) -> Response {
     }
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
@@ -177,7 +184,7 @@ fn cookie(token: &SessionToken, secure: bool) -> HeaderValue {
 struct Secure(bool);
 
 /// The signed-in staff member (None: the page redirects to sign in).
-fn signed_in(s: &StaffSession) -> Option<Staff> {
+pub(crate) fn signed_in(s: &StaffSession) -> Option<Staff> {
     s.staff.clone()
 }
 
@@ -256,7 +263,7 @@ fn finish(resp: Response, new_token: Option<&SessionToken>, secure: bool) -> Res
     crate::portal::page_headers(resp, new_token.map(|t| cookie(t, secure)))
 }
 
-type S = axum::Extension<StaffSession>;
+pub(crate) type S = axum::Extension<StaffSession>;
 
 // ---------------------------------------------------------------- sign-in
 

@@ -7,7 +7,9 @@
 
 pub mod api;
 pub mod audit;
+pub mod charts;
 pub mod collections;
+pub mod console;
 pub mod desk;
 pub mod error;
 pub mod files;
@@ -181,6 +183,8 @@ pub fn router_with(app: Billpay, options: RouterOptions) -> Router {
     let (api, doc) = api_router().split_for_parts();
     let doc_json = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
     let handle = metrics_handle();
+    // Shown from the first scrape, before any chat page connects.
+    metrics::gauge!("billpay_chat_streams_open").increment(0.0);
     let authed = api.layer(middleware::from_fn_with_state(app.clone(), require_api_key));
     Router::new()
         .merge(authed)
@@ -197,9 +201,15 @@ pub fn router_with(app: Billpay, options: RouterOptions) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(move || {
+        .route("/metrics", get(move |State(app): State<Billpay>| {
             let h = handle.clone();
-            async move { h.render() }
+            async move {
+                // The database's gauges are read fresh; a failure leaves their last values.
+                if let Err(e) = app.refresh_gauges().await {
+                    tracing::warn!(error = %e, "metrics gauges could not be read");
+                }
+                h.render()
+            }
         }))
         .fallback(|| async { ApiError::not_found("route") })
         .with_state(app)

@@ -182,6 +182,51 @@ impl Billpay {
         Ok(report)
     }
 
+    /// An audit record of an operator's command-line action (actor `operator:<operator>`,
+    /// channel `cli`).
+    pub async fn audit_command(
+        &self,
+        operator: &str,
+        action: &str,
+        subject_type: &str,
+        subject_id: &str,
+        detail: &str,
+    ) -> Result<(), ServiceError> {
+        let row = billpay_store::rows::AuditRow {
+            id: self.new_id("aud"),
+            at: self.clock.now_micros(),
+            actor: format!("operator:{operator}"),
+            action: action.into(),
+            subject_type: subject_type.into(),
+            subject_id: subject_id.into(),
+            account_id: None,
+            channel: Some("cli".into()),
+            detail: detail.into(),
+        };
+        self.store
+            .write(move |c| {
+                Box::pin(async move { billpay_store::queries::insert_audit(c, &row).await })
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the audit log has any record of `action` on `subject_id`.
+    pub async fn audited(&self, action: &str, subject_id: &str) -> Result<bool, ServiceError> {
+        let found = self
+            .audit_records(
+                None,
+                Some(action),
+                None,
+                Some(subject_id),
+                jiff::Timestamp::MIN,
+                jiff::Timestamp::MAX,
+                1,
+            )
+            .await?;
+        Ok(!found.is_empty())
+    }
+
     /// Audit records matching every given filter, newest first.
     #[allow(clippy::too_many_arguments)]
     pub async fn audit_records(

@@ -980,7 +980,11 @@ impl Billpay {
             .store
             .write(move |c| {
                 Box::pin(async move {
-                    q::set_state(c, &id, "bot", "queued", None, Some(now), now).await
+                    let moved = q::set_state(c, &id, "bot", "queued", None, Some(now), now).await?;
+                    if moved {
+                        q::mark_handed_over(c, &id, now).await?;
+                    }
+                    Ok::<_, billpay_store::StoreError>(moved)
                 })
             })
             .await?;

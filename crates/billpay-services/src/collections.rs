@@ -77,6 +77,16 @@ pub(crate) async fn emit_in(
     event: EventRow,
 ) -> Result<(), StoreError> {
     q::insert_event(c, &event).await?;
+    enqueue_deliveries(c, b, &event).await
+}
+
+/// One delivery job per active webhook endpoint for `event` (keyed by event and endpoint, so
+/// never two).
+pub(crate) async fn enqueue_deliveries(
+    c: &mut AnyConnection,
+    b: &Billpay,
+    event: &EventRow,
+) -> Result<(), StoreError> {
     for endpoint in q::webhook_endpoints(c).await? {
         let j = job(
             b,

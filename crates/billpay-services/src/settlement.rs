@@ -35,6 +35,18 @@ pub struct SettlementReport {
     pub difference_count: usize,
 }
 
+impl SummaryLine {
+    /// The total in decimal, as the report writes it ("150.00").
+    pub fn total_text(&self) -> String {
+        let sign = if self.total < 0 { "-" } else { "" };
+        let abs = self.total.unsigned_abs();
+        format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+/// The CSV header of the settlement (reconciliation) report.
+pub const SETTLEMENT_CSV_HEADER: &str = "line,processor,status,channel,count,total,detail";
+
 impl SettlementReport {
     pub fn ok(&self) -> bool {
         self.difference_count == 0
@@ -57,7 +69,7 @@ impl SettlementReport {
                 l.status,
                 l.channel,
                 l.count,
-                format!("{}.{:02}", l.total / 100, (l.total % 100).abs())
+                l.total_text()
             ));
         }
         s.push_str(&format!("awaiting the processor: {}\n", self.in_doubt));
@@ -84,6 +96,42 @@ impl SettlementReport {
                     self.difference_count - self.differences.len()
                 ));
             }
+        }
+        s
+    }
+
+    /// As CSV (`billpay report reconciliation --format csv` and the desk's download give
+    /// these bytes): a `summary` line per processor, status and channel; then `in_doubt` and
+    /// `processor_transactions` counts (empty when the processor cannot list); then one
+    /// `difference` line each, the text quoted; `differences_not_listed` if there were more.
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from(SETTLEMENT_CSV_HEADER);
+        s.push('\n');
+        for l in &self.lines {
+            s.push_str(&format!(
+                "summary,{},{},{},{},{},\n",
+                l.processor,
+                l.status,
+                l.channel,
+                l.count,
+                l.total_text()
+            ));
+        }
+        s.push_str(&format!("in_doubt,,,,{},,\n", self.in_doubt));
+        let listed = if self.processor_listed {
+            self.processor_transactions.to_string()
+        } else {
+            String::new()
+        };
+        s.push_str(&format!("processor_transactions,,,,{listed},,\n"));
+        for d in &self.differences {
+            s.push_str(&format!("difference,,,,,,\"{}\"\n", d.replace('"', "\"\"")));
+        }
+        if self.difference_count > self.differences.len() {
+            s.push_str(&format!(
+                "differences_not_listed,,,,{},,\n",
+                self.difference_count - self.differences.len()
+            ));
         }
         s
     }

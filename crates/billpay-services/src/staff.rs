@@ -330,21 +330,8 @@ impl Billpay {
         staff_id: &str,
         detail: &str,
     ) -> Result<(), ServiceError> {
-        let row = AuditRow {
-            id: self.new_id("aud"),
-            at: self.clock.now_micros(),
-            actor: format!("operator:{operator}"),
-            action: action.into(),
-            subject_type: "staff".into(),
-            subject_id: staff_id.into(),
-            account_id: None,
-            channel: Some("cli".into()),
-            detail: detail.into(),
-        };
-        self.store
-            .write(move |c| Box::pin(async move { queries::insert_audit(c, &row).await }))
-            .await?;
-        Ok(())
+        self.audit_command(operator, action, "staff", staff_id, detail)
+            .await
     }
 
     /// A new password in place of a temporary one (or any time): checked like customers'.

@@ -202,6 +202,18 @@ pub async fn set_state(
     Ok(done.rows_affected() == 1)
 }
 
+/// Records the first hand-over of a conversation to a person (later ones keep the first).
+pub async fn mark_handed_over(c: &mut AnyConnection, id: &str, now: i64) -> R<()> {
+    sqlx::query(
+        "UPDATE chat_conversations SET handed_over_at = $2 WHERE id = $1 AND handed_over_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
 /// Conversations in one state, oldest queued (then oldest started) first.
 pub async fn conversations_in_state(
     c: &mut AnyConnection,

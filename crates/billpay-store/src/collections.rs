@@ -195,15 +195,51 @@ pub async fn broken_since(c: &mut AnyConnection, account_id: &str, since: i64) -
 }
 
 pub async fn insert_event(c: &mut AnyConnection, e: &EventRow) -> R<()> {
-    sqlx::query(
+    insert_event_with(c, e, "").await.map(|_| ())
+}
+
+/// Inserts an event unless one with its id exists; true if inserted. Events with ids derived
+/// from what caused them (the webhook relay's `evt_<ledger entry>`) are made once however many
+/// relays see the cause.
+pub async fn insert_event_once(c: &mut AnyConnection, e: &EventRow) -> R<bool> {
+    insert_event_with(c, e, " ON CONFLICT (id) DO NOTHING").await
+}
+
+async fn insert_event_with(c: &mut AnyConnection, e: &EventRow, conflict: &str) -> R<bool> {
+    let sql = format!(
         "INSERT INTO account_events (id, account_id, kind, payload, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+         VALUES ($1, $2, $3, $4, $5){conflict}"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&e.id)
+        .bind(&e.account_id)
+        .bind(&e.kind)
+        .bind(&e.payload)
+        .bind(e.created_at)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Where the relay named `name` has read the ledger up to (microseconds).
+pub async fn relay_cursor(c: &mut AnyConnection, name: &str) -> R<i64> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT cursor_at FROM event_relays WHERE name = $1")
+            .bind(name)
+            .fetch_optional(c)
+            .await?
+            .unwrap_or(0),
     )
-    .bind(&e.id)
-    .bind(&e.account_id)
-    .bind(&e.kind)
-    .bind(&e.payload)
-    .bind(e.created_at)
+}
+
+/// Moves the relay's cursor forward (never back).
+pub async fn advance_relay_cursor(c: &mut AnyConnection, name: &str, to: i64) -> R<()> {
+    sqlx::query(
+        "INSERT INTO event_relays (name, cursor_at) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET cursor_at = $2 WHERE event_relays.cursor_at < $2",
+    )
+    .bind(name)
+    .bind(to)
     .execute(c)
     .await?;
     Ok(())

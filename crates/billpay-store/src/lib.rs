@@ -14,6 +14,7 @@ pub mod audit;
 pub mod batch;
 pub mod chat;
 pub mod collections;
+pub mod dashboard;
 mod db;
 pub mod desk;
 pub mod disputes;

@@ -109,7 +109,13 @@ enum Command {
         #[command(subcommand)]
         action: StatementsAction,
     },
-    /// Reports for the biller's back office: the daily payment posting file.
+    /// The demo biller: `demo traffic` fills the demo database with realistic payments.
+    Demo {
+        #[command(subcommand)]
+        action: DemoAction,
+    },
+    /// Reports for the biller's back office: the daily payment posting file, aging and the
+    /// daily reconciliation.
     Report {
         #[command(subcommand)]
         action: ReportAction,
@@ -204,6 +210,16 @@ enum JobsAction {
 }
 
 #[derive(Subcommand, Debug)]
+enum DemoAction {
+    /// Payments across every channel over the last days (web, phone calls through the call
+    /// flow, chat, agent, AutoPay, mailed checks), with declines and returns, made through the
+    /// real services at past times, so the desk's dashboard fills in. Run it after (or beside)
+    /// `serve --demo` on the same database; a second run with the same --seed skips the days
+    /// already made (recorded in the audit log) and adds the rest of today's payments.
+    Traffic(crate::traffic::TrafficArgs),
+}
+
+#[derive(Subcommand, Debug)]
 enum ReportAction {
     /// Every payment, refund and return the ledger posted on one day (in the biller's time
     /// zone), for the billing system. The same day gives the same bytes every time.
@@ -213,6 +229,20 @@ enum ReportAction {
         date: String,
         /// csv or json.
         #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write to this file (written whole, then renamed into place) instead of stdout.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// The daily reconciliation of one UTC day: payments by processor, state and channel,
+    /// compared with the ledger and the processor's own list (the settlement report of
+    /// `reconcile --report`, without resolving anything first). Exits 1 if anything differs.
+    Reconciliation {
+        /// The day, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        date: String,
+        /// text or csv.
+        #[arg(long, default_value = "text")]
         format: String,
         /// Write to this file (written whole, then renamed into place) instead of stdout.
         #[arg(long)]
@@ -655,6 +685,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Audit { action } => return audit(action, &settings).await,
         Command::Report { action } => return report(action, &settings).await,
+        Command::Demo {
+            action: DemoAction::Traffic(args),
+        } => demo_traffic(settings, &args).await?,
         Command::Lockbox { action } => return lockbox(action, &settings).await,
         Command::Phone {
             url,
@@ -1162,6 +1195,11 @@ async fn run_worker(app: Billpay, stop: tokio::sync::watch::Receiver<bool>) {
             if let Err(e) = app.prune_rate_limits().await {
                 tracing::warn!(error = %e, "old rate-limit counters could not be pruned");
             }
+            // Payments, refunds and returns the ledger posted become webhook events (their
+            // deliveries are jobs this same pass runs).
+            if let Err(e) = app.relay_ledger_events().await {
+                tracing::warn!(error = %e, "ledger events could not be relayed; retrying next pass");
+            }
             app.run_due_jobs(&owner).await.map(|r| r.leased == 0)
         }
     })
@@ -1205,6 +1243,7 @@ async fn jobs(action: JobsAction, settings: &Settings) -> Result<std::process::E
         match action {
             JobsAction::Run => {
                 let owner = billpay_services::jobs::worker_name(&app);
+                app.relay_ledger_events().await?;
                 let r = app.drain_jobs(&owner).await?;
                 println!(
                     "jobs run: {}\ndone: {}\nretrying: {}\nfailed: {}",
@@ -1246,6 +1285,33 @@ async fn jobs(action: JobsAction, settings: &Settings) -> Result<std::process::E
     .await;
     app.store.close().await;
     result.map(|_| std::process::ExitCode::SUCCESS)
+}
+
+/// `billpay demo traffic`: the services on a clock the traffic moves through past days.
+async fn demo_traffic(mut settings: Settings, args: &crate::traffic::TrafficArgs) -> Result<()> {
+    args.check()?;
+    // The keyring `serve --demo` made beside the database, for saved cards.
+    if settings.keyring_file.is_none() && std::env::var("BILLPAY_VAULT_KEYRING").is_err() {
+        let path = config::demo_keyring_path(&settings.database_url);
+        if path.exists() {
+            settings.keyring_file = Some(path);
+        }
+    }
+    // The sandbox settles and returns the traffic's bank debits itself (no NACHA files), so
+    // every one is settled or returned before the command ends.
+    settings.ach.originate = false;
+    let clock = Arc::new(billpay_services::ManualClock::new(
+        billpay_services::Clock::now(&SystemClock),
+    ));
+    let (app, _) = build_with_clock(&settings, true, clock.clone()).await?;
+    let result = crate::traffic::run(&app, &clock, args).await;
+    app.store.close().await;
+    let report = result?;
+    print!("{}", report.to_text());
+    println!(
+        "Open the dashboard at /desk/dashboard (a supervisor or administrator; the demo agent is one)."
+    );
+    Ok(())
 }
 
 /// Writes a report to `output` (whole, then renamed into place) or stdout.
@@ -1297,6 +1363,32 @@ async fn report(action: ReportAction, settings: &Settings) -> Result<std::proces
             };
             let what = format!("{} accounts as of {}", aging.accounts.len(), aging.as_of);
             write_report(&text, output, &what)?;
+        }
+        ReportAction::Reconciliation {
+            date,
+            format,
+            output,
+        } => {
+            let day = report_day("--date", &date)?;
+            if format != "text" && format != "csv" {
+                anyhow::bail!("--format must be text or csv; got {format:?}");
+            }
+            let (app, _) = build_from_settings(settings, true).await?;
+            let r = app.settlement_report(day).await?;
+            app.store.close().await;
+            let text = if format == "csv" {
+                r.to_csv()
+            } else {
+                r.to_text()
+            };
+            let what = format!(
+                "reconciliation of {}: {} differences",
+                r.day, r.difference_count
+            );
+            write_report(&text, output, &what)?;
+            if !r.ok() {
+                return Ok(std::process::ExitCode::from(1));
+            }
         }
         ReportAction::Posting {
             date,

@@ -10,5 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod phone;
+pub mod traffic;
 
 pub use cli::{build_from_settings, build_with_clock};

@@ -185,30 +185,13 @@ async fn chat_customer_and_agent_in_chromium() {
     let (s, p) = app.pay_with(&account, 8410, card("4000000000009995")).await;
     assert_eq!(s, 402, "{p}");
     let password = "Riverbend-Otter-Lamp-9";
-    let staff = app
-        .app
-        .staff_create(
-            "ann@example.com",
-            "Ann Agent",
-            billpay_services::staff::Role::Agent,
-            password,
-        )
-        .await
-        .unwrap();
-    // The authenticator enrolled as an agent would at the first sign-in; the script gets the
-    // code of the current step.
-    let owner = billpay_services::staff::Staff::totp_owner(&staff.id);
-    let enrolment = app.app.totp_begin(&owner, "ann").await.unwrap();
-    let secret =
-        billpay_services::totp::secret_from_text(enrolment.secret_text.expose_secret()).unwrap();
-    let now = billpay_services::Clock::now(app.clock.as_ref()).as_second() as u64;
-    assert!(
-        app.app
-            .totp_confirm(&owner, &billpay_services::totp::code_at(&secret, now - 30))
-            .await
-            .unwrap()
-    );
-    let code = billpay_services::totp::code_at(&secret, now);
+    let code = enrolled_staff(
+        &app,
+        "ann@example.com",
+        billpay_services::staff::Role::Agent,
+        password,
+    )
+    .await;
     let out = run_script(
         "chat",
         "chat.mjs",
@@ -245,4 +228,87 @@ async fn chat_customer_and_agent_in_chromium() {
         "the pay request paid the bill"
     );
     app.assert_verified().await;
+}
+
+/// A staff member whose authenticator is enrolled as at a first sign-in; returns the code of
+/// the current step, for a script to type.
+async fn enrolled_staff(
+    app: &TestApp,
+    email: &str,
+    role: billpay_services::staff::Role,
+    password: &str,
+) -> String {
+    let staff = app
+        .app
+        .staff_create(email, "Ann Example", role, password)
+        .await
+        .unwrap();
+    let owner = billpay_services::staff::Staff::totp_owner(&staff.id);
+    let enrolment = app.app.totp_begin(&owner, email).await.unwrap();
+    let secret =
+        billpay_services::totp::secret_from_text(enrolment.secret_text.expose_secret()).unwrap();
+    let now = billpay_services::Clock::now(app.clock.as_ref()).as_second() as u64;
+    assert!(
+        app.app
+            .totp_confirm(&owner, &billpay_services::totp::code_at(&secret, now - 30))
+            .await
+            .unwrap()
+    );
+    billpay_services::totp::code_at(&secret, now)
+}
+
+/// A supervisor opens the dashboard filled by `billpay demo traffic`: the SVG charts are drawn,
+/// a bad filter is refused with a clear message, the reports and reconciliation pages open;
+/// every page passes axe and is saved as a screenshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisor_dashboard_with_data_in_chromium() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let password = "Riverbend-Otter-Lamp-9";
+    let code = enrolled_staff(
+        &app,
+        "sue@example.com",
+        billpay_services::staff::Role::Supervisor,
+        password,
+    )
+    .await;
+    let keyring = app.db.dir.path().join("vault-keyring.toml");
+    let out = billpay_process(
+        &["demo", "traffic", "--days", "5", "--per-day", "20"],
+        &[
+            ("BILLPAY_DATABASE_URL", app.db.url.as_str()),
+            ("BILLPAY_VAULT_KEYRING_FILE", keyring.to_str().unwrap()),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_script(
+        "dashboard",
+        "dashboard.mjs",
+        &[&app.base, "sue@example.com", password, &code],
+    )
+    .await;
+    assert!(out.contains("dashboard flows passed"), "{out}");
+    for page in [
+        "50-desk-dashboard",
+        "51-desk-dashboard-phone",
+        "52-desk-dashboard-bad-filter",
+        "53-desk-reports",
+        "54-desk-reconciliation",
+    ] {
+        assert!(
+            out.contains(&format!("ok page {page} (axe")),
+            "{page} not checked:\n{out}"
+        );
+    }
+    let shot = repo_root().join("target/browser-artifacts/dashboard/50-desk-dashboard.png");
+    assert!(
+        std::fs::metadata(&shot)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "no screenshot at {}",
+        shot.display()
+    );
 }

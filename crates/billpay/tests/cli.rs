@@ -35,6 +35,8 @@ fn every_subcommand_has_help() {
         "apikey",
         "bench",
         "staff",
+        "report",
+        "demo",
     ] {
         assert!(out.contains(sub), "--help lists {sub}: {out}");
     }
@@ -54,11 +56,32 @@ fn every_subcommand_has_help() {
         &["staff", "add", "--help"],
         &["staff", "list", "--help"],
         &["staff", "disable", "--help"],
+        &["report", "reconciliation", "--help"],
+        &["demo", "traffic", "--help"],
     ] {
         let o = billpay(args, None);
         assert!(o.status.success(), "{args:?}: {:?}", text(&o));
         let (out, _) = text(&o);
         assert!(out.contains("Usage:"), "{args:?}: {out}");
+    }
+}
+
+#[test]
+fn demo_traffic_refuses_limits_before_opening_anything() {
+    for (args, message) in [
+        (
+            &["demo", "traffic", "--days", "0"][..],
+            "--days must be 1 to 31; got 0",
+        ),
+        (
+            &["demo", "traffic", "--per-day", "501"],
+            "--per-day must be 1 to 500; got 501",
+        ),
+    ] {
+        let o = billpay(args, Some("sqlite:///nonexistent-dir/never.db"));
+        assert!(!o.status.success(), "{args:?}");
+        let (_, err) = text(&o);
+        assert!(err.contains(message), "{args:?}: {err}");
     }
 }
 

@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
+use common::hooks::receiver;
 use common::*;
 use jiff::civil::Date;
 use serde_json::{Value, json};
@@ -69,38 +68,6 @@ async fn outbox(app: &TestApp, kind: &str) -> Vec<String> {
     .fetch_all(&mut *c)
     .await
     .unwrap()
-}
-
-/// A webhook receiver on loopback that records what it is sent; it fails the first delivery.
-async fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
-    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let g = got.clone();
-    let router = axum::Router::new().route(
-        "/hooks",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-            let g = g.clone();
-            let calls = calls.clone();
-            async move {
-                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
-                }
-                let sig = headers
-                    .get("billpay-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                g.lock().unwrap().push((sig, body));
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (format!("http://{addr}/hooks"), got)
 }
 
 async fn collecting(engine: Engine) -> TestApp {
@@ -173,11 +140,11 @@ both_engines! {
         }
         let got = got.lock().unwrap().clone();
         assert_eq!(got.len(), 2, "{got:?}");
-        for (sig, body) in &got {
+        for (_, sig, body) in &got {
             let t: i64 = sig.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
             assert_eq!(*sig, billpay_services::webhooks::signature(secret.as_bytes(), t, body), "the signature verifies");
         }
-        assert!(got[0].1.contains("service.suspended") && got[1].1.contains("service.restored"));
+        assert!(got[0].2.contains("service.suspended") && got[1].2.contains("service.restored"));
         app.assert_emails_render(&["email.past_due", "email.disconnect_notice", "email.service_suspended", "email.service_restored"]).await;
         app.assert_verified().await;
     }

@@ -435,6 +435,23 @@ pub async fn events(
         .into_response()
 }
 
+/// `billpay_chat_streams_open`: live chat pages (customers' and the desk's) connected to this
+/// instance, one up while a stream's task runs and down when it ends, however it ends.
+struct StreamGauge;
+
+impl StreamGauge {
+    fn open() -> StreamGauge {
+        metrics::gauge!("billpay_chat_streams_open").increment(1.0);
+        StreamGauge
+    }
+}
+
+impl Drop for StreamGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("billpay_chat_streams_open").decrement(1.0);
+    }
+}
+
 /// A stream of a conversation's messages after `after`: first what is stored, then each new
 /// one announced on the hub (read back from storage, so nothing is missed or repeated). Also
 /// `typing` events of the other side (not stored; shown for a few seconds) and `read` events
@@ -452,6 +469,7 @@ pub fn message_stream(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(STREAM_SECS_MAX);
     let (tx, events) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(16);
     tokio::spawn(async move {
+        let _open = StreamGauge::open();
         let mut receipts = (-1, -1);
         let mut read_again = true;
         loop {

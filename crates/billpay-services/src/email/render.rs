@@ -638,7 +638,9 @@ fn absolute(url: &str, public: Option<&str>) -> Option<String> {
     Some(format!("{base}/{}", url.trim_start_matches('/')))
 }
 
-fn escape(s: &str) -> String {
+/// Escapes `&`, `<`, `>`, `"` and `'` for HTML and XML text and attribute values (also used
+/// by the desk's SVG charts).
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {

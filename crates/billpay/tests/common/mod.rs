@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 pub mod desk;
+pub mod hooks;
 pub mod smtp;
 pub mod visitor;
 
