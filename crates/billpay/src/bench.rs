@@ -572,7 +572,7 @@ pub(crate) fn percentile_ms(samples_us: &[u64], p: f64) -> f64 {
 /// Customer `i`'s own Visa number (Luhn-valid; the sandbox approves it). Every simulated
 /// customer pays with a card of their own, as real ones do: one card on many accounts is what
 /// the fraud rules refuse.
-pub(crate) fn bench_card(i: usize) -> String {
+pub(crate) fn customer_card(i: usize) -> String {
     let body = format!("4111{:011}", i % 100_000_000_000);
     let check = billpay_domain::luhn_digit(&body).unwrap_or(0);
     format!("{body}{check}")
@@ -634,7 +634,7 @@ async fn client_loop(
             "channel": "web",
             "payment_method": {
                 "type": "card",
-                "number": bench_card(i % load.accounts.len()),
+                "number": customer_card(i % load.accounts.len()),
                 "exp_month": 12,
                 "exp_year": 2034,
                 "cvc": "123",
@@ -1608,7 +1608,7 @@ mod tests {
 
     #[test]
     fn each_simulated_customer_has_a_valid_card_of_their_own() {
-        let cards: std::collections::HashSet<String> = (0..1000).map(bench_card).collect();
+        let cards: std::collections::HashSet<String> = (0..1000).map(customer_card).collect();
         assert_eq!(cards.len(), 1000);
         for c in &cards {
             assert!(billpay_domain::CardNumber::parse(c).is_ok(), "{c}");

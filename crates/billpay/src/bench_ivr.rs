@@ -503,7 +503,7 @@ async fn setup(
                 .await?;
                 post(
                     format!("/api/v1/accounts/{number}/payment_methods"),
-                    json!({"type": "card", "number": crate::bench::bench_card(i),
+                    json!({"type": "card", "number": crate::bench::customer_card(i),
                            "exp_month": 12, "exp_year": 2034}),
                 )
                 .await?;

@@ -62,7 +62,6 @@ const DECLINED_CARDS: [&str; 4] = [
     "4000000000000069",
     "4000000000009979",
 ];
-const GOOD_CARDS: [&str; 3] = ["4242424242424242", "5555555555554444", "6011111111111117"];
 /// Bank accounts on routing 110000000: one settles, two are returned (R01, R02).
 const BANK_SETTLES: &str = "000123456789";
 const BANK_RETURNED: [&str; 2] = ["000222222227", "000111111113"];
@@ -134,6 +133,8 @@ impl Rng {
 pub struct TrafficReport {
     pub payments: BTreeMap<&'static str, u64>,
     pub declined: u64,
+    /// Refused by the fraud rules before reaching the processor.
+    pub refused: u64,
     pub bank_debits_returned: u64,
     pub calls: u64,
     pub calls_transferred: u64,
@@ -154,10 +155,11 @@ impl TrafficReport {
             .map(|(c, n)| format!("{c} {n}"))
             .collect();
         format!(
-            "payments accepted: {} ({})\ndeclined: {}\nbank debits returned: {}\nphone calls: {} ({} transferred to a representative, {} hung up)\nchats: {} ({} handed to a person)\npayment webhook events: {}\ndays made by an earlier run (skipped): {}\n",
+            "payments accepted: {} ({})\ndeclined: {}\nrefused by the fraud rules: {}\nbank debits returned: {}\nphone calls: {} ({} transferred to a representative, {} hung up)\nchats: {} ({} handed to a person)\npayment webhook events: {}\ndays made by an earlier run (skipped): {}\n",
             self.payments.values().sum::<u64>(),
             by.join(", "),
             self.declined,
+            self.refused,
             self.bank_debits_returned,
             self.calls,
             self.calls_transferred,
@@ -177,6 +179,9 @@ struct Customer {
     name: &'static str,
     /// A saved card (when the vault is there).
     card: Option<String>,
+    /// The customer's own card number (each customer has a card of their own: one card on
+    /// many accounts is what the fraud rules refuse).
+    own_card: String,
 }
 
 /// Runs the traffic. `clock` is the clock `app` was built with; it is moved to each moment.
@@ -250,12 +255,12 @@ pub async fn run(app: &Billpay, clock: &ManualClock, args: &TrafficArgs) -> Resu
             let amount = Money::usd(2_000 + 100 * rng.below(130) as i64);
             match rng.below(100) {
                 0..=29 => {
-                    let method = card_or_bank(&mut rng, age_days);
+                    let method = card_or_bank(&mut rng, age_days, c);
                     pay(app, &mut report, &key, c, amount, Channel::Web, method).await?;
                 }
                 30..=49 => phone_call(app, clock, &mut rng, &mut report, &key, c, amount).await?,
                 50..=59 => {
-                    let method = card_or_bank(&mut rng, age_days);
+                    let method = card_or_bank(&mut rng, age_days, c);
                     pay(app, &mut report, &key, c, amount, Channel::Chat, method).await?;
                 }
                 60..=69 => {
@@ -359,7 +364,9 @@ async fn customers(app: &Billpay, first: Date) -> Result<Vec<Customer>> {
                         .save_payment_method(
                             &number,
                             MethodToSave::Card {
-                                number: CardNumber::parse(GOOD_CARDS[(k % 3) as usize])?,
+                                number: CardNumber::parse(&crate::bench::customer_card(
+                                    k as usize,
+                                ))?,
                                 expiry: CardExpiry::new(12, 2034)?,
                                 postal_code: Some(PostalCode::parse(zip)?),
                             },
@@ -391,6 +398,7 @@ async fn customers(app: &Billpay, first: Date) -> Result<Vec<Customer>> {
             zip,
             name,
             card,
+            own_card: crate::bench::customer_card(k as usize),
         });
     }
     Ok(out)
@@ -408,11 +416,11 @@ fn card(number: &str) -> Result<NewMethod> {
 }
 
 /// A new card: one in ten declined.
-fn typed_card(rng: &mut Rng) -> Result<NewMethod> {
+fn typed_card(rng: &mut Rng, c: &Customer) -> Result<NewMethod> {
     if rng.chance(10) {
         card(DECLINED_CARDS[rng.below(DECLINED_CARDS.len() as u64) as usize])
     } else {
-        card(GOOD_CARDS[rng.below(GOOD_CARDS.len() as u64) as usize])
+        card(&c.own_card)
     }
 }
 
@@ -431,11 +439,11 @@ fn bank(rng: &mut Rng) -> Result<NewMethod> {
     })
 }
 
-fn card_or_bank(rng: &mut Rng, age_days: i64) -> Result<NewMethod> {
+fn card_or_bank(rng: &mut Rng, age_days: i64, c: &Customer) -> Result<NewMethod> {
     if age_days >= BANK_DEBIT_MIN_AGE_DAYS && rng.chance(20) {
         bank(rng)
     } else {
-        typed_card(rng)
+        typed_card(rng, c)
     }
 }
 
@@ -444,7 +452,7 @@ fn saved_or_card(rng: &mut Rng, c: &Customer) -> Result<NewMethod> {
         Some(token) if rng.chance(80) => Ok(NewMethod::Saved {
             token: token.clone(),
         }),
-        _ => typed_card(rng),
+        _ => typed_card(rng, c),
     }
 }
 
@@ -465,16 +473,24 @@ async fn pay(
         confirm_duplicate: true,
         tel_authorization: None,
         limit_to_balance: false,
+        // The customer (or an agent for them) pays now; AutoPay was set up before.
+        risk: (channel != Channel::Autopay).then(billpay_services::risk::RiskSource::default),
     };
     match app
         .create_payment_result(Idempotency::new("demo-traffic", key)?, request)
         .await
-        .with_context(|| format!("a {} payment", channel.as_str()))?
     {
-        PaymentResult::Completed(_) | PaymentResult::InDoubt(_) => {
+        Ok(PaymentResult::Completed(_) | PaymentResult::InDoubt(_)) => {
             *report.payments.entry(channel.as_str()).or_default() += 1
         }
-        PaymentResult::Declined(..) => report.declined += 1,
+        Ok(PaymentResult::Declined(..)) => report.declined += 1,
+        Err(billpay_services::ServiceError::Conflict {
+            code: "payment_refused",
+            ..
+        }) => report.refused += 1,
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("a {} payment", channel.as_str())));
+        }
     }
     Ok(())
 }
@@ -499,7 +515,7 @@ async fn phone_call(
     let card_number = if rng.chance(10) {
         DECLINED_CARDS[0]
     } else {
-        GOOD_CARDS[0]
+        c.own_card.as_str()
     };
     let event = |turn: Option<i64>, input: Input| CallEvent {
         call_sid: sid.clone(),
