@@ -100,6 +100,8 @@ struct DashboardPage {
     charts: Vec<ChartView>,
     declines: Vec<dash::ReasonTotal>,
     returns: Vec<dash::ReasonTotal>,
+    /// Refusals by the fraud rules, by rule.
+    refusals: Vec<dash::ReasonTotal>,
     phone: Figures,
     chat: Figures,
     accounts: Figures,
@@ -192,6 +194,17 @@ fn view(desk: Desk, d: Dashboard) -> DashboardPage {
             &days,
             &d.returns,
             Kind::Lines,
+            &count,
+        ),
+        chart(
+            "fraud",
+            "Fraud checks per day",
+            &format!(
+                "Payment attempts the fraud rules allowed and refused each day, {range}, stacked"
+            ),
+            &days,
+            &d.risk,
+            Kind::StackedBars,
             &count,
         ),
     ];
@@ -315,6 +328,7 @@ fn view(desk: Desk, d: Dashboard) -> DashboardPage {
         charts,
         declines: d.decline_totals,
         returns: d.return_totals,
+        refusals: d.refusal_totals,
         other_currency: d.other_currency_payments,
     }
 }
@@ -352,6 +366,7 @@ async fn dashboard(
                 charts: vec![],
                 declines: vec![],
                 returns: vec![],
+                refusals: vec![],
                 phone: vec![],
                 chat: vec![],
                 accounts: vec![],

@@ -207,6 +207,10 @@ pub struct Dashboard {
     pub ivr: IvrStats,
     pub chat: ChatStats,
     pub accounts: AccountStats,
+    /// The fraud rules' decisions per day, one series per action (allow, block).
+    pub risk: Vec<Series>,
+    /// Refusals by the fraud rules, by rule (a refusal with two reasons counts for both).
+    pub refusal_totals: Vec<ReasonTotal>,
 }
 
 /// `part` of `whole` as a percentage with one decimal ("42.9%"), from integers; "–" of nothing.
@@ -265,6 +269,28 @@ fn reason_totals(series: &[Series]) -> Vec<ReasonTotal> {
             code: s.name.clone(),
             meaning: reason_meaning(&s.name),
             count: s.total(),
+        })
+        .collect();
+    t.sort_by_key(|r| std::cmp::Reverse(r.count));
+    t
+}
+
+/// Refusals per rule, most first, from counts per list of reasons.
+fn refusal_totals(by_list: &[(String, i64)]) -> Vec<ReasonTotal> {
+    let mut by: std::collections::BTreeMap<&str, i64> = Default::default();
+    for (list, n) in by_list {
+        for code in list.split(',').filter(|c| !c.is_empty()) {
+            *by.entry(code).or_default() += n;
+        }
+    }
+    let mut t: Vec<ReasonTotal> = by
+        .into_iter()
+        .map(|(code, count)| ReasonTotal {
+            code: code.to_string(),
+            meaning: billpay_domain::risk::RiskReason::parse(code)
+                .map(|r| r.describe().to_string())
+                .unwrap_or_else(|| "a rule of an earlier version".into()),
+            count,
         })
         .collect();
     t.sort_by_key(|r| std::cmp::Reverse(r.count));
@@ -365,6 +391,21 @@ impl Billpay {
                 q::account_flags(&mut c).await?,
             )
         };
+        let (risk_rows, refusals) = {
+            let mut c = self.store.read_conn().await?;
+            (
+                q::risk_by_day(&mut c, &ranges, channel).await?,
+                q::refusal_reasons(&mut c, range_from, range_to, channel).await?,
+            )
+        };
+        let risk = series_of(
+            &names,
+            &["allow", "block"],
+            risk_rows
+                .iter()
+                .map(|r| (r.day.as_str(), r.reason.as_str(), r.count)),
+        );
+        let refusal_totals = refusal_totals(&refusals);
         let calls = {
             let mut c = self.store.relaxed_conn().await?;
             q::calls_between(&mut c, range_from, range_to, DASHBOARD_CALLS_MAX + 1).await?
@@ -449,6 +490,8 @@ impl Billpay {
             ivr,
             chat,
             accounts,
+            risk,
+            refusal_totals,
         })
     }
 

@@ -150,6 +150,44 @@ fn reasons_by_day(source: &str) -> String {
     )
 }
 
+/// The fraud rules' decisions made on a day, by action (`allow`, `block`).
+pub async fn risk_by_day(
+    c: &mut AnyConnection,
+    days: &[DayRange],
+    channel: Option<&str>,
+) -> R<Vec<CountByDayRow>> {
+    by_days(
+        c,
+        days,
+        channel,
+        "SELECT d.day, r.action AS reason, CAST(COUNT(*) AS BIGINT) AS count \
+         FROM days d JOIN risk_decisions r ON r.at >= d.day_from AND r.at < d.day_to \
+         WHERE (:channel = '' OR r.channel = :channel) \
+         GROUP BY d.day, r.action ORDER BY d.day, reason",
+    )
+    .await
+}
+
+/// Refusals by the fraud rules in `[from, to)`, by their list of reasons (codes,
+/// comma-separated), with how many had that list.
+pub async fn refusal_reasons(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+    channel: Option<&str>,
+) -> R<Vec<(String, i64)>> {
+    Ok(sqlx::query_as::<_, (String, i64)>(
+        "SELECT reasons, CAST(COUNT(*) AS BIGINT) FROM risk_decisions \
+         WHERE action = 'block' AND at >= $1 AND at < $2 AND ($3 = '' OR channel = $3) \
+         GROUP BY reasons",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(channel.unwrap_or(""))
+    .fetch_all(c)
+    .await?)
+}
+
 /// Bank debits the ledger reversed on a day (returns), by return code.
 pub async fn returns_by_day(
     c: &mut AnyConnection,

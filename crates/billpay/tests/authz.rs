@@ -99,7 +99,9 @@ both_engines! {
         let csrf = hidden(&signin.body, "csrf");
         let acct = format!("/desk/accounts/{account}");
         let conv = format!("/desk/conversations/{conversation}");
-        for path in ["/desk".to_string(), "/desk/accounts?number=100000000017".into(), acct.clone(), conv.clone(), format!("{conv}/events"), "/desk/password".into()] {
+        for path in ["/desk".to_string(), "/desk/accounts?number=100000000017".into(), acct.clone(), conv.clone(), format!("{conv}/events"), "/desk/password".into(),
+            "/desk/dashboard".into(), "/desk/reports".into(), "/desk/reports/posting?date=2026-12-01&format=csv".into(),
+            "/desk/reports/aging?date=2026-12-01".into(), "/desk/reports/reconciliation?date=2026-12-01".into()] {
             let p = stranger.get(&path).await;
             // Pages send the visitor to the sign-in; the event stream answers 401.
             assert!(p.status == 303 || p.status == 401, "GET {path}: {} {}", p.status, p.body);

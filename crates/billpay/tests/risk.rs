@@ -260,6 +260,20 @@ both_engines! {
         assert!(panel.body.contains("web payment refused (score"), "{}", panel.body);
         assert!(panel.body.contains("Many declined or refused payments from the same device, address or phone number"), "{}", panel.body);
         assert!(!panel.body.contains("4000000000000002"));
+        // A supervisor's dashboard counts the checks per day and the refusals by rule.
+        common::desk::staff(&app, "sue@example.com", "Sue Supervisor", billpay_services::staff::Role::Supervisor).await;
+        let (mut sue, _) = common::desk::sign_in(&app, "sue@example.com", None).await;
+        let dash = sue.get("/desk/dashboard?channel=web").await;
+        assert_eq!(dash.status, 200, "{}", dash.body);
+        assert!(dash.body.contains("Fraud checks per day"), "{}", dash.body);
+        let refusals = dash.body.split("id=\"refusals\"").nth(1).expect("the refusals table");
+        let refusals = refusals.split("</table>").next().unwrap();
+        assert!(refusals.contains("<td>source_declines</td>"), "{refusals}");
+        let total: i64 = refusals
+            .split("</tr>")
+            .filter_map(|row| row.rsplit("<td>").next()?.split("</td>").next()?.parse::<i64>().ok())
+            .sum();
+        assert!(total >= i64::from(refused), "every refusal counted at least once: {refusals}");
 
         // Genuine customers at other addresses, with the same card range, pay as usual.
         for (k, ip) in ["198.51.100.7", "198.51.100.8", "192.0.2.10"].into_iter().enumerate() {
