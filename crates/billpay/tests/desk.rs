@@ -7,18 +7,8 @@
 mod common;
 
 use common::desk::*;
+use common::visitor::card_form;
 use common::*;
-
-fn card_form(number: &str) -> Vec<(&str, &str)> {
-    vec![
-        ("method", "card"),
-        ("card_number", number),
-        ("exp_month", "12"),
-        ("exp_year", "34"),
-        ("cvc", "123"),
-        ("postal_code", "10001"),
-    ]
-}
 
 /// The customer pays a pay request: follows its button, enters a card in billpay's form, pays.
 async fn pay_in_form(c: &mut Browser, chat: &str, number: &str) -> Page {

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::visitor::{Page, Visitor, hidden};
+use common::visitor::{Page, Visitor, card_form, hidden};
 use common::*;
 
 /// A page's HTML without the values that differ per session (CSRF tokens).
@@ -26,17 +26,6 @@ fn without_tokens(html: &str) -> String {
 
 const CARD: &str = "4242424242424242";
 const BANK_ACCOUNT: &str = "000123456789";
-
-fn card_form(number: &str) -> Vec<(&str, &str)> {
-    vec![
-        ("method", "card"),
-        ("card_number", number),
-        ("exp_month", "12"),
-        ("exp_year", "34"),
-        ("cvc", "123"),
-        ("postal_code", "10001"),
-    ]
-}
 
 /// Looks the account up and chooses the amount; returns after the method page's redirect.
 async fn start_payment(v: &mut Visitor, account: &str, amount: Option<&str>) {

@@ -8,7 +8,7 @@
 mod common;
 
 use billpay::phone::Phone;
-use common::visitor::{Visitor, hidden};
+use common::visitor::{Visitor, card_form, hidden};
 use common::*;
 use serde_json::json;
 
@@ -42,17 +42,6 @@ fn live_card(n: u32) -> String {
         })
         .sum();
     format!("{body}{}", (10 - sum % 10) % 10)
-}
-
-fn card_form(number: &str) -> Vec<(&str, &str)> {
-    vec![
-        ("method", "card"),
-        ("card_number", number),
-        ("exp_month", "12"),
-        ("exp_year", "34"),
-        ("cvc", "123"),
-        ("postal_code", "10001"),
-    ]
 }
 
 /// Sends a portal form from client address `ip` (through the trusted proxy's header).

@@ -91,6 +91,18 @@ impl Visitor {
     }
 }
 
+/// The portal's card form for `number` (expiry 12/34, CVC 123, ZIP 10001).
+pub fn card_form(number: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("method", "card"),
+        ("card_number", number),
+        ("exp_month", "12"),
+        ("exp_year", "34"),
+        ("cvc", "123"),
+        ("postal_code", "10001"),
+    ]
+}
+
 /// The value of a hidden input.
 pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
