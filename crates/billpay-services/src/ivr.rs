@@ -292,7 +292,7 @@ impl Backend for Line<'_> {
             confirm_duplicate: false,
             limit_to_balance: false,
             risk: Some(crate::risk::RiskSource {
-                ani: (!self.from.is_empty()).then(|| self.from.to_string()),
+                ani: crate::risk::caller_source(self.from),
                 ..Default::default()
             }),
             tel_authorization: req.tel_authorization.map(|text| TelAuthorization {

@@ -35,6 +35,25 @@ pub struct RiskSource {
     pub ani: Option<String>,
 }
 
+/// Placeholders carriers send for a withheld caller id ("ANONYMOUS", "RESTRICTED", "BLOCKED",
+/// "UNKNOWN", "UNAVAILABLE" spelled on a keypad), which many callers share.
+const WITHHELD_CALLER_IDS: [&str; 5] = [
+    "+266696687",
+    "+7378742833",
+    "+2562533",
+    "+8656696",
+    "+86282452253",
+];
+
+/// The caller's number as the rules count it: an E.164 number (+ and 8 to 15 digits) that is
+/// not a withheld caller id. Anything else counts nothing, so callers who hide their number
+/// are not counted together as one source.
+pub fn caller_source(from: &str) -> Option<String> {
+    let digits = from.strip_prefix('+')?;
+    let e164 = (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    (e164 && !WITHHELD_CALLER_IDS.contains(&from)).then(|| from.to_string())
+}
+
 /// What the rules know of one attempt before they count.
 #[derive(Clone, Debug)]
 pub(crate) struct Probe {
@@ -245,5 +264,29 @@ pub(crate) fn refused() -> ServiceError {
     ServiceError::Conflict {
         code: "payment_refused",
         message: REFUSED.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_real_caller_numbers_are_counted() {
+        assert_eq!(
+            caller_source("+15555550101").as_deref(),
+            Some("+15555550101")
+        );
+        for not_counted in [
+            "",
+            "anonymous",
+            "+266696687",
+            "+7378742833",
+            "5555550101",
+            "+1555",
+            "+1555abc0101",
+        ] {
+            assert_eq!(caller_source(not_counted), None, "{not_counted}");
+        }
     }
 }
