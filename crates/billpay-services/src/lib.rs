@@ -129,7 +129,8 @@ pub struct ServiceConfig {
     /// The agent desk: what each role may do.
     pub desk: staff::DeskConfig,
     /// The fraud rules every customer payment passes.
-    pub risk: billpay_domain::risk::RiskRules,
+    /// Shared: every customer payment takes a handle into its claim transaction.
+    pub risk: Arc<billpay_domain::risk::RiskRules>,
 }
 
 /// The phone line's settings.
@@ -195,7 +196,7 @@ impl Default for ServiceConfig {
             portal: portal::PortalConfig::default(),
             stripe: None,
             desk: staff::DeskConfig::default(),
-            risk: billpay_domain::risk::RiskRules::default(),
+            risk: Arc::default(),
         }
     }
 }

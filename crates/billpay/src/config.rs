@@ -1111,7 +1111,7 @@ impl Settings {
                 agent_waiver_max_minor: self.desk.agent_waiver_max_cents,
                 agent_payment_max_minor: self.desk.agent_payment_max_cents,
             },
-            risk: self.risk.rules().unwrap_or_default(),
+            risk: std::sync::Arc::new(self.risk.rules().unwrap_or_default()),
             ..Default::default()
         }
     }

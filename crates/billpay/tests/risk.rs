@@ -10,7 +10,6 @@ mod common;
 use billpay::phone::Phone;
 use common::visitor::{Visitor, card_form, hidden};
 use common::*;
-use serde_json::json;
 
 /// The neutral refusal every blocked customer gets.
 const REFUSED: &str = billpay_services::risk::REFUSED;
@@ -27,21 +26,7 @@ const DECLINED: [&str; 5] = [
 /// A Luhn-valid Visa number built from `n` (the sandbox approves numbers it has no script for).
 fn live_card(n: u32) -> String {
     let body = format!("4111{n:011}");
-    let digits: Vec<u32> = body.chars().map(|c| c.to_digit(10).unwrap()).collect();
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| {
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    format!("{body}{}", billpay_domain::luhn_digit(&body).unwrap())
 }
 
 /// Sends a portal form from client address `ip` (through the trusted proxy's header).
@@ -164,26 +149,6 @@ async fn call(app: &TestApp, sid: &str, from: &str, keys: &[&str]) -> String {
     heard.join("\n")
 }
 
-/// An account (ZIP 10001) whose phone on file is not the caller's, with $84.10 due.
-async fn phone_account(app: &TestApp) -> String {
-    let (s, a) = app
-        .post(
-            "/api/v1/accounts",
-            json!({"name": "Pat Payer", "postal_code": "10001"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{a}");
-    let number = a["account_number"].as_str().unwrap().to_string();
-    let (s, b) = app
-        .post(
-            &format!("/api/v1/accounts/{number}/statements"),
-            json!({"statement_date": "2030-12-20", "due_date": "2031-01-15", "amount_due": 8410}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    number
-}
-
 /// English, the account number, its ZIP, pay the balance with a new card, confirm.
 fn pay_by_phone<'a>(account: &'a str, card: &'a str) -> Vec<&'a str> {
     vec![
@@ -288,7 +253,7 @@ both_engines! {
     with line_with_a_block_list;
 
     async fn card_testing_by_phone_is_stopped_and_other_callers_pay(app) {
-        let victim = phone_account(&app).await;
+        let victim = app.account_with_bill(8410).await;
         let attacker = "+15550009999";
         let mut stopped_at = None;
         for i in 0..30usize {
@@ -306,13 +271,13 @@ both_engines! {
         assert!(payments_of(&app, &victim).await.len() <= 5);
 
         // Another caller, another account, the same card range: paid.
-        let own = phone_account(&app).await;
+        let own = app.account_with_bill(8410).await;
         let heard = call(&app, "CAgenuine", "+15555550123", &pay_by_phone(&own, "4242424242424242")).await;
         assert!(heard.contains("was approved"), "{heard}");
         assert_eq!(app.balance(&own).await, 0);
 
         // A number on the block list is refused from its first try.
-        let third = phone_account(&app).await;
+        let third = app.account_with_bill(8410).await;
         let heard = call(&app, "CAblocked", "+15550006666", &pay_by_phone(&third, "4242424242424242")).await;
         assert!(heard.contains("We could not take this payment by phone right now."), "{heard}");
         assert!(payments_of(&app, &third).await.is_empty());
