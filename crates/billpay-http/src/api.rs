@@ -311,7 +311,7 @@ pub async fn get_receipt(
     }
     Ok(Json(ReceiptOut::from(&Receipt::for_payment(
         &p,
-        &app.config.biller,
+        &app.config().biller,
     ))))
 }
 

@@ -27,6 +27,7 @@ pub fn routes() -> Router<Billpay> {
         .route("/desk/reports/posting", get(posting_download))
         .route("/desk/reports/aging", get(aging_download))
         .route("/desk/reports/reconciliation", get(reconciliation))
+        .merge(crate::settings::routes())
 }
 
 /// One chart and its numbers as a table (for screen readers and for copying).
@@ -361,7 +362,7 @@ async fn dashboard(
                     .map(|c| c.as_str().to_string())
                     .collect(),
                 error: Some((param, message)),
-                timezone: app.config.ivr.timezone.clone(),
+                timezone: app.config().ivr.timezone.clone(),
                 payments: vec![],
                 charts: vec![],
                 declines: vec![],

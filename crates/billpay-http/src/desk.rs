@@ -81,7 +81,7 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         .route("/desk/conversations/{id}/close", post(close))
         .route("/desk/conversations/{id}/payrequest", post(pay_request))
         .merge(crate::console::routes());
-    if app.config.portal.demo_mailbox {
+    if app.config().portal.demo_mailbox {
         r = r.route("/desk/demo-code", get(demo_code));
     }
     r.layer(middleware::from_fn_with_state(
@@ -352,7 +352,7 @@ async fn code_page_with(
                 .map(|e| e.secret_text.expose_secret().to_string())
                 .unwrap_or_default(),
             qr_svg: enrolment.map(|e| e.qr_svg),
-            demo: app.config.portal.demo_mailbox,
+            demo: app.config().portal.demo_mailbox,
         },
     )
 }

@@ -17,6 +17,7 @@ pub mod portal;
 pub mod render;
 pub mod reports;
 pub mod schedules;
+pub mod settings;
 pub mod stripe;
 pub mod twilio;
 pub mod wire;

@@ -88,7 +88,7 @@ fn forbidden() -> Response {
 }
 
 async fn require_signature(State(app): State<Billpay>, req: Request, next: Next) -> Response {
-    let Some(token) = app.config.ivr.twilio_auth_token.clone() else {
+    let Some(token) = app.config().ivr.twilio_auth_token.clone() else {
         tracing::warn!("phone webhook refused: no Twilio auth token is configured");
         return forbidden();
     };
@@ -108,7 +108,7 @@ async fn require_signature(State(app): State<Billpay>, req: Request, next: Next)
         Ok(p) => p,
         Err(_) => return forbidden(),
     };
-    let base = match &app.config.ivr.public_url {
+    let base = match &app.config().ivr.public_url {
         Some(u) => u.trim_end_matches('/').to_string(),
         None => {
             let host = parts

@@ -233,8 +233,8 @@ impl Billpay {
 }
 
 impl Billpay {
-    fn autopay_cfg(&self) -> &AutopayConfig {
-        &self.config.autopay
+    fn autopay_cfg(&self) -> AutopayConfig {
+        self.config().autopay.clone()
     }
 
     /// A saved method of this account that can pay.
@@ -281,9 +281,9 @@ impl Billpay {
         format!(
             "You authorize {} to make {what} for the amount of each bill{cap}, {when}, until you cancel AutoPay. \
              You will be notified {} days before each payment. To cancel, turn AutoPay off or call {} at least 3 days before a payment.",
-            self.config.biller.name,
+            self.config().biller.name,
             self.autopay_cfg().notice_days,
-            self.config.biller.support_phone
+            self.config().biller.support_phone
         )
     }
 
@@ -389,7 +389,7 @@ impl Billpay {
         let today = local_date(self.clock.now(), &tz_of(&account));
         let jobs = statement
             .filter(|s| s.due_date.parse::<Date>().is_ok_and(|d| d >= today))
-            .and_then(|s| statement_jobs(self, self.autopay_cfg(), &account, &row, &s));
+            .and_then(|s| statement_jobs(self, &self.autopay_cfg(), &account, &row, &s));
         let row_w = row.clone();
         self.store
             .write(move |c| {
@@ -442,7 +442,7 @@ impl Billpay {
         enrollment: &AutopayRow,
         statement: &StatementRow,
     ) -> Option<(JobRow, JobRow)> {
-        statement_jobs(self, self.autopay_cfg(), account, enrollment, statement)
+        statement_jobs(self, &self.autopay_cfg(), account, enrollment, statement)
     }
 
     pub(crate) async fn run_autopay_notice(
@@ -537,7 +537,8 @@ impl Billpay {
         {
             let age = self.clock.now().duration_since(payment.created_at);
             if age
-                < jiff::SignedDuration::try_from(self.config.processor_timeout).unwrap_or_default()
+                < jiff::SignedDuration::try_from(self.config().processor_timeout)
+                    .unwrap_or_default()
             {
                 return Err(JobError::Retry(
                     "an earlier run's payment may still be with the processor".into(),

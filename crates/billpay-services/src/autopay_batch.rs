@@ -456,7 +456,7 @@ impl Billpay {
         }
         let answers = self
             .processor
-            .charge_many(&requests, self.config.processor_timeout)
+            .charge_many(&requests, self.config().processor_timeout)
             .await;
         drop(requests);
 

@@ -856,7 +856,7 @@ impl Billpay {
             None,
             &format!(
                 "Hello {first_name}, I am {}'s virtual assistant. {MENU}",
-                self.config.biller.name
+                self.config().biller.name
             ),
         );
         let id = row.id.clone();
@@ -950,7 +950,7 @@ impl Billpay {
                 if self.chat_staffed_now() {
                     self.chat_hand_over(&conversation.id).await?;
                 } else {
-                    let (start, end) = self.config.portal.chat_hours.unwrap_or((0, 24));
+                    let (start, end) = self.config().portal.chat_hours.unwrap_or((0, 24));
                     self.chat_append(
                         &conversation.id,
                         NewMessage::new(
@@ -1186,7 +1186,7 @@ impl Billpay {
                 .with_link("/account/arrangement")
             }
             Intent::Fees => {
-                let fee = self.config.convenience_fee_minor;
+                let fee = self.config().convenience_fee_minor;
                 if fee == 0 {
                     BotReply::say(
                         "There is no fee to pay online, in chat, by phone or with AutoPay.",
@@ -1318,11 +1318,11 @@ impl Billpay {
 impl Billpay {
     /// Whether representatives answer chat now (the configured hours, in the biller's zone).
     pub fn chat_staffed_now(&self) -> bool {
-        let Some((start, end)) = self.config.portal.chat_hours else {
+        let Some((start, end)) = self.config().portal.chat_hours else {
             return true;
         };
         let tz =
-            jiff::tz::TimeZone::get(&self.config.ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+            jiff::tz::TimeZone::get(&self.config().ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let hour = self.clock.now().to_zoned(tz).hour();
         (i8::try_from(start).unwrap_or(0)..i8::try_from(end).unwrap_or(24)).contains(&hour)
     }
@@ -1410,7 +1410,7 @@ impl Billpay {
             }
         }
         let skip = messages.len().saturating_sub(TRANSCRIPT_MESSAGES_MAX);
-        let tz = crate::accounts::tz_named(&self.config.ivr.timezone);
+        let tz = crate::accounts::tz_named(&self.config().ivr.timezone);
         let lines: Vec<serde_json::Value> = messages
             .iter()
             .skip(skip)

@@ -130,12 +130,12 @@ pub(crate) async fn notify(
 }
 
 impl Billpay {
-    fn collections(&self) -> &CollectionsConfig {
-        &self.config.collections
+    fn collections(&self) -> CollectionsConfig {
+        self.config().collections.clone()
     }
 
     fn at_run_time(&self, account: &AccountRow, d: Date) -> i64 {
-        local_instant(d, self.config.autopay.run_time, &tz_of(account)).as_microsecond()
+        local_instant(d, self.config().autopay.run_time, &tz_of(account)).as_microsecond()
     }
 
     /// The collections jobs a new statement schedules, for `create_statement`'s transaction.

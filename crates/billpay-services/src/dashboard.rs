@@ -356,7 +356,7 @@ impl Billpay {
         filter: DashboardFilter,
     ) -> Result<Dashboard, ServiceError> {
         console_allowed(staff)?;
-        let tz_name = self.config.ivr.timezone.clone();
+        let tz_name = self.config().ivr.timezone.clone();
         let tz = crate::accounts::tz_named(&tz_name);
         let days = filter.days();
         let ranges: Vec<DayRange> = days
@@ -388,7 +388,16 @@ impl Billpay {
                 q::declines_by_day(&mut c, &ranges, channel).await?,
                 q::returns_by_day(&mut c, &ranges, channel).await?,
                 q::chat_by_day(&mut c, &ranges).await?,
-                q::account_flags(&mut c).await?,
+                {
+                    let today = self.today_for_biller();
+                    let start = billpay_domain::calendar::local_instant(
+                        today,
+                        jiff::civil::Time::midnight(),
+                        &crate::accounts::tz_named(&self.config().ivr.timezone),
+                    );
+                    q::account_status_counts(&mut c, &today.to_string(), start.as_microsecond())
+                        .await?
+                },
             )
         };
         let (risk_rows, refusals) = {
@@ -469,7 +478,7 @@ impl Billpay {
 
         let ivr = ivr_stats(&calls, &ranges);
         let chat = chat_stats(&chat, &names);
-        let accounts = self.account_stats(&flags).await?;
+        let accounts = account_stats(&flags);
 
         Ok(Dashboard {
             decline_totals: reason_totals(&declines),
@@ -494,34 +503,16 @@ impl Billpay {
             refusal_totals,
         })
     }
+}
 
-    async fn account_stats(
-        &self,
-        flags: &[q::AccountFlagsRow],
-    ) -> Result<AccountStats, ServiceError> {
-        // Past due: any of the balance aged beyond its due date, as the aging report ages it.
-        let aging = self.aging_report(self.today_for_biller()).await?;
-        let past_due: std::collections::HashSet<&str> = aging
-            .accounts
-            .iter()
-            .filter(|l| l.days_1_30 + l.days_31_60 + l.days_61_90 + l.days_over_90 > 0)
-            .map(|l| l.account_number.as_str())
-            .collect();
-        let mut s = AccountStats::default();
-        for f in flags {
-            s.total += 1;
-            s.autopay += f.autopay;
-            if f.service_status == "suspended" {
-                s.suspended += 1;
-            } else if f.in_arrangement != 0 {
-                s.in_arrangement += 1;
-            } else if past_due.contains(f.account_number.as_str()) {
-                s.past_due += 1;
-            } else {
-                s.current += 1;
-            }
-        }
-        Ok(s)
+fn account_stats(r: &q::AccountStatusRow) -> AccountStats {
+    AccountStats {
+        current: r.total - r.suspended - r.in_arrangement - r.past_due,
+        past_due: r.past_due,
+        suspended: r.suspended,
+        in_arrangement: r.in_arrangement,
+        total: r.total,
+        autopay: r.autopay,
     }
 }
 

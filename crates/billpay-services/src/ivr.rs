@@ -116,7 +116,7 @@ struct Line<'a> {
 
 impl Line<'_> {
     fn tz(&self) -> jiff::tz::TimeZone {
-        crate::accounts::tz_named(&self.app.config.ivr.timezone)
+        crate::accounts::tz_named(&self.app.config().ivr.timezone)
     }
 
     fn forget(&self) {
@@ -166,7 +166,7 @@ impl Backend for Line<'_> {
     }
 
     async fn verification_failed(&self, from: &str) -> Result<bool, BackendError> {
-        let limit = self.app.config.ivr.verification_limit;
+        let limit = self.app.config().ivr.verification_limit;
         Ok(self
             .app
             .rate_limit("ivr.verify", from, limit)
@@ -404,7 +404,7 @@ impl Backend for Line<'_> {
     }
 
     fn autopay_notice_days(&self) -> u8 {
-        self.app.config.autopay.notice_days
+        self.app.config().autopay.notice_days
     }
 
     fn today(&self) -> jiff::civil::Date {
@@ -412,24 +412,24 @@ impl Backend for Line<'_> {
     }
 
     fn biller_name(&self) -> String {
-        self.app.config.biller.name.clone()
+        self.app.config().biller.name.clone()
     }
 
     fn support_phone(&self) -> String {
-        self.app.config.biller.support_phone.clone()
+        self.app.config().biller.support_phone.clone()
     }
 
     fn agents_open(&self) -> bool {
         let hour = self.app.clock.now().to_zoned(self.tz()).hour();
         let (start, end) = (
-            i8::try_from(self.app.config.ivr.agent_hours_start).unwrap_or(0),
-            i8::try_from(self.app.config.ivr.agent_hours_end).unwrap_or(24),
+            i8::try_from(self.app.config().ivr.agent_hours_start).unwrap_or(0),
+            i8::try_from(self.app.config().ivr.agent_hours_end).unwrap_or(24),
         );
         (start..end).contains(&hour)
     }
 
     fn agent_hours(&self, lang: Language) -> String {
-        let c = &self.app.config.ivr;
+        let c = &self.app.config().ivr;
         let h = |x: u8| match lang {
             Language::En => match x {
                 0 | 24 => "midnight".to_string(),
@@ -570,14 +570,14 @@ impl Billpay {
 
     /// Where a transfer to a representative goes: the representatives' number, or the queue.
     fn ivr_transfer_to(&self, sid: &str) -> billpay_ivr::TransferTo {
-        match &self.config.ivr.agent_number {
+        match &self.config().ivr.agent_number {
             Some(number) => billpay_ivr::TransferTo::Dial {
                 number: number.clone(),
                 whisper_url: format!("{WHISPER_PATH}?call={}", query_value(sid)),
                 status_url: format!("{DIAL_STATUS_PATH}?call={}", query_value(sid)),
             },
             None => billpay_ivr::TransferTo::Queue {
-                name: self.config.ivr.agent_queue.clone(),
+                name: self.config().ivr.agent_queue.clone(),
                 wait_url: WAIT_PATH.to_string(),
             },
         }

@@ -115,10 +115,10 @@ impl Billpay {
     /// Leases due jobs and runs them once. Returns what happened.
     pub async fn run_due_jobs(&self, owner: &str) -> Result<RunReport, ServiceError> {
         let now = self.clock.now_micros();
-        let until = now + self.config.job_lease.as_micros() as i64;
+        let until = now + self.config().job_lease.as_micros() as i64;
         let engine = self.store.engine();
         let owner_w = owner.to_string();
-        let charge_batch = i64::from(self.config.autopay.charge_batch.max(1));
+        let charge_batch = i64::from(self.config().autopay.charge_batch.max(1));
         // AutoPay charges are leased apart, many at a time: they are charged as a batch. The
         // second lease takes any kind, oldest first, so nothing waits behind a long AutoPay run.
         let (mut charges, leased) = self

@@ -41,6 +41,7 @@ pub mod reminders;
 pub mod reports;
 pub mod risk;
 pub mod sandbox;
+pub mod settings;
 pub mod settlement;
 pub mod sms;
 pub mod staff;
@@ -131,6 +132,8 @@ pub struct ServiceConfig {
     /// The fraud rules every customer payment passes.
     /// Shared: every customer payment takes a handle into its claim transaction.
     pub risk: Arc<billpay_domain::risk::RiskRules>,
+    /// When bill reminders go out, and the quiet hours they wait through.
+    pub reminders: reminders::ReminderConfig,
 }
 
 /// The phone line's settings.
@@ -197,6 +200,7 @@ impl Default for ServiceConfig {
             stripe: None,
             desk: staff::DeskConfig::default(),
             risk: Arc::default(),
+            reminders: reminders::ReminderConfig::default(),
         }
     }
 }
@@ -209,7 +213,9 @@ pub struct Billpay {
     pub random: Arc<dyn Random>,
     pub processor: Arc<dyn Processor>,
     pub render: Arc<dyn Render>,
-    pub config: Arc<ServiceConfig>,
+    /// The configuration in force, changeable in the console: read it with
+    /// [`Billpay::config`].
+    pub settings: Arc<settings::Live>,
     /// The keyring for saved payment methods; without one, methods cannot be saved or used.
     pub vault: Option<Arc<vault::Vault>>,
     /// Live chat's announcements of new messages to this process's listeners.

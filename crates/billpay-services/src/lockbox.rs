@@ -314,7 +314,7 @@ impl Billpay {
                     &item.item_key,
                 )?;
                 let row = item_row(self, item, sha, "posted", None, now);
-                let biller = self.config.biller.clone();
+                let biller = self.config().biller.clone();
                 let posted = self
                     .store
                     .write(move |c| {
@@ -431,7 +431,7 @@ impl Billpay {
                     &item.item_key,
                 )?;
                 let pay_id = mp.row.id.clone();
-                let biller = self.config.biller.clone();
+                let biller = self.config().biller.clone();
                 let id = id.to_string();
                 let note = format!("posted to account {}", number.as_str());
                 let posted = self
@@ -555,7 +555,7 @@ impl Billpay {
             agency.trim(),
             &key,
         )?;
-        let biller = self.config.biller.clone();
+        let biller = self.config().biller.clone();
         let now = self.clock.now_micros();
         match self
             .store

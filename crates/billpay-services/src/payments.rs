@@ -333,10 +333,10 @@ impl Billpay {
 
     /// The convenience fee for a payment on this channel (zero unless configured).
     pub fn convenience_fee(&self, amount: Money, channel: Channel) -> Money {
-        if channel == Channel::Autopay || self.config.convenience_fee_minor <= 0 {
+        if channel == Channel::Autopay || self.config().convenience_fee_minor <= 0 {
             return Money::zero(amount.currency());
         }
-        Money::new(self.config.convenience_fee_minor, amount.currency())
+        Money::new(self.config().convenience_fee_minor, amount.currency())
     }
 
     /// Takes a payment. Returns the response to send, which is also what a retry with the same
@@ -450,11 +450,11 @@ impl Billpay {
             channel: req.channel,
         };
         let window_start = now
-            .checked_sub(self.config.duplicate_window)
+            .checked_sub(self.config().duplicate_window)
             .unwrap_or(now)
             .as_microsecond();
         let probe = self.risk_probe(req.channel, req.risk.as_ref(), &method, amount, now_us);
-        let rules = self.config.risk.clone();
+        let rules = self.config().risk.clone();
 
         let claim = self
             .store
@@ -603,7 +603,7 @@ impl Billpay {
             authorization_text,
         );
         let answer = tokio::time::timeout(
-            self.config.processor_timeout,
+            self.config().processor_timeout,
             self.processor.charge(&charge),
         )
         .await
@@ -695,7 +695,8 @@ impl Billpay {
             method,
             description: format!(
                 "{} bill payment {}",
-                self.config.biller.name, payment.confirmation_number
+                self.config().biller.name,
+                payment.confirmation_number
             ),
             context: crate::processor::ChargeContext {
                 payment_id: payment.id.clone(),
@@ -793,7 +794,7 @@ impl Billpay {
         mut row: IdempotencyRow,
         hash: &str,
     ) -> Result<StoredResponse, ServiceError> {
-        let deadline = tokio::time::Instant::now() + self.config.idempotency_wait;
+        let deadline = tokio::time::Instant::now() + self.config().idempotency_wait;
         loop {
             if row.request_hash != hash {
                 return Err(ServiceError::IdempotencyMismatch);
@@ -820,7 +821,7 @@ impl Billpay {
             let cutoff = self
                 .clock
                 .now()
-                .checked_sub(self.config.in_doubt_after)
+                .checked_sub(self.config().in_doubt_after)
                 .map(|t| t.as_microsecond())
                 .unwrap_or(i64::MIN);
             if resource.starts_with("pay_") {
@@ -931,7 +932,7 @@ impl Billpay {
             status,
             reference,
             decline,
-            receipt: posts.then(|| Receipt::for_payment(&updated, &self.config.biller)),
+            receipt: posts.then(|| Receipt::for_payment(&updated, &self.config().biller)),
             // A payment on a suspended account queues its restoration with it.
             restore: posts.then(|| {
                 crate::collections::restore_job(self, &payment.account_id, &payment.id, now)
@@ -1030,7 +1031,7 @@ impl Billpay {
     pub async fn resolve_in_doubt(&self, payment: Payment) -> Result<PaymentResult, ServiceError> {
         use crate::processor::Lookup;
         let found = tokio::time::timeout(
-            self.config.processor_timeout,
+            self.config().processor_timeout,
             self.processor.lookup(&payment.processor_key),
         )
         .await
@@ -1232,7 +1233,7 @@ impl Billpay {
             ))));
         };
         let answer = tokio::time::timeout(
-            self.config.processor_timeout,
+            self.config().processor_timeout,
             self.processor
                 .refund(&processor_key, &charge_ref, refund.amount),
         )

@@ -507,7 +507,7 @@ impl Billpay {
         };
         let Some(row) = row else { return Ok(None) };
         let now = self.clock.now_micros();
-        let cfg = &self.config.portal;
+        let cfg = &self.config().portal;
         let idle_us = cfg.session_idle.as_micros() as i64;
         let absolute_us = cfg.session_absolute.as_micros() as i64;
         if now - row.last_seen_at > idle_us || now - row.created_at > absolute_us {
@@ -578,7 +578,7 @@ impl Billpay {
     /// Deletes timed-out sessions (a batch). Returns how many.
     pub async fn portal_sweep_sessions(&self) -> Result<u64, ServiceError> {
         let now = self.clock.now_micros();
-        let cfg = &self.config.portal;
+        let cfg = &self.config().portal;
         let idle_before = now - cfg.session_idle.as_micros() as i64;
         let started_before = now - cfg.session_absolute.as_micros() as i64;
         Ok(self
@@ -957,7 +957,7 @@ impl Billpay {
 
     fn mailbox_message(&self, r: billpay_store::outbox::DeliveryRow) -> MailboxMessage {
         let rendered = if r.kind.starts_with(crate::sms::KIND_PREFIX) {
-            crate::sms::render_sms(&r.kind, &r.payload_json, &self.config.biller.name)
+            crate::sms::render_sms(&r.kind, &r.payload_json, &self.config().biller.name)
                 .map(|text| ("Text message".to_string(), text))
                 .map_err(|e| e.to_string())
         } else {

@@ -81,7 +81,7 @@ impl Billpay {
     }
 
     fn texts_available(&self) -> bool {
-        self.config.sms.is_some() || self.config.portal.demo_mailbox
+        self.config().sms.is_some() || self.config().portal.demo_mailbox
     }
 
     /// Starts adding an authenticator app: a new secret to scan (the one pending before, if

@@ -42,7 +42,7 @@ impl Billpay {
         let cutoff = self
             .clock
             .now()
-            .checked_sub(self.config.in_doubt_after)
+            .checked_sub(self.config().in_doubt_after)
             .map(|t| t.as_microsecond())
             .unwrap_or(i64::MIN);
         let (payments, refunds) = {
@@ -85,7 +85,7 @@ impl Billpay {
         let prune_before = self
             .clock
             .now()
-            .checked_sub(self.config.idempotency_retention)
+            .checked_sub(self.config().idempotency_retention)
             .map(|t| t.as_microsecond())
             .unwrap_or(i64::MIN);
         let idle_before = self

@@ -1,6 +1,6 @@
 //! Bill reminders: bill ready, due soon, past due — by email and text message, only over a
 //! channel the customer consented to (TCPA), and never in quiet hours in the customer's time
-//! zone (before 08:00 or from 21:00 local); a reminder due then waits for the morning.
+//! zone (by default before 08:00 or from 21:00 local: `[reminders]`); a reminder due then waits for the morning.
 //!
 //! A statement schedules its three reminders in the transaction that records it. Each looks
 //! again when it runs: a bill already paid gets no "due soon" or "past due" reminder, and an
@@ -19,14 +19,60 @@ use crate::{Billpay, ServiceError};
 
 pub const JOB_REMINDER: &str = "reminder.send";
 
-/// Reminders are sent from this local time...
-pub const QUIET_UNTIL: Time = Time::constant(8, 0, 0, 0);
-/// ...until this one.
-pub const QUIET_FROM: Time = Time::constant(21, 0, 0, 0);
-/// Local time reminders are scheduled for.
-pub const SEND_AT: Time = Time::constant(10, 0, 0, 0);
-/// Days before the due date of the "due soon" reminder.
-pub const DUE_SOON_DAYS: i64 = 3;
+/// When reminders go out, in the customer's time zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReminderConfig {
+    /// Local time reminders are scheduled for.
+    pub send_at: Time,
+    /// Days before the due date of the "due soon" reminder.
+    pub due_soon_days: i64,
+    /// Quiet hours: no reminder from `quiet_start` until `quiet_end` (over midnight). A
+    /// reminder due then waits for `quiet_end`. The TCPA allows 08:00 to 21:00 at most.
+    pub quiet_start: Time,
+    pub quiet_end: Time,
+}
+
+impl Default for ReminderConfig {
+    fn default() -> Self {
+        ReminderConfig {
+            send_at: Time::constant(10, 0, 0, 0),
+            due_soon_days: 3,
+            quiet_start: Time::constant(21, 0, 0, 0),
+            quiet_end: Time::constant(8, 0, 0, 0),
+        }
+    }
+}
+
+impl ReminderConfig {
+    /// Checks the times: quiet hours run over midnight and cover at least 21:00 to 08:00, and
+    /// reminders are sent outside them. The error names the setting.
+    pub fn check(&self) -> Result<(), String> {
+        if self.quiet_start > Time::constant(21, 0, 0, 0)
+            || self.quiet_start < Time::constant(12, 0, 0, 0)
+        {
+            return Err("[reminders] quiet_start must be from 12:00 to 21:00 (the TCPA allows no reminders from 21:00)".into());
+        }
+        if self.quiet_end < Time::constant(8, 0, 0, 0)
+            || self.quiet_end >= Time::constant(12, 0, 0, 0)
+        {
+            return Err("[reminders] quiet_end must be from 08:00 to 11:59 (the TCPA allows no reminders before 08:00)".into());
+        }
+        if self.quiet(self.send_at) {
+            return Err(
+                "[reminders] send_at must be outside quiet hours (quiet_start to quiet_end)".into(),
+            );
+        }
+        if !(1..=14).contains(&self.due_soon_days) {
+            return Err("[reminders] due_soon_days must be 1 to 14".into());
+        }
+        Ok(())
+    }
+
+    /// Whether `t` is within quiet hours.
+    pub fn quiet(&self, t: Time) -> bool {
+        t < self.quiet_end || t >= self.quiet_start
+    }
+}
 
 impl Billpay {
     /// The reminder jobs of a new statement, for `create_statement`'s transaction.
@@ -39,7 +85,8 @@ impl Billpay {
             return Vec::new();
         };
         let tz = tz_of(account);
-        let at = |d: Date| local_instant(d, SEND_AT, &tz).as_microsecond();
+        let rc = self.config().reminders.clone();
+        let at = |d: Date| local_instant(d, rc.send_at, &tz).as_microsecond();
         let mk = |what: &str, run_at: i64| {
             job(
                 self,
@@ -50,7 +97,7 @@ impl Billpay {
             )
         };
         let soon = due
-            .checked_sub(jiff::Span::new().days(DUE_SOON_DAYS))
+            .checked_sub(jiff::Span::new().days(rc.due_soon_days))
             .unwrap_or(due);
         vec![
             mk("ready", self.clock.now_micros()),
@@ -75,11 +122,11 @@ impl Billpay {
         match (channel, granted) {
             ("sms", true) => format!(
                 "I agree to receive automated text messages about my {} bill at my phone number. Message and data rates may apply. Reply STOP to stop.",
-                self.config.biller.name
+                self.config().biller.name
             ),
             ("email", true) => format!(
                 "I agree to receive emails about my {} bill.",
-                self.config.biller.name
+                self.config().biller.name
             ),
             _ => "Consent withdrawn.".to_string(),
         }
@@ -164,8 +211,9 @@ impl Billpay {
         // Quiet hours: wait for the morning, in the customer's time zone.
         let tz = tz_of(&account);
         let local = self.clock.now().to_zoned(tz.clone());
-        if local.time() < QUIET_UNTIL || local.time() >= QUIET_FROM {
-            let day = if local.time() >= QUIET_FROM {
+        let rc = self.config().reminders.clone();
+        if rc.quiet(local.time()) {
+            let day = if local.time() >= rc.quiet_start {
                 local.date().tomorrow().unwrap_or(local.date())
             } else {
                 local.date()
@@ -175,7 +223,7 @@ impl Billpay {
                 JOB_REMINDER,
                 format!("{}:morning:{day}", j.business_key),
                 payload.clone(),
-                local_instant(day, QUIET_UNTIL, &tz).as_microsecond(),
+                local_instant(day, rc.quiet_end, &tz).as_microsecond(),
             );
             self.store
                 .write(move |c| Box::pin(async move { jq::enqueue(c, &later).await }))
@@ -192,24 +240,26 @@ impl Billpay {
         let message = match (what.as_str(), unpaid, autopay) {
             ("ready", _, true) => format!(
                 "Your {} bill of {} is ready. AutoPay will pay it on time.",
-                self.config.biller.name,
+                self.config().biller.name,
                 billpay_domain::Money::new(statement.amount_due, currency)
             ),
             ("ready", _, false) => format!(
                 "Your {} bill of {} is ready, due {}.",
-                self.config.biller.name,
+                self.config().biller.name,
                 billpay_domain::Money::new(statement.amount_due, currency),
                 statement.due_date
             ),
             ("due_soon", Some(m), false) => {
                 format!(
                     "Reminder: {m} is due {}. Pay by phone at {}.",
-                    statement.due_date, self.config.biller.support_phone
+                    statement.due_date,
+                    self.config().biller.support_phone
                 )
             }
             ("past_due", Some(m), _) => format!(
                 "Your payment of {m} was due {}. Pay now to avoid a late fee, or call {} about a payment arrangement.",
-                statement.due_date, self.config.biller.support_phone
+                statement.due_date,
+                self.config().biller.support_phone
             ),
             _ => return Ok(()), // paid, or AutoPay will pay
         };

@@ -96,7 +96,17 @@ impl PostingFile {
 impl Billpay {
     /// The payments, refunds and returns the ledger posted on `date` in the biller's time zone.
     pub async fn posting_file(&self, date: jiff::civil::Date) -> Result<PostingFile, ServiceError> {
-        let tz_name = self.config.ivr.timezone.clone();
+        self.posting_file_with_progress(date, &|_, _| {}).await
+    }
+
+    /// [`Billpay::posting_file`], telling `progress` (lines read, lines in all) after
+    /// each page of [`POSTING_PAGE`] lines: `billpay report posting` draws a progress bar.
+    pub async fn posting_file_with_progress(
+        &self,
+        date: jiff::civil::Date,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<PostingFile, ServiceError> {
+        let tz_name = self.config().ivr.timezone.clone();
         let tz = crate::accounts::tz_named(&tz_name);
         let start =
             billpay_domain::calendar::local_instant(date, jiff::civil::Time::midnight(), &tz);
@@ -104,10 +114,26 @@ impl Billpay {
             .tomorrow()
             .map_err(|_| ServiceError::invalid("date", "the date is out of range"))?;
         let end = billpay_domain::calendar::local_instant(next, jiff::civil::Time::midnight(), &tz);
-        let rows = {
-            let mut c = self.store.read_conn().await?;
-            q::posting_lines(&mut c, start.as_microsecond(), end.as_microsecond()).await?
-        };
+        let (from, to) = (start.as_microsecond(), end.as_microsecond());
+        let mut rows = Vec::new();
+        let mut c = self.store.read_conn().await?;
+        let all = u64::try_from(q::movements_between(&mut c, from, to).await?).unwrap_or(0);
+        progress(0, all);
+        let mut after = (from - 1, String::new());
+        loop {
+            let page =
+                q::posting_lines(&mut c, from, to, (after.0, &after.1), POSTING_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = (last.posted_at, last.entry_id.clone());
+            let full = page.len() as i64 == POSTING_PAGE;
+            rows.extend(page);
+            progress((rows.len() as u64).min(all), all);
+            if !full {
+                break;
+            }
+        }
+        drop(c);
+        progress(all, all);
         let mut totals: std::collections::BTreeMap<String, i64> = Default::default();
         let lines: Vec<PostingLine> = rows
             .into_iter()
@@ -236,12 +262,18 @@ impl AgingReport {
     }
 }
 
+/// Lines one page of the posting file reads at a time.
+pub const POSTING_PAGE: i64 = 5_000;
+
+/// Accounts one page of the aging report reads at a time.
+pub const AGING_PAGE: i64 = 2_000;
+
 impl Billpay {
     /// Today in the biller's time zone.
     pub fn today_for_biller(&self) -> jiff::civil::Date {
         self.clock
             .now()
-            .to_zoned(crate::accounts::tz_named(&self.config.ivr.timezone))
+            .to_zoned(crate::accounts::tz_named(&self.config().ivr.timezone))
             .date()
     }
 
@@ -252,57 +284,71 @@ impl Billpay {
         &self,
         as_of: jiff::civil::Date,
     ) -> Result<AgingReport, ServiceError> {
-        let tz_name = self.config.ivr.timezone.clone();
+        self.aging_report_with_progress(as_of, &|_, _| {}).await
+    }
+
+    /// [`Billpay::aging_report`], telling `progress` (accounts done, accounts in all) after
+    /// each page of [`AGING_PAGE`] accounts: `billpay report aging` draws a progress bar.
+    pub async fn aging_report_with_progress(
+        &self,
+        as_of: jiff::civil::Date,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<AgingReport, ServiceError> {
+        let tz_name = self.config().ivr.timezone.clone();
         let tz = crate::accounts::tz_named(&tz_name);
         let next = as_of
             .tomorrow()
             .map_err(|_| ServiceError::invalid("as_of", "the date is out of range"))?;
         let end = billpay_domain::calendar::local_instant(next, jiff::civil::Time::midnight(), &tz);
-        let rows = {
-            let mut c = self.store.read_conn().await?;
-            q::receivable_postings(&mut c, end.as_microsecond()).await?
-        };
         let mut accounts = Vec::new();
         let mut totals: std::collections::BTreeMap<String, billpay_domain::AgingBuckets> =
             Default::default();
-        let mut i = 0;
-        while i < rows.len() {
-            let first = &rows[i];
-            let mut balance = 0i64;
-            let mut charges = Vec::new();
-            let mut j = i;
-            while j < rows.len() && rows[j].account_number == first.account_number {
-                let r = &rows[j];
-                balance += r.amount;
-                if r.amount > 0 {
-                    let due = r
-                        .due_date
-                        .as_deref()
-                        .and_then(|d| d.parse::<jiff::civil::Date>().ok())
-                        .unwrap_or_else(|| {
-                            crate::clock::from_micros(r.posted_at)
-                                .to_zoned(tz.clone())
-                                .date()
-                        });
-                    charges.push((due, r.amount));
+        let mut c = self.store.read_conn().await?;
+        let all = u64::try_from(q::account_count(&mut c).await?).unwrap_or(0);
+        let mut done = 0u64;
+        let mut after = String::new();
+        progress(0, all);
+        while let Some(last) = q::account_page_end(&mut c, &after, AGING_PAGE).await? {
+            let rows = q::receivable_postings(&mut c, end.as_microsecond(), &after, &last).await?;
+            for group in rows.chunk_by(|a, b| a.account_number == b.account_number) {
+                let first = &group[0];
+                let balance: i64 = group.iter().map(|r| r.amount).sum();
+                let charges: Vec<(jiff::civil::Date, i64)> = group
+                    .iter()
+                    .filter(|r| r.amount > 0)
+                    .map(|r| {
+                        let due = r
+                            .due_date
+                            .as_deref()
+                            .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+                            .unwrap_or_else(|| {
+                                crate::clock::from_micros(r.posted_at)
+                                    .to_zoned(tz.clone())
+                                    .date()
+                            });
+                        (due, r.amount)
+                    })
+                    .collect();
+                let buckets = billpay_domain::age_balance(balance, &charges, as_of);
+                if balance != 0 {
+                    totals
+                        .entry(first.currency.clone())
+                        .or_default()
+                        .add(&buckets);
+                    accounts.push(AgingLine::new(
+                        first.account_number.clone(),
+                        first.account_name.clone(),
+                        first.currency.clone(),
+                        &buckets,
+                    ));
                 }
-                j += 1;
             }
-            let buckets = billpay_domain::age_balance(balance, &charges, as_of);
-            if balance != 0 {
-                totals
-                    .entry(first.currency.clone())
-                    .or_default()
-                    .add(&buckets);
-                accounts.push(AgingLine::new(
-                    first.account_number.clone(),
-                    first.account_name.clone(),
-                    first.currency.clone(),
-                    &buckets,
-                ));
-            }
-            i = j;
+            done = (done + AGING_PAGE as u64).min(all);
+            progress(done, all);
+            after = last;
         }
+        drop(c);
+        progress(all, all);
         Ok(AgingReport {
             as_of: as_of.to_string(),
             timezone: tz_name,

@@ -128,7 +128,7 @@ impl Billpay {
 
     /// Forgets attempts older than every window (run by the daily housekeeping).
     pub async fn prune_risk_events(&self) -> Result<u64, ServiceError> {
-        let rules = &self.config.risk;
+        let rules = &self.config().risk;
         let longest = (rules.window_minutes * 60).max(rules.account_window_hours * 3600);
         let before = self.clock.now_micros() - (longest + 3600) * 1_000_000;
         Ok(self

@@ -153,7 +153,7 @@ impl Billpay {
     /// Leases due text messages and sends them once. Without an `[sms]` configuration, does
     /// nothing (rows stay queued).
     pub async fn deliver_sms(&self, owner: &str) -> Result<DeliveryReport, ServiceError> {
-        let Some(cfg) = self.config.sms.clone() else {
+        let Some(cfg) = self.config().sms.clone() else {
             return Ok(DeliveryReport::default());
         };
         let (interrupted, batch) = self.lease_outbox(Channel::Sms, owner, INTERRUPTED).await?;
@@ -241,7 +241,7 @@ impl Billpay {
         client: &reqwest::Client,
         row: &DeliveryRow,
     ) -> Attempt {
-        let body = match render_sms(&row.kind, &row.payload_json, &self.config.biller.name) {
+        let body = match render_sms(&row.kind, &row.payload_json, &self.config().biller.name) {
             Ok(b) => b,
             Err(e) => return Attempt::Permanent(e),
         };

@@ -1223,7 +1223,7 @@ impl Billpay {
         }
         .ok_or(ServiceError::NotFound { what: "fee" })?;
         let amount = Money::new(fee.amount, account.currency);
-        if staff.role < Role::Supervisor && fee.amount > self.config.desk.agent_waiver_max_minor {
+        if staff.role < Role::Supervisor && fee.amount > self.config().desk.agent_waiver_max_minor {
             self.staff_audit(
                 &staff.id,
                 "desk.waiver_refused",
@@ -1235,7 +1235,7 @@ impl Billpay {
             .await?;
             return Err(forbidden(&format!(
                 "Only a supervisor can waive a fee above {}.",
-                Money::new(self.config.desk.agent_waiver_max_minor, account.currency)
+                Money::new(self.config().desk.agent_waiver_max_minor, account.currency)
             )));
         }
         self.waive_charge(charge_id, &staff.name, reason).await?;
@@ -1298,7 +1298,7 @@ impl Billpay {
                 "Enter an amount more than $0.00 and at most $1,000,000.00.",
             ));
         }
-        let max = self.config.desk.agent_payment_max_minor;
+        let max = self.config().desk.agent_payment_max_minor;
         if staff.role < Role::Supervisor && amount.minor_units() > max {
             self.staff_audit(
                 &staff.id,

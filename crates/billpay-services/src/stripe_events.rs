@@ -110,7 +110,7 @@ pub fn funds_withdrawn(status: &str) -> bool {
 
 impl Billpay {
     fn stripe(&self) -> Result<Arc<StripeProcessor>, WebhookError> {
-        self.config
+        self.config()
             .stripe
             .clone()
             .ok_or(WebhookError::NotConfigured)

@@ -151,7 +151,7 @@ impl Billpay {
     }
 
     fn enrolment(&self, secret: &[u8], label: &str) -> Result<Enrolment, ServiceError> {
-        let t = totp(secret.to_vec(), &self.config.biller.name, label)?;
+        let t = totp(secret.to_vec(), &self.config().biller.name, label)?;
         let uri = t
             .to_url()
             .map_err(|e| corrupt(&format!("no otpauth link: {e}")))?;
@@ -227,7 +227,7 @@ impl Billpay {
             return Ok(false);
         };
         let secret = self.open_totp(&row)?;
-        let t = totp(secret.to_vec(), &self.config.biller.name, "code")?;
+        let t = totp(secret.to_vec(), &self.config().biller.name, "code")?;
         let Some(step) = matching_step(&t, code, unix_secs(now)) else {
             return Ok(false);
         };
@@ -250,7 +250,7 @@ impl Billpay {
             return Ok(TotpCheck::NotEnrolled);
         };
         let secret = self.open_totp(&row)?;
-        let t = totp(secret.to_vec(), &self.config.biller.name, "code")?;
+        let t = totp(secret.to_vec(), &self.config().biller.name, "code")?;
         let now = self.clock.now_micros();
         let Some(step) = matching_step(&t, code, unix_secs(now)) else {
             return Ok(TotpCheck::Wrong);

@@ -268,28 +268,35 @@ pub async fn calls_between(
     .await?)
 }
 
-/// Accounts as the dashboard counts them: service status, and whether an arrangement is
-/// active.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct AccountFlagsRow {
-    pub account_number: String,
-    pub service_status: String,
+/// Accounts by status, as the dashboard counts them: each account once, in the first of
+/// suspended, in an active arrangement, past due, current.
+#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccountStatusRow {
+    pub total: i64,
+    pub suspended: i64,
     pub in_arrangement: i64,
+    pub past_due: i64,
     pub autopay: i64,
 }
 
-/// Every account, by number.
-pub async fn account_flags(c: &mut AnyConnection) -> R<Vec<AccountFlagsRow>> {
-    Ok(sqlx::query_as::<_, AccountFlagsRow>(
-        "SELECT a.account_number, a.service_status, \
-           CAST(CASE WHEN EXISTS (SELECT 1 FROM arrangements r WHERE r.account_id = a.id \
-             AND r.status = 'active') THEN 1 ELSE 0 END AS BIGINT) AS in_arrangement, \
-           CAST(CASE WHEN EXISTS (SELECT 1 FROM autopay_enrollments e WHERE e.account_id = a.id \
-             AND e.status = 'active') THEN 1 ELSE 0 END AS BIGINT) AS autopay \
-         FROM accounts a ORDER BY a.account_number",
+/// [`AccountStatusRow`] in one pass over the accounts, in the database. Past due is the aging
+/// report's rule: payments pay the oldest charges first, so an account is past due when its
+/// receivable balance is more than its charges not yet due (a statement due on or after
+/// `today`, `YYYY-MM-DD`; any other charge posted since `today_start`, the biller's local
+/// midnight, in microseconds).
+pub async fn account_status_counts(
+    c: &mut AnyConnection,
+    today: &str,
+    today_start: i64,
+) -> R<AccountStatusRow> {
+    let row = sqlx::query_as::<_, AccountStatusRow>(
+        "WITH per AS (            SELECT a.service_status AS service_status,              CASE WHEN EXISTS (SELECT 1 FROM arrangements r WHERE r.account_id = a.id                AND r.status = 'active') THEN 1 ELSE 0 END AS arr,              CASE WHEN EXISTS (SELECT 1 FROM autopay_enrollments e WHERE e.account_id = a.id                AND e.status = 'active') THEN 1 ELSE 0 END AS ap,              (SELECT COALESCE(SUM(po.amount), 0) FROM journal_entries j                JOIN postings po ON po.journal_id = j.id                WHERE j.account_id = a.id AND po.ledger_account = 'ar:' || a.account_number) AS balance,              (SELECT COALESCE(SUM(po.amount), 0) FROM journal_entries j                JOIN postings po ON po.journal_id = j.id                LEFT JOIN statements s ON j.source_type = 'statement' AND s.id = j.source_id                WHERE j.account_id = a.id AND po.ledger_account = 'ar:' || a.account_number                  AND po.amount > 0                  AND ((s.due_date IS NOT NULL AND s.due_date >= $1)                    OR (s.due_date IS NULL AND j.created_at >= $2))) AS not_due            FROM accounts a)          SELECT CAST(COUNT(*) AS BIGINT) AS total,            CAST(COALESCE(SUM(CASE WHEN service_status = 'suspended' THEN 1 ELSE 0 END), 0) AS BIGINT) AS suspended,            CAST(COALESCE(SUM(CASE WHEN service_status <> 'suspended' AND arr = 1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS in_arrangement,            CAST(COALESCE(SUM(CASE WHEN service_status <> 'suspended' AND arr = 0 AND balance > not_due              THEN 1 ELSE 0 END), 0) AS BIGINT) AS past_due,            CAST(COALESCE(SUM(ap), 0) AS BIGINT) AS autopay          FROM per",
     )
-    .fetch_all(c)
-    .await?)
+    .bind(today)
+    .bind(today_start)
+    .fetch_one(c)
+    .await?;
+    Ok(row)
 }
 
 /// The queue now, for the metrics gauges: jobs due (queued, `run_at <= now`) and when the

@@ -340,6 +340,11 @@ impl Store {
         self.pool.close().await;
         self.session_pool.close().await;
     }
+
+    /// Whether [`Store::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
 }
 
 fn ensure_sqlite_parent(url: &str) -> Result<(), StoreError> {

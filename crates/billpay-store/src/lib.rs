@@ -26,6 +26,7 @@ pub mod queries;
 pub mod reports;
 pub mod risk;
 pub mod rows;
+pub mod settings;
 pub mod totp;
 
 pub use db::{Engine, GROUP_COMMIT_BATCH_MAX, Store, StoreOptions, WriteFn};

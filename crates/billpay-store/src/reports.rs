@@ -44,15 +44,42 @@ const MOVEMENTS: &str = "SELECT j.id AS entry_id, j.kind, j.created_at AS posted
        ELSE j.source_id END) \
      WHERE j.source_type IN ('payment', 'refund') AND j.kind <> 'fee' ";
 
-/// The payment movements posted in `[from, to)` (microseconds), oldest first.
-pub async fn posting_lines(c: &mut AnyConnection, from: i64, to: i64) -> R<Vec<PostingLineRow>> {
+/// How many payment movements were posted in `[from, to)` (microseconds): the posting file's
+/// length, for a progress bar.
+pub async fn movements_between(c: &mut AnyConnection, from: i64, to: i64) -> R<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM journal_entries j \
+         WHERE j.source_type IN ('payment', 'refund') AND j.kind <> 'fee' \
+           AND j.created_at >= $1 AND j.created_at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(c)
+    .await?;
+    Ok(n)
+}
+
+/// The payment movements posted in `[from, to)` (microseconds), oldest first, after the entry
+/// `(after_at, after_id)` (start with `(from - 1, "")`), at most `limit`.
+pub async fn posting_lines(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+    after: (i64, &str),
+    limit: i64,
+) -> R<Vec<PostingLineRow>> {
     let sql = format!(
-        "{MOVEMENTS} AND j.created_at >= $1 AND j.created_at < $2 ORDER BY j.created_at, j.id"
+        "{MOVEMENTS} AND j.created_at >= $1 AND j.created_at < $2 \
+         AND (j.created_at > $3 OR (j.created_at = $3 AND j.id > $4)) \
+         ORDER BY j.created_at, j.id LIMIT $5"
     );
     Ok(
         sqlx::query_as::<_, PostingLineRow>(sqlx::AssertSqlSafe(sql))
             .bind(from)
             .bind(to)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(limit)
             .fetch_all(c)
             .await?,
     )
@@ -90,23 +117,58 @@ pub struct ReceivablePostingRow {
     pub due_date: Option<String>,
 }
 
-/// Every posting to customers' receivables up to `until` (microseconds, exclusive), by
-/// account number.
+/// How many accounts there are.
+pub async fn account_count(c: &mut AnyConnection) -> R<i64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM accounts")
+        .fetch_one(c)
+        .await?;
+    Ok(n)
+}
+
+/// The account number ending the page of `limit` accounts after `after` in number order (the
+/// last one there is when fewer are left; None when none are).
+pub async fn account_page_end(c: &mut AnyConnection, after: &str, limit: i64) -> R<Option<String>> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT account_number FROM accounts WHERE account_number > $1 \
+         ORDER BY account_number LIMIT 1 OFFSET $2",
+    )
+    .bind(after)
+    .bind(limit.max(1) - 1)
+    .fetch_optional(&mut *c)
+    .await?;
+    if let Some((n,)) = row {
+        return Ok(Some(n));
+    }
+    let (last,): (Option<String>,) =
+        sqlx::query_as("SELECT MAX(account_number) FROM accounts WHERE account_number > $1")
+            .bind(after)
+            .fetch_one(c)
+            .await?;
+    Ok(last)
+}
+
+/// Every posting to the receivables of the accounts numbered in `(after, last]`, up to `until`
+/// (microseconds, exclusive), by account number.
 pub async fn receivable_postings(
     c: &mut AnyConnection,
     until: i64,
+    after: &str,
+    last: &str,
 ) -> R<Vec<ReceivablePostingRow>> {
     Ok(sqlx::query_as::<_, ReceivablePostingRow>(
         "SELECT a.account_number, a.name AS account_name, po.currency, po.amount, \
            j.created_at AS posted_at, s.due_date \
-         FROM postings po \
-         JOIN journal_entries j ON j.id = po.journal_id \
-         JOIN accounts a ON a.id = j.account_id \
+         FROM accounts a \
+         JOIN journal_entries j ON j.account_id = a.id \
+         JOIN postings po ON po.journal_id = j.id \
          LEFT JOIN statements s ON j.source_type = 'statement' AND s.id = j.source_id \
-         WHERE po.ledger_account = 'ar:' || a.account_number AND j.created_at < $1 \
+         WHERE a.account_number > $2 AND a.account_number <= $3 \
+           AND po.ledger_account = 'ar:' || a.account_number AND j.created_at < $1 \
          ORDER BY a.account_number, j.created_at, j.id",
     )
     .bind(until)
+    .bind(after)
+    .bind(last)
     .fetch_all(c)
     .await?)
 }

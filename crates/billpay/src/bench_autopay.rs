@@ -423,7 +423,7 @@ async fn load(app: &Billpay, n: usize, per_tx: usize) -> Result<Vec<BenchAccount
     let tz = jiff::tz::TimeZone::get(tz_name)?;
     let now = app.clock.now();
     let due = local_date(now, &tz).checked_sub(jiff::Span::new().days(2))?;
-    let cfg = &app.config.autopay;
+    let cfg = &app.config().autopay;
     let charge_at = local_instant(due, cfg.run_time, &tz).as_microsecond();
     let notice_at = local_instant(
         billpay_domain::pre_debit_notice_date(due, cfg.notice_days),

@@ -479,6 +479,7 @@ pub async fn build_with_clock(
             "processor = {other:?} needs its settings (processor = \"stripe\" needs a [stripe] table)"
         ),
     };
+    let source = Arc::new(config::FileSource::new(settings)?);
     let app = Billpay {
         vault,
         store,
@@ -486,10 +487,17 @@ pub async fn build_with_clock(
         random,
         processor,
         render: Arc::new(billpay_http::JsonRender),
-        config: Arc::new(config),
+        settings: Arc::new(billpay_services::settings::Live::from_source(
+            config, source,
+        )),
         chat: Arc::default(),
     }
     .with_ach_origination();
+    // The settings saved in the console, then any saved later by another instance.
+    if let Err(e) = app.refresh_settings().await {
+        tracing::warn!(error = %e, "the console's settings could not be read; the file's are in force");
+    }
+    tokio::spawn(app.clone().settings_watch());
     // Live chat between instances on PostgreSQL: other instances' messages reach this one's
     // listeners (a no-op on SQLite).
     if app.store.engine() == billpay_store::Engine::Postgres {
@@ -566,8 +574,8 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     })
                 })
                 .transpose()?;
-            let (mut app, _) = build_from_settings(&settings, true).await?;
-            let mut config = (*app.config).clone();
+            let (app, _) = build_from_settings(&settings, true).await?;
+            let mut config = (*app.config()).clone();
             config.in_doubt_after = jiff::SignedDuration::from_secs(
                 i64::try_from(in_doubt_after_secs).unwrap_or(i64::MAX),
             );
@@ -578,7 +586,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     .in_doubt_after
                     .max(billpay_services::stripe::SEARCH_SETTLE);
             }
-            app.config = Arc::new(config);
+            let app = app.with_config(config);
             let r = app.reconcile().await?;
             println!(
                 "payments resolved: {}\npayments still in doubt: {}\nrefunds resolved: {}\nbank debits settled: {}\nbank debits returned: {}\nidempotency keys pruned: {}",
@@ -1118,7 +1126,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
 
 /// Says once, at start-up, whether customer emails and texts will be delivered.
 async fn announce_email(app: &Billpay) {
-    match &app.config.sms {
+    match &app.config().sms {
         Some(m) => tracing::info!(
             provider = %m.api_base,
             from = %m.from.as_deref().or(m.messaging_service_sid.as_deref()).unwrap_or_default(),
@@ -1134,7 +1142,7 @@ async fn announce_email(app: &Billpay) {
             }
         }
     }
-    match &app.config.email {
+    match &app.config().email {
         Some(e) => tracing::info!(
             relay = %format!("{}:{}", e.smtp_host, e.smtp_port),
             tls = ?e.tls,
@@ -1329,6 +1337,19 @@ fn write_report(text: &str, output: Option<std::path::PathBuf>, what: &str) -> R
     Ok(())
 }
 
+/// A progress bar on standard error for a long report (drawn only on a terminal, so a file or
+/// a pipe gets the report alone): `what` counts, e.g. "accounts".
+fn report_bar(what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {what}  {{per_sec}}  eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 fn report_day(flag: &str, value: &str) -> Result<jiff::civil::Date> {
     value.trim().parse().map_err(|_| {
         anyhow::anyhow!("{flag} must be a day as YYYY-MM-DD, like 2026-12-04; got {value:?}")
@@ -1354,8 +1375,16 @@ async fn report(action: ReportAction, settings: &Settings) -> Result<std::proces
                 Some(d) => d,
                 None => app.today_for_biller(),
             };
-            let aging = app.aging_report(day).await?;
+            let bar = report_bar("accounts");
+            let aging = app
+                .aging_report_with_progress(day, &|done, all| {
+                    bar.set_length(all);
+                    bar.set_position(done);
+                })
+                .await;
+            bar.finish_and_clear();
             app.store.close().await;
+            let aging = aging?;
             let text = if format == "json" {
                 aging.to_json()
             } else {
@@ -1400,8 +1429,16 @@ async fn report(action: ReportAction, settings: &Settings) -> Result<std::proces
                 anyhow::bail!("--format must be csv or json; got {format:?}");
             }
             let (app, _) = build_from_settings(settings, true).await?;
-            let file = app.posting_file(day).await?;
+            let bar = report_bar("lines");
+            let file = app
+                .posting_file_with_progress(day, &|done, all| {
+                    bar.set_length(all);
+                    bar.set_position(done);
+                })
+                .await;
+            bar.finish_and_clear();
             app.store.close().await;
+            let file = file?;
             let text = if format == "json" {
                 file.to_json()
             } else {
@@ -1506,13 +1543,13 @@ async fn outbox(action: OutboxAction, settings: &Settings) -> Result<std::proces
     let result = async {
         match action {
             OutboxAction::Send => {
-                if app.config.email.is_none() && app.config.sms.is_none() {
+                if app.config().email.is_none() && app.config().sms.is_none() {
                     anyhow::bail!("delivery is off: add an [email] or [sms] section to the configuration");
                 }
                 let owner = billpay_services::jobs::worker_name(&app);
                 for (what, on, r) in [
-                    ("emails", app.config.email.is_some(), app.drain_email(&owner).await?),
-                    ("texts", app.config.sms.is_some(), app.drain_sms(&owner).await?),
+                    ("emails", app.config().email.is_some(), app.drain_email(&owner).await?),
+                    ("texts", app.config().sms.is_some(), app.drain_sms(&owner).await?),
                 ] {
                     if on {
                         println!(
@@ -1531,10 +1568,10 @@ async fn outbox(action: OutboxAction, settings: &Settings) -> Result<std::proces
                 println!("{id} queued again");
             }
             OutboxAction::Status => {
-                if app.config.email.is_none() {
+                if app.config().email.is_none() {
                     println!("email delivery is off: no [email] section in the configuration\n");
                 }
-                if app.config.sms.is_none() {
+                if app.config().sms.is_none() {
                     println!("text message delivery is off: no [sms] section in the configuration\n");
                 }
                 println!("kind\tstatus\tcount");
@@ -1584,7 +1621,7 @@ pub async fn daily_ach_export(
     at: jiff::civil::Time,
     exported_on: &mut Option<jiff::civil::Date>,
 ) {
-    let tz = jiff::tz::TimeZone::get(&app.config.ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = jiff::tz::TimeZone::get(&app.config().ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let now = app.clock.now().to_zoned(tz);
     if now.time() < at || *exported_on == Some(now.date()) {
         return;

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::GlobalArgs;
 
@@ -21,7 +21,7 @@ impl std::fmt::Debug for SecretSetting {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub database_url: String,
@@ -42,6 +42,7 @@ pub struct Settings {
     pub tls_key: Option<std::path::PathBuf>,
     /// The telephony provider's auth token (also BILLPAY_TWILIO_AUTH_TOKEN): webhooks are
     /// verified with it. Without one the phone line refuses every webhook.
+    #[serde(skip_serializing)]
     pub twilio_auth_token: Option<SecretSetting>,
     /// The public base URL the provider calls, as it signs it (also BILLPAY_PUBLIC_URL).
     pub public_url: Option<String>,
@@ -76,6 +77,8 @@ pub struct Settings {
     pub desk: DeskSettings,
     /// `[risk]`: the fraud rules every customer payment passes (see README, "Fraud rules").
     pub risk: RiskSettings,
+    /// `[reminders]`: when bill reminders go out.
+    pub reminders: ReminderSettings,
     /// Which processor moves the money: "sandbox" (the default, for demos and tests) or
     /// "stripe" (with a `[stripe]` table).
     pub processor: String,
@@ -84,7 +87,7 @@ pub struct Settings {
 }
 
 /// The `[stripe]` table of the configuration file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StripeSettings {
     /// Stripe's API root; a local server in tests (http:// only on loopback).
@@ -238,7 +241,7 @@ impl StripeSettings {
 }
 
 /// The `[sms]` table of the configuration file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmsSettings {
     /// The provider's API root: Twilio's by default.
@@ -342,7 +345,7 @@ impl SmsSettings {
 
 /// The `[portal]` table: how the customer portal looks and how long its sessions last. The
 /// biller's name and phone number are `biller_name` and `support_phone`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PortalSettings {
     /// The biller's colour, `#rrggbb` (header, buttons, links). White text is drawn on it:
@@ -474,7 +477,7 @@ impl PortalSettings {
 }
 
 /// The `[email]` table of the configuration file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailSettings {
     /// The SMTP relay (your provider's submission host, or a local MTA).
@@ -606,7 +609,7 @@ impl EmailSettings {
 
 /// The `[desk]` table: the agent desk's role limits. Above them a supervisor (or an
 /// administrator) must act.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeskSettings {
     /// The largest fee a representative may waive.
@@ -629,7 +632,7 @@ impl Default for DeskSettings {
 /// The `[risk]` table: thresholds of the payment fraud rules. A rule fires when its count, over
 /// the window, reaches its threshold; 0 turns it off. See
 /// [`billpay_domain::risk::RiskRules`].
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RiskSettings {
     pub window_minutes: i64,
@@ -679,8 +682,149 @@ impl RiskSettings {
     }
 }
 
+/// The `[reminders]` table: when bill reminders (bill ready, due soon, past due) go out, in
+/// the customer's time zone.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReminderSettings {
+    /// "HH:MM" reminders are sent at.
+    pub send_at: String,
+    /// Days before the due date of the "due soon" reminder (1 to 14).
+    pub due_soon_days: i64,
+    /// Quiet hours, "HH:MM", over midnight: at least 21:00 to 08:00 (TCPA).
+    pub quiet_start: String,
+    pub quiet_end: String,
+}
+
+impl Default for ReminderSettings {
+    fn default() -> Self {
+        let d = billpay_services::reminders::ReminderConfig::default();
+        let hm = |t: jiff::civil::Time| t.strftime("%H:%M").to_string();
+        ReminderSettings {
+            send_at: hm(d.send_at),
+            due_soon_days: d.due_soon_days,
+            quiet_start: hm(d.quiet_start),
+            quiet_end: hm(d.quiet_end),
+        }
+    }
+}
+
+impl ReminderSettings {
+    pub fn config(&self) -> Result<billpay_services::reminders::ReminderConfig> {
+        let time = |name: &str, v: &str| {
+            jiff::civil::Time::strptime("%H:%M", v)
+                .map_err(|_| anyhow::anyhow!("[reminders] {name} must be a time like \"08:00\""))
+        };
+        let c = billpay_services::reminders::ReminderConfig {
+            send_at: time("send_at", &self.send_at)?,
+            due_soon_days: self.due_soon_days,
+            quiet_start: time("quiet_start", &self.quiet_start)?,
+            quiet_end: time("quiet_end", &self.quiet_end)?,
+        };
+        c.check().map_err(anyhow::Error::msg)?;
+        Ok(c)
+    }
+}
+
+/// The configuration file as the console's starting point: the console's versions are laid
+/// over it and pass [`Settings::check`], exactly as the file did.
+pub struct FileSource {
+    settings: Settings,
+    table: toml::Table,
+}
+
+impl FileSource {
+    pub fn new(settings: &Settings) -> Result<FileSource> {
+        let table =
+            toml::Table::try_from(settings).context("reading back the settings for the console")?;
+        Ok(FileSource {
+            settings: settings.clone(),
+            table,
+        })
+    }
+
+    fn lookup(&self, key: &str) -> Option<&toml::Value> {
+        let mut parts = key.split('.');
+        let mut v = self.table.get(parts.next()?)?;
+        for p in parts {
+            v = v.as_table()?.get(p)?;
+        }
+        Some(v)
+    }
+
+    /// The file's settings with `overrides` laid over them.
+    pub fn with(&self, overrides: &billpay_services::settings::Values) -> Result<Settings, String> {
+        let mut table = self.table.clone();
+        for (key, value) in overrides {
+            if billpay_services::settings::field(key).is_none() {
+                return Err(format!("{key} cannot be changed in the console"));
+            }
+            let (tables, name) = match key.rsplit_once('.') {
+                Some((t, n)) => (Some(t), n),
+                None => (None, key.as_str()),
+            };
+            let mut at = &mut table;
+            if let Some(t) = tables {
+                for part in t.split('.') {
+                    at = at
+                        .entry(part)
+                        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                        .as_table_mut()
+                        .ok_or_else(|| format!("{key}: {part} is not a table"))?;
+                }
+            }
+            if value.is_null() {
+                at.remove(name);
+            } else {
+                let v = toml::Value::try_from(value).map_err(|e| format!("{key}: {e}"))?;
+                at.insert(name.to_string(), v);
+            }
+        }
+        let mut s: Settings = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.message().to_string())?;
+        // Never written out: kept from the file.
+        s.twilio_auth_token = self.settings.twilio_auth_token.clone();
+        Ok(s)
+    }
+}
+
+impl billpay_services::settings::SettingsSource for FileSource {
+    fn file_values(&self) -> billpay_services::settings::Values {
+        billpay_services::settings::FIELDS
+            .iter()
+            .map(|f| {
+                let v = self
+                    .lookup(f.key)
+                    .and_then(|v| serde_json::to_value(v).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                (f.key.to_string(), v)
+            })
+            .collect()
+    }
+
+    fn build(
+        &self,
+        current: &billpay_services::ServiceConfig,
+        overrides: &billpay_services::settings::Values,
+    ) -> Result<billpay_services::ServiceConfig, String> {
+        let s = self.with(overrides)?;
+        s.check().map_err(|e| format!("{e:#}"))?;
+        let mut c = s.service_config();
+        // What the file does not give: the processor in use and this process's own tuning.
+        c.stripe = current.stripe.clone();
+        c.in_doubt_after = current.in_doubt_after;
+        c.duplicate_window = current.duplicate_window;
+        c.idempotency_wait = current.idempotency_wait;
+        c.idempotency_retention = current.idempotency_retention;
+        c.ach.originate = current.ach.originate;
+        c.portal.demo_mailbox = current.portal.demo_mailbox;
+        Ok(c)
+    }
+}
+
 /// The `[collections]` table of the configuration file. Every step is off until configured.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CollectionsSettings {
     /// Days after the due date before a late fee.
@@ -802,7 +946,7 @@ impl CollectionsSettings {
 }
 
 /// The `[autopay]` table of the configuration file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AutopaySettings {
     /// Local time of day (the account's time zone) automatic payments run, "HH:MM".
@@ -850,7 +994,7 @@ impl AutopaySettings {
 }
 
 /// The `[ach]` table of the configuration file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AchSettings {
     /// Originate bank debits in NACHA files sent to your bank (instead of the processor).
@@ -977,6 +1121,7 @@ impl Default for Settings {
             portal: PortalSettings::default(),
             desk: DeskSettings::default(),
             risk: RiskSettings::default(),
+            reminders: ReminderSettings::default(),
             processor: "sandbox".into(),
             stripe: None,
         }
@@ -1013,7 +1158,26 @@ impl Settings {
         {
             s.public_url = Some(url);
         }
-        if let Some(n) = &s.agent_number {
+        s.check()?;
+        Ok(s)
+    }
+
+    /// Checks every setting; the error names the one that is wrong. The file, the environment
+    /// and the console's versions all pass here.
+    pub fn check(&self) -> Result<()> {
+        if self.biller_name.trim().is_empty() || self.biller_name.chars().count() > 80 {
+            anyhow::bail!("biller_name must be 1 to 80 characters");
+        }
+        if self.support_phone.trim().is_empty() || self.support_phone.chars().count() > 32 {
+            anyhow::bail!("support_phone must be 1 to 32 characters");
+        }
+        if !(1..=1000).contains(&self.ivr_verify_failures_per_hour) {
+            anyhow::bail!("ivr_verify_failures_per_hour must be 1 to 1000");
+        }
+        if self.agent_hours_start >= self.agent_hours_end {
+            anyhow::bail!("agent_hours_start must be before agent_hours_end");
+        }
+        if let Some(n) = &self.agent_number {
             let digits = n.strip_prefix('+').unwrap_or("");
             if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 anyhow::bail!(
@@ -1021,24 +1185,24 @@ impl Settings {
                 );
             }
         }
-        if s.agent_queue.is_empty() || s.agent_queue.chars().count() > 64 {
+        if self.agent_queue.is_empty() || self.agent_queue.chars().count() > 64 {
             anyhow::bail!("agent_queue must be a queue name of 1 to 64 characters");
         }
-        if s.agent_hours_start > 24 || s.agent_hours_end > 24 {
+        if self.agent_hours_start > 24 || self.agent_hours_end > 24 {
             anyhow::bail!("agent_hours_start and agent_hours_end are hours, 0 to 24");
         }
-        s.ach.check()?;
-        s.portal.config()?;
-        s.autopay.config()?;
-        s.collections.config()?;
-        s.risk.rules().map_err(anyhow::Error::msg)?;
-        if let Some(e) = &s.email {
-            e.config(&s.biller_name)?;
+        self.ach.check()?;
+        self.portal.config()?;
+        self.autopay.config()?;
+        self.collections.config()?;
+        self.risk.rules().map_err(anyhow::Error::msg)?;
+        if let Some(e) = &self.email {
+            e.config(&self.biller_name)?;
         }
-        if let Some(m) = &s.sms {
+        if let Some(m) = &self.sms {
             m.config()?;
         }
-        match (s.processor.as_str(), &s.stripe) {
+        match (self.processor.as_str(), &self.stripe) {
             ("sandbox", _) => {}
             ("stripe", Some(t)) => {
                 t.config()?;
@@ -1050,18 +1214,19 @@ impl Settings {
                 anyhow::bail!("processor must be \"sandbox\" or \"stripe\", not {other:?}")
             }
         }
-        if s.job_lease_secs < 1 || s.job_lease_secs > 3600 {
+        if self.job_lease_secs < 1 || self.job_lease_secs > 3600 {
             anyhow::bail!("job_lease_secs must be 1 to 3600");
         }
-        if s.convenience_fee_cents < 0 {
+        if self.convenience_fee_cents < 0 {
             anyhow::bail!("convenience_fee_cents must not be negative");
         }
-        if s.processor_timeout_secs == 0 || s.processor_timeout_secs > 50 {
+        if self.processor_timeout_secs == 0 || self.processor_timeout_secs > 50 {
             anyhow::bail!(
                 "processor_timeout_secs must be 1 to 50 (in-doubt payments are resolved after 60 s)"
             );
         }
-        Ok(s)
+        self.reminders.config()?;
+        Ok(())
     }
 
     fn from_file(path: &Path) -> Result<Settings> {
@@ -1112,6 +1277,7 @@ impl Settings {
                 agent_payment_max_minor: self.desk.agent_payment_max_cents,
             },
             risk: std::sync::Arc::new(self.risk.rules().unwrap_or_default()),
+            reminders: self.reminders.config().unwrap_or_default(),
             ..Default::default()
         }
     }

@@ -188,7 +188,7 @@ struct Customer {
 pub async fn run(app: &Billpay, clock: &ManualClock, args: &TrafficArgs) -> Result<TrafficReport> {
     args.check()?;
     let real_now = clock.now();
-    let tz = jiff::tz::TimeZone::get(&app.config.ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = jiff::tz::TimeZone::get(&app.config().ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let today = real_now.to_zoned(tz.clone()).date();
     let first = today.checked_sub(jiff::Span::new().days(i64::from(args.days) - 1))?;
     let at = |day: Date, minute_of_day: i64| -> Result<jiff::Timestamp> {

@@ -332,10 +332,9 @@ both_engines! {
         use billpay_services::payments::{Idempotency, NewMethod, PaymentRequest};
         use billpay_services::PaymentResult;
         let acct = app.account_with_bill(9_000).await;
-        let mut b = app.app.clone();
-        let mut cfg = (*b.config).clone();
+        let mut cfg = (*app.app.config()).clone();
         cfg.ach.originate = true;
-        b.config = std::sync::Arc::new(cfg);
+        let b = app.app.clone().with_config(cfg);
         let b = b.with_ach_origination_using(Some(std::sync::Arc::new(TableValidator)));
         let pay = |account: &'static str, cents: i64| {
             let b = b.clone();

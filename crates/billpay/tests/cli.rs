@@ -138,6 +138,48 @@ fn bad_fraud_rule_settings_are_refused_by_name() {
 }
 
 #[test]
+fn bad_reminder_and_branding_settings_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billpay.toml");
+    for (bad, named) in [
+        (
+            "[reminders]\nquiet_start = \"22:00\"",
+            "[reminders] quiet_start must be from 12:00 to 21:00",
+        ),
+        (
+            "[reminders]\nquiet_end = \"07:30\"",
+            "[reminders] quiet_end must be from 08:00 to 11:59",
+        ),
+        (
+            "[reminders]\nsend_at = \"7pm\"",
+            "[reminders] send_at must be a time like \"08:00\"",
+        ),
+        (
+            "[reminders]\nsend_at = \"22:30\"",
+            "[reminders] send_at must be outside quiet hours",
+        ),
+        (
+            "[reminders]\ndue_soon_days = 0",
+            "[reminders] due_soon_days must be 1 to 14",
+        ),
+        (
+            "biller_name = \"\"",
+            "biller_name must be 1 to 80 characters",
+        ),
+        (
+            "agent_hours_start = 20\nagent_hours_end = 8",
+            "agent_hours_start must be before agent_hours_end",
+        ),
+    ] {
+        std::fs::write(&path, format!("{bad}\n")).unwrap();
+        let o = billpay(&["--config", path.to_str().unwrap(), "verify"], None);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let (_, err) = text(&o);
+        assert!(err.contains(named), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn a_bad_config_file_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("billpay.toml");

@@ -275,6 +275,54 @@ both_engines! {
         assert!(rec_csv.contains("\nsummary,sandbox,succeeded,"), "{rec_csv}");
     }
 
+    async fn accounts_by_status_follow_the_aging_rule(app) {
+        // Bills relative to the biller's today; payments pay the oldest charges first.
+        let today = app.app.today_for_biller();
+        let day = |n: i64| today.checked_add(jiff::Span::new().days(n)).unwrap().to_string();
+        let account = |bills: Vec<(i64, i64)>| {
+            let app = &app;
+            async move {
+                let (s, a) = app.post("/api/v1/accounts", serde_json::json!({"name": "Pat Payer", "email": "pat@example.com", "postal_code": "10001"})).await;
+                assert_eq!(s, 201, "{a}");
+                let number = a["account_number"].as_str().unwrap().to_string();
+                for (due_in, cents) in bills {
+                    let (s, b) = app.post(&format!("/api/v1/accounts/{number}/statements"),
+                        serde_json::json!({"statement_date": day(due_in - 21), "due_date": day(due_in), "amount_due": cents})).await;
+                    assert_eq!(s, 201, "{b}");
+                }
+                number
+            }
+        };
+        let pay = |number: String, cents: i64| {
+            let app = &app;
+            async move {
+                let (s, p) = app.pay_with(&number, cents, card("4242424242424242")).await;
+                assert_eq!(s, 201, "{p}");
+            }
+        };
+        let _unpaid = account(vec![(-1, 5_000)]).await; // past due
+        let _not_due = account(vec![(10, 5_000)]).await; // current
+        let paid = account(vec![(-1, 5_000)]).await; // current: paid in full
+        pay(paid, 5_000).await;
+        let part = account(vec![(-1, 5_000)]).await; // past due: 30.00 left
+        pay(part, 2_000).await;
+        let old_paid = account(vec![(-20, 3_000), (10, 4_000)]).await; // current: the old bill is paid
+        pay(old_paid, 3_000).await;
+        let old_short = account(vec![(-20, 3_000), (10, 4_000)]).await; // past due: 10.00 of the old bill
+        pay(old_short, 2_000).await;
+
+        staff(&app, SUPERVISOR, "Sue Supervisor", Role::Supervisor).await;
+        let (mut b, _) = sign_in(&app, SUPERVISOR, None).await;
+        let body = b.get("/desk/dashboard").await.body;
+        assert_eq!(figure(&body, "Past due"), "3 (50.0%)", "{body}");
+        assert_eq!(figure(&body, "Current"), "3 (50.0%)");
+        assert_eq!(figure(&body, "All accounts"), "6");
+        // The same accounts the aging report ages past due.
+        let aging = app.app.aging_report(today).await.unwrap();
+        let overdue = aging.accounts.iter().filter(|l| l.days_1_30 + l.days_31_60 + l.days_61_90 + l.days_over_90 > 0).count();
+        assert_eq!(overdue, 3);
+    }
+
     async fn the_dashboard_refuses_bad_filters_and_agents(app) {
         staff(&app, "sue@example.com", "Sue Supervisor", Role::Supervisor).await;
         staff(&app, "ann@example.com", "Ann Agent", Role::Agent).await;

@@ -836,11 +836,11 @@ async fn scan(engine: Engine) {
         "the text's failure was stored, so the rows really were scanned for the token"
     );
     assert!(
-        !format!("{:?}", app.app.config).contains(SMS_TOKEN),
+        !format!("{:?}", app.app.config()).contains(SMS_TOKEN),
         "the configuration's Debug hides the SMS token"
     );
     assert!(
-        !format!("{:?}", app.app.config).contains(SMTP_PASSWORD),
+        !format!("{:?}", app.app.config()).contains(SMTP_PASSWORD),
         "the configuration's Debug hides the SMTP password"
     );
     // The portal's secrets: a password and answers kept only as argon2 hashes, the
@@ -908,7 +908,7 @@ async fn scan(engine: Engine) {
             "{what} contain the Stripe webhook secret"
         );
     }
-    let debug = format!("{:?}", stripe_app.app.config);
+    let debug = format!("{:?}", stripe_app.app.config());
     assert!(debug.contains("StripeProcessor"), "{debug}");
     assert!(!debug.contains(fake_stripe::SECRET_KEY));
     assert!(!debug.contains(fake_stripe::WEBHOOK_SECRET));

@@ -341,7 +341,7 @@ fn code_form(app: &Billpay, session: &PortalSession, errors: Vec<FieldError>) ->
             "6 digits, from your authenticator app.",
             format!(
                 "Open your authenticator app and enter the code it shows for {}.",
-                app.config.biller.name
+                app.config().biller.name
             ),
         ),
         SecondFactor::Sms => (
@@ -630,10 +630,10 @@ pub async fn sign_out_everywhere(
 /// there) the address the browser used. Never the Host header of a real deployment, which an
 /// attacker could set to send a victim a link to their own site.
 fn public_base(app: &Billpay, headers: &axum::http::HeaderMap) -> Option<String> {
-    if let Some(url) = &app.config.ivr.public_url {
+    if let Some(url) = &app.config().ivr.public_url {
         return Some(url.clone());
     }
-    if app.config.portal.demo_mailbox {
+    if app.config().portal.demo_mailbox {
         let host = headers.get(header::HOST)?.to_str().ok()?;
         return Some(format!("http://{host}"));
     }

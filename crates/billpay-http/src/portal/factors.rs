@@ -115,7 +115,7 @@ fn app_page(
         status,
         &AppPage {
             page: Page::new(app, session),
-            biller: app.config.biller.name.clone(),
+            biller: app.config().biller.name.clone(),
             key: enrolment.secret_text.expose_secret().to_string(),
             qr: enrolment.qr_svg,
             fields: vec![input(

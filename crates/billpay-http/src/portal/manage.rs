@@ -151,7 +151,7 @@ async fn methods_page(
             fields,
             bank_fields,
             account_type: bank.map(|b| b.account_type.clone()).unwrap_or_default(),
-            biller: app.config.biller.name.clone(),
+            biller: app.config().biller.name.clone(),
         },
     )
 }

@@ -195,7 +195,7 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         .route("/pay/done/{payment_id}", get(quickpay::done_page))
         .route("/receipts/{payment_id}", get(receipts::receipt_page))
         .route("/receipts/{payment_id}/pdf", get(receipts::receipt_pdf));
-    if app.config.portal.demo_mailbox {
+    if app.config().portal.demo_mailbox {
         pages = pages
             .route("/demo/mailbox", get(mailbox::list))
             .route("/demo/mailbox/{id}", get(mailbox::message));
@@ -241,7 +241,7 @@ fn css_response(body: String) -> Response {
 async fn theme_css(State(app): State<Billpay>) -> Response {
     // Checked to be #rrggbb when the configuration is loaded; checked again here because it is
     // written into a stylesheet.
-    let brand = &app.config.portal.brand_color;
+    let brand = &app.config().portal.brand_color;
     let brand = if billpay_services::portal::is_hex_color(brand) {
         brand.as_str()
     } else {
@@ -252,7 +252,7 @@ async fn theme_css(State(app): State<Billpay>) -> Response {
 
 /// The tab icon: a disc in the biller's colour.
 async fn icon_svg(State(app): State<Billpay>) -> Response {
-    let brand = &app.config.portal.brand_color;
+    let brand = &app.config().portal.brand_color;
     let brand = if billpay_services::portal::is_hex_color(brand) {
         brand.as_str()
     } else {
@@ -283,7 +283,7 @@ pub struct Page {
 
 impl Page {
     pub fn new(app: &Billpay, session: &PortalSession) -> Page {
-        let biller = app.config.biller.name.clone();
+        let biller = app.config().biller.name.clone();
         let initials: String = biller
             .split_whitespace()
             .filter(|w| w.chars().next().is_some_and(char::is_alphanumeric))
@@ -291,7 +291,7 @@ impl Page {
             .take(2)
             .collect::<String>()
             .to_uppercase();
-        let phone = app.config.biller.support_phone.clone();
+        let phone = app.config().biller.support_phone.clone();
         let phone_tel: String = phone
             .chars()
             .filter(|c| c.is_ascii_digit() || *c == '+')
@@ -301,7 +301,7 @@ impl Page {
             initials,
             phone,
             phone_tel,
-            hours: app.config.portal.support_hours.clone(),
+            hours: app.config().portal.support_hours.clone(),
             csrf: session.csrf_token.clone(),
             signed_in: session.customer_id.is_some(),
         }
@@ -531,7 +531,7 @@ fn client_ip_of(
     headers: &axum::http::HeaderMap,
     extensions: &axum::http::Extensions,
 ) -> Option<std::net::IpAddr> {
-    if let Some(name) = &app.config.portal.client_ip_header {
+    if let Some(name) = &app.config().portal.client_ip_header {
         let last = headers
             .get_all(name.as_str())
             .iter()
@@ -583,7 +583,7 @@ async fn rate_limited(
     let client = client_ip(&app, &req)
         .map(billpay_services::limits::client_key)
         .unwrap_or_else(|| "unknown".into());
-    let limit = kind.limit(&app.config.portal.limits);
+    let limit = kind.limit(&app.config().portal.limits);
     match app.rate_limit(kind.name(), &client, limit).await {
         Ok(None) => next.run(req).await,
         Ok(Some(wait)) => {
@@ -598,7 +598,7 @@ async fn rate_limited(
                 &format!(
                     "There have been too many tries from your connection. Please wait {minutes} minute{} and try again, or call us at {}.",
                     if minutes == 1 { "" } else { "s" },
-                    app.config.biller.support_phone
+                    app.config().biller.support_phone
                 ),
                 "/",
                 "Home",

@@ -701,7 +701,7 @@ pub async fn done_page(
         StatusCode::OK,
         &DonePage {
             page: Page::new(&app, &session),
-            r: Receipt::for_payment(&payment, &app.config.biller),
+            r: Receipt::for_payment(&payment, &app.config().biller),
             pending,
             in_doubt,
             emailed,

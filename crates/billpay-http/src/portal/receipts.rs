@@ -46,7 +46,7 @@ pub async fn receipt_page(
             &ReceiptPage {
                 page: Page::new(&app, &session),
                 status: status_text(p.status).into(),
-                r: Receipt::for_payment(&p, &app.config.biller),
+                r: Receipt::for_payment(&p, &app.config().biller),
             },
         ),
         Err(e) => service_error(&app, &session, e),
@@ -60,9 +60,12 @@ pub async fn receipt_pdf(
 ) -> Response {
     match app.portal_payment(&session, &payment_id).await {
         Ok(p) => {
-            let r = Receipt::for_payment(&p, &app.config.biller);
-            let body =
-                receipt_pdf_bytes(&r, status_text(p.status), &app.config.portal.support_hours);
+            let r = Receipt::for_payment(&p, &app.config().biller);
+            let body = receipt_pdf_bytes(
+                &r,
+                status_text(p.status),
+                &app.config().portal.support_hours,
+            );
             let disposition = format!(
                 "attachment; filename=\"receipt-{}.pdf\"",
                 r.confirmation_number

@@ -243,13 +243,13 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Billpay {
-    fn ach(&self) -> &AchConfig {
-        &self.config.ach
+    fn ach(&self) -> AchConfig {
+        self.config().ach.clone()
     }
 
     fn biller_today(&self) -> (jiff::civil::DateTime, jiff::civil::Date) {
         let tz =
-            jiff::tz::TimeZone::get(&self.config.ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+            jiff::tz::TimeZone::get(&self.config().ivr.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let z = self.clock.now().to_zoned(tz);
         (z.datetime(), z.date())
     }
@@ -266,16 +266,16 @@ impl Billpay {
         mut self,
         validator: Option<Arc<dyn AccountValidator>>,
     ) -> Billpay {
-        if self.config.ach.originate {
+        if self.config().ach.originate {
             self.processor = Arc::new(NachaRail {
                 inner: self.processor.clone(),
                 store: self.store.clone(),
                 clock: self.clock.clone(),
                 random: self.random.clone(),
                 vault: self.vault.clone(),
-                config: self.config.ach.clone(),
-                biller: self.config.biller.clone(),
-                timezone: self.config.ivr.timezone.clone(),
+                config: self.config().ach.clone(),
+                biller: self.config().biller.clone(),
+                timezone: self.config().ivr.timezone.clone(),
                 validator,
             });
         }

@@ -332,27 +332,24 @@ async fn converse(
 }
 
 impl Billpay {
-    /// The text a renderer needs.
-    fn render_context(&self) -> RenderContext<'_> {
-        RenderContext {
-            biller: &self.config.biller,
-            public_url: self.config.ivr.public_url.as_deref(),
-        }
-    }
-
     /// Renders an outbox row as it would be sent (for previews and tests).
     pub fn render_outbox_row(
         &self,
         kind: &str,
         payload: &str,
     ) -> Result<RenderedEmail, RenderError> {
-        render::render(kind, payload, &self.render_context())
+        let config = self.config();
+        let ctx = RenderContext {
+            biller: &config.biller,
+            public_url: config.ivr.public_url.as_deref(),
+        };
+        render::render(kind, payload, &ctx)
     }
 
     /// Leases due email rows and sends them once. Without an `[email]` configuration, does
     /// nothing (rows stay queued).
     pub async fn deliver_email(&self, owner: &str) -> Result<DeliveryReport, ServiceError> {
-        let Some(cfg) = self.config.email.clone() else {
+        let Some(cfg) = self.config().email.clone() else {
             return Ok(DeliveryReport::default());
         };
         let (interrupted, batch) = self
