@@ -1,7 +1,9 @@
 // The operator console in a real browser: a supervisor signs in to the desk, opens the
 // dashboard filled by `billpay demo traffic`, sees the SVG charts drawn (each with its title
 // and bars or lines), a bad filter refused with a clear message, and the reports page with the
-// reconciliation report. axe-core runs on each page; screenshots are saved.
+// reconciliation report, then the settings page: a bad value refused next to its field, a
+// good one saved as a version with what changed. axe-core runs on each page; screenshots are
+// saved.
 //
 //   node browser-tests/dashboard.mjs BASE_URL STAFF_EMAIL STAFF_PASSWORD TOTP_CODE
 import { launch, newPage, check, expect, mainText, fail } from './lib.mjs';
@@ -68,6 +70,28 @@ try {
   await page.getByRole('link', { name: 'Read the reconciliation report' }).click();
   await page.waitForSelector('#verdict');
   await check(page, '54-desk-reconciliation');
+
+  // Settings: a bad value is refused by name, nothing saved; a good one is in force at once.
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.waitForURL('**/desk/settings');
+  await check(page, '55-desk-settings');
+  const save = 'form[action="/desk/settings"] button[type=submit]';
+  await page.fill('#agent_hours_start', '25');
+  await page.fill('#reason', 'Representatives start earlier');
+  await page.click(save);
+  await page.waitForSelector('#settings-errors');
+  const problems = await page.textContent('#settings-errors');
+  expect(problems.includes('Phone representatives from (hour): a whole number from 0 to 24.'),
+    `unclear settings error: ${problems}`);
+  expect(await page.getAttribute('#agent_hours_start', 'aria-invalid') === 'true', 'the field is not marked');
+  await check(page, '56-desk-settings-refused');
+  await page.fill('#agent_hours_start', '7');
+  await page.click(save);
+  await page.waitForURL('**/desk/settings?saved=1*');
+  const saved = await mainText(page);
+  expect(saved.includes('Saved as version 1'), 'no saved message');
+  expect(saved.includes('Phone representatives from (hour): 8 → 7'), `no change in the history: ${saved}`);
+  await check(page, '57-desk-settings-saved');
   console.log('dashboard flows passed');
 } finally {
   await browser.close();

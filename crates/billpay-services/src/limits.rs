@@ -112,10 +112,47 @@ impl Billpay {
             return Ok(0);
         }
         let before = now - KEEP.as_micros() as i64;
-        Ok(self
+        let counters = self
             .store
             .write_relaxed(move |c| Box::pin(async move { q::prune(c, before).await }))
-            .await?)
+            .await?;
+        let failures = self
+            .store
+            .write(move |c| Box::pin(async move { q::prune_unknown_signins(c, before).await }))
+            .await?;
+        Ok(counters + failures)
+    }
+
+    /// A failed sign-in with an address that has none (`realm`: "portal" or "staff"): counted
+    /// and locked like a real one's (`lock_at` failures, then `lock` long), so neither the
+    /// answer, nor its time, nor the lockout tells a stranger which addresses exist. Returns
+    /// when it is locked until, if it is now (this attempt is then not counted).
+    pub(crate) async fn unknown_signin_failed(
+        &self,
+        realm: &str,
+        email: &str,
+        lock_at: i64,
+        lock: SignedDuration,
+    ) -> Result<Option<i64>, ServiceError> {
+        use sha2::{Digest, Sha256};
+        let key = format!("{realm}:{}", hex::encode(Sha256::digest(email.as_bytes())));
+        let now = self.clock.now_micros();
+        let locked = {
+            let mut c = self.store.read_conn().await?;
+            q::unknown_signin_lock(&mut c, &key).await?
+        };
+        if let Some(until) = locked.filter(|u| *u > now) {
+            return Ok(Some(until));
+        }
+        let lock_until = now + lock.as_micros() as i64;
+        self.store
+            .write(move |c| {
+                Box::pin(async move {
+                    q::record_unknown_signin(c, &key, lock_at, lock_until, now).await
+                })
+            })
+            .await?;
+        Ok(None)
     }
 }
 

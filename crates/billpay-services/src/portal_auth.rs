@@ -324,18 +324,25 @@ impl Billpay {
             tokio::task::spawn_blocking(move || verify_password(pw.expose_secret(), &phc))
                 .await
                 .unwrap_or(false);
+        let locked = || ServiceError::Conflict {
+            code: "signin_locked",
+            message: format!(
+                "Too many wrong passwords. Sign-in is paused for {} minutes; you can still pay without signing in.",
+                SIGNIN_LOCK.as_mins()
+            ),
+        };
         let Some(customer) = row else {
-            return Ok(None);
+            return match self
+                .unknown_signin_failed("portal", &email, SIGNIN_FAILURES_MAX, SIGNIN_LOCK)
+                .await?
+            {
+                Some(_) => Err(locked()),
+                None => Ok(None),
+            };
         };
         let now = self.clock.now_micros();
         if customer.locked_until.is_some_and(|until| until > now) {
-            return Err(ServiceError::Conflict {
-                code: "signin_locked",
-                message: format!(
-                    "Too many wrong passwords. Sign-in is paused for {} minutes; you can still pay without signing in.",
-                    SIGNIN_LOCK.as_mins()
-                ),
-            });
+            return Err(locked());
         }
         let id = customer.id.clone();
         if !matches {
@@ -832,11 +839,25 @@ impl Billpay {
     /// Emails a password reset link to the customer with this email, if there is one (the
     /// caller answers the same either way). `base_url` is the site's public address; the link
     /// is `<base_url>/reset/<code id>.<token>` and works once, for [`RESET_TTL`].
+    ///
+    /// Returns at once: the lookup and the email are made after, so how long the answer takes
+    /// does not say whether the address has a sign-in.
     pub async fn portal_request_reset(
         &self,
         email: &str,
         base_url: &str,
     ) -> Result<(), ServiceError> {
+        let app = self.clone();
+        let (email, base_url) = (email.to_string(), base_url.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = app.portal_send_reset(&email, &base_url).await {
+                tracing::error!(error = %e, "a password reset email could not be made");
+            }
+        });
+        Ok(())
+    }
+
+    async fn portal_send_reset(&self, email: &str, base_url: &str) -> Result<(), ServiceError> {
         let email = normalize_email(email).unwrap_or_default();
         let row = {
             let mut c = self.store.read_conn().await?;

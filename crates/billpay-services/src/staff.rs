@@ -548,7 +548,17 @@ impl Billpay {
         let now = self.clock.now_micros();
         let Some(row) = row else {
             let _ = verify_password(password, decoy_hash());
-            return Ok(PasswordOutcome::Wrong);
+            let email = crate::portal_auth::normalize_email(email).unwrap_or_default();
+            let locked = self
+                .unknown_signin_failed("staff", &email, SIGNIN_FAILURES_MAX, STAFF_SIGNIN_LOCK)
+                .await?;
+            // Recorded like a member's failed sign-in (PCI DSS 10.2.1.4), without the address.
+            self.anonymous_audit("staff.signin_failed_unknown_email")
+                .await?;
+            return Ok(match locked {
+                Some(until) => PasswordOutcome::Locked((until - now) / 60_000_000 + 1),
+                None => PasswordOutcome::Wrong,
+            });
         };
         if row.status == "disabled" {
             let _ = verify_password(password, decoy_hash());
@@ -690,6 +700,25 @@ impl Billpay {
         let id = session.id.clone();
         self.store
             .write(move |c| Box::pin(async move { q::delete_staff_session(c, &id).await }))
+            .await?;
+        Ok(())
+    }
+
+    /// An audit record of a desk action by nobody signed in (a sign-in with an unknown address).
+    async fn anonymous_audit(&self, action: &str) -> Result<(), ServiceError> {
+        let row = AuditRow {
+            id: self.new_id("aud"),
+            at: self.clock.now_micros(),
+            actor: "anonymous".into(),
+            action: action.into(),
+            subject_type: "staff".into(),
+            subject_id: String::new(),
+            account_id: None,
+            channel: Some("desk".into()),
+            detail: "{}".into(),
+        };
+        self.store
+            .write(move |c| Box::pin(async move { queries::insert_audit(c, &row).await }))
             .await?;
         Ok(())
     }

@@ -257,9 +257,10 @@ async fn enrolled_staff(
     billpay_services::totp::code_at(&secret, now)
 }
 
-/// A supervisor opens the dashboard filled by `billpay demo traffic`: the SVG charts are drawn,
-/// a bad filter is refused with a clear message, the reports and reconciliation pages open;
-/// every page passes axe and is saved as a screenshot.
+/// An administrator opens the dashboard filled by `billpay demo traffic`: the SVG charts are
+/// drawn, a bad filter is refused with a clear message, the reports and reconciliation pages
+/// open, and a setting is refused, then saved; every page passes axe and is saved as a
+/// screenshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supervisor_dashboard_with_data_in_chromium() {
     let app = spawn_app(Engine::Sqlite).await;
@@ -267,7 +268,7 @@ async fn supervisor_dashboard_with_data_in_chromium() {
     let code = enrolled_staff(
         &app,
         "sue@example.com",
-        billpay_services::staff::Role::Supervisor,
+        billpay_services::staff::Role::Admin,
         password,
     )
     .await;
@@ -297,6 +298,9 @@ async fn supervisor_dashboard_with_data_in_chromium() {
         "52-desk-dashboard-bad-filter",
         "53-desk-reports",
         "54-desk-reconciliation",
+        "55-desk-settings",
+        "56-desk-settings-refused",
+        "57-desk-settings-saved",
     ] {
         assert!(
             out.contains(&format!("ok page {page} (axe")),

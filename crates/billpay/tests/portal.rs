@@ -668,16 +668,29 @@ async fn app_with_public_url(engine: Engine) -> TestApp {
 }
 
 /// The newest reset link emailed to `email`, as a path.
+/// The newest reset link emailed to `email`. The email is made after the answer (so the
+/// answer's time says nothing about the address): waits up to 5 seconds for it.
 async fn latest_reset_path(app: &TestApp, email: &str) -> String {
-    let mut c = app.app.store.read_conn().await.unwrap();
-    let (payload,): (String,) = sqlx::query_as(
-        "SELECT payload_json FROM outbox WHERE kind = 'email.password_reset' AND recipient = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT 1",
-    )
-    .bind(email)
-    .fetch_one(&mut *c)
-    .await
-    .unwrap();
+    let started = std::time::Instant::now();
+    let payload = loop {
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT payload_json FROM outbox WHERE kind = 'email.password_reset' AND recipient = $1 \
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(email)
+        .fetch_optional(&mut *c)
+        .await
+        .unwrap();
+        drop(c);
+        match row {
+            Some((payload,)) => break payload,
+            None if started.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            None => panic!("no reset email to {email}"),
+        }
+    };
     let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
     v["url"]
         .as_str()
