@@ -111,11 +111,22 @@ fn a_bad_representatives_number_is_refused_by_name() {
     }
 }
 
-#[test]
-fn bad_fraud_rule_settings_are_refused_by_name() {
+/// Each configuration file is refused at start-up with a message containing its text.
+fn refused_by_name(cases: &[(String, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("billpay.toml");
-    for (bad, named) in [
+    for (file, named) in cases {
+        std::fs::write(&path, format!("{file}\n")).unwrap();
+        let o = billpay(&["--config", path.to_str().unwrap(), "verify"], None);
+        assert_eq!(o.status.code(), Some(2), "{file}");
+        let (_, err) = text(&o);
+        assert!(err.contains(named), "{file}: {err}");
+    }
+}
+
+#[test]
+fn bad_fraud_rule_settings_are_refused_by_name() {
+    let cases = [
         (
             "card_declines = -1",
             "risk.card_declines must be 0 (off) to 100000, not -1",
@@ -128,20 +139,17 @@ fn bad_fraud_rule_settings_are_refused_by_name() {
             "blocked_callers = [\"555-0100\"]",
             "risk.blocked_callers: \"555-0100\" is not a phone number in E.164 form",
         ),
-    ] {
-        std::fs::write(&path, format!("[risk]\n{bad}\n")).unwrap();
-        let o = billpay(&["--config", path.to_str().unwrap(), "verify"], None);
-        assert_eq!(o.status.code(), Some(2), "{bad}");
-        let (_, err) = text(&o);
-        assert!(err.contains(named), "{bad}: {err}");
-    }
+    ];
+    let cases: Vec<(String, &str)> = cases
+        .iter()
+        .map(|(bad, named)| (format!("[risk]\n{bad}"), *named))
+        .collect();
+    refused_by_name(&cases);
 }
 
 #[test]
 fn bad_reminder_and_branding_settings_are_refused_by_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("billpay.toml");
-    for (bad, named) in [
+    let cases = [
         (
             "[reminders]\nquiet_start = \"22:00\"",
             "[reminders] quiet_start must be from 12:00 to 21:00",
@@ -170,13 +178,9 @@ fn bad_reminder_and_branding_settings_are_refused_by_name() {
             "agent_hours_start = 20\nagent_hours_end = 8",
             "agent_hours_start must be before agent_hours_end",
         ),
-    ] {
-        std::fs::write(&path, format!("{bad}\n")).unwrap();
-        let o = billpay(&["--config", path.to_str().unwrap(), "verify"], None);
-        assert_eq!(o.status.code(), Some(2), "{bad}");
-        let (_, err) = text(&o);
-        assert!(err.contains(named), "{bad}: {err}");
-    }
+    ];
+    let cases: Vec<(String, &str)> = cases.iter().map(|(f, n)| (f.to_string(), *n)).collect();
+    refused_by_name(&cases);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use billpay::phone::Phone;
 use billpay_services::staff::Role;
-use common::visitor::Visitor;
+use common::visitor::{Visitor, without_tokens};
 use common::*;
 use serde_json::json;
 
@@ -35,21 +35,6 @@ async fn roomy(engine: Engine) -> TestApp {
         s.agent_hours_end = 24;
     })
     .await
-}
-
-/// The page without its per-session form token.
-fn without_tokens(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let mut out = String::new();
-    let mut rest = html;
-    while let Some(i) = rest.find(marker) {
-        let end = i + marker.len();
-        out.push_str(&rest[..end]);
-        rest = &rest[end..];
-        rest = &rest[rest.find('"').unwrap()..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Asks once about an existing account (`true`) and once about a missing one and compares the

@@ -7,22 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::visitor::{Page, Visitor, card_form, hidden};
+use common::visitor::{Page, Visitor, card_form, hidden, without_tokens};
 use common::*;
-
-/// A page's HTML without the values that differ per session (CSRF tokens).
-fn without_tokens(html: &str) -> String {
-    let mut out = String::new();
-    let mut rest = html;
-    while let Some(i) = rest.find("name=\"csrf\" value=\"") {
-        let end = i + "name=\"csrf\" value=\"".len();
-        out.push_str(&rest[..end]);
-        rest = &rest[end..];
-        rest = &rest[rest.find('"').unwrap()..];
-    }
-    out.push_str(rest);
-    out
-}
 
 const CARD: &str = "4242424242424242";
 const BANK_ACCOUNT: &str = "000123456789";

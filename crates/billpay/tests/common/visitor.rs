@@ -112,3 +112,18 @@ pub fn hidden(html: &str, name: &str) -> String {
         + marker.len();
     html[start..].split('"').next().unwrap().to_string()
 }
+
+/// The page without its per-session form tokens, to compare two answers.
+pub fn without_tokens(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(marker) {
+        let end = i + marker.len();
+        out.push_str(&rest[..end]);
+        rest = &rest[end..];
+        rest = &rest[rest.find('"').unwrap()..];
+    }
+    out.push_str(rest);
+    out
+}
