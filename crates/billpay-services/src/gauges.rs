@@ -14,7 +14,9 @@ const OPEN_CHAT_STATES: [&str; 3] = ["bot", "queued", "assigned"];
 
 impl Billpay {
     /// Sets `billpay_jobs_due`, `billpay_jobs_lag_seconds`, `billpay_outbox_queued{channel}`
-    /// and `billpay_chat_conversations_open{state}` from the database.
+    /// and `billpay_chat_conversations_open{state}` from the database, and
+    /// `billpay_settings_version`, the console's settings version this instance has in force
+    /// (instances that disagree for more than a few seconds cannot read the database).
     pub async fn refresh_gauges(&self) -> Result<(), ServiceError> {
         let now = self.clock.now_micros();
         let mut c = self.store.read_conn().await?;
@@ -30,6 +32,7 @@ impl Billpay {
             .map(|t| (now - t).max(0) / 1_000_000)
             .unwrap_or(0);
         metrics::gauge!("billpay_jobs_lag_seconds").set(lag_secs as f64);
+        metrics::gauge!("billpay_settings_version").set(self.settings.version() as f64);
         metrics::gauge!("billpay_outbox_queued", "channel" => "email").set(email as f64);
         metrics::gauge!("billpay_outbox_queued", "channel" => "sms").set(sms as f64);
         for state in OPEN_CHAT_STATES {
