@@ -644,6 +644,7 @@ fn panel_view(p: AccountPanel) -> PanelView {
                 let at = billpay_services::clock::from_micros(d.at).strftime("%Y-%m-%d %H:%M UTC");
                 let what = match d.action {
                     billpay_domain::risk::RiskAction::Block => "refused",
+                    billpay_domain::risk::RiskAction::Review => "sent to review",
                     billpay_domain::risk::RiskAction::Allow => "allowed",
                 };
                 let reasons: Vec<&str> = d.reasons.iter().map(|r| r.describe()).collect();
