@@ -334,14 +334,15 @@ both_engines! {
     }
 }
 
-/// A supervisor's and a representative's desk browsers, signed in.
-async fn reviewers(app: &TestApp) -> (common::desk::Browser, common::desk::Browser) {
+/// A supervisor's and a representative's desk browsers, signed in, and the supervisor's
+/// authenticator secret (to sign in again).
+async fn reviewers(app: &TestApp) -> (common::desk::Browser, common::desk::Browser, Vec<u8>) {
     use billpay_services::staff::Role;
     common::desk::staff(app, "sue@example.com", "Sue Supervisor", Role::Supervisor).await;
     common::desk::staff(app, "ann@example.com", "Ann Agent", Role::Agent).await;
-    let (sue, _) = common::desk::sign_in(app, "sue@example.com", None).await;
+    let (sue, secret) = common::desk::sign_in(app, "sue@example.com", None).await;
     let (ann, _) = common::desk::sign_in(app, "ann@example.com", None).await;
-    (sue, ann)
+    (sue, ann, secret)
 }
 
 /// Sends a review decision form with the browser's own CSRF token.
@@ -404,7 +405,7 @@ both_engines! {
         }
         assert_eq!(count(&app, "SELECT CAST(COUNT(*) AS BIGINT) FROM payment_reviews").await, 2);
 
-        let (mut sue, mut ann) = reviewers(&app).await;
+        let (mut sue, mut ann, _) = reviewers(&app).await;
         // The queue, oldest first, with the account, amount, method, channel and reasons in
         // plain words; never a card number.
         let queue = sue.get("/desk/reviews").await;
@@ -499,7 +500,7 @@ both_engines! {
         assert_eq!(s, 201, "{p}");
         assert_eq!(decisions(&app, &acct).await[0].action, RiskAction::Allow);
         // Once approved, the method has paid before: its next large payment is not reviewed.
-        let (mut sue, _) = reviewers(&app).await;
+        let (mut sue, _, sue_secret) = reviewers(&app).await;
         let p = decide(&mut sue, first["id"].as_str().unwrap(), "approve", "Customer called ahead").await;
         assert_eq!(p.status, 303, "{}", p.body);
         let (s, p) = app.pay_with(&acct, 120_000, saved).await;
@@ -516,13 +517,44 @@ both_engines! {
         let queue = sue.get("/desk/reviews").await;
         assert!(queue.body.contains("bank account ending in 6789"), "{}", queue.body);
         assert!(!queue.body.contains("000123456789"));
-        if debit["status"] == "processing" {
-            // Not settled: it cannot be refunded yet, so it cannot be rejected yet.
-            let p = decide(&mut sue, debit_id, "reject", "Unknown bank account").await;
-            assert_eq!(p.status, 409, "{}", p.body);
-            assert!(p.body.contains("has not settled yet"), "{}", p.body);
-            assert_eq!(count(&app, "SELECT CAST(COUNT(*) AS BIGINT) FROM payment_reviews WHERE decided_at IS NULL AND decision IS NULL").await, 1);
-        }
+        assert_eq!(debit["status"], "processing", "{debit}");
+        // Not settled: it cannot be refunded yet, so it cannot be rejected yet.
+        let p = decide(&mut sue, debit_id, "reject", "Unknown bank account").await;
+        assert_eq!(p.status, 409, "{}", p.body);
+        assert!(p.body.contains("has not settled yet"), "{}", p.body);
+        assert_eq!(count(&app, "SELECT CAST(COUNT(*) AS BIGINT) FROM payment_reviews WHERE decided_at IS NULL AND decision IS NULL").await, 1);
+        // Once it settles, a rejection refunds it.
+        app.clock.advance(jiff::SignedDuration::from_hours(49));
+        assert_eq!(app.app.reconcile().await.unwrap().debits_settled, 1);
+        let (mut sue, _) = common::desk::sign_in(&app, "sue@example.com", Some(sue_secret)).await;
+        let p = decide(&mut sue, debit_id, "reject", "Unknown bank account").await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        assert_eq!(payment_status(&app, debit_id).await, "refunded");
+        assert_eq!(app.balance(&other).await, 200_000);
+        app.assert_verified().await;
+    }
+}
+
+both_engines! {
+    async fn a_payment_sent_to_review_whose_answer_was_lost_is_held_once_resolved(app) {
+        let acct = app.account_with_bill(8_410).await;
+        app.sandbox.inject(billpay_services::sandbox::Fault::TimeoutAfterCharge);
+        let (s, p) = app.pay_with(&acct, 90_000, card("4242424242424242")).await;
+        assert_eq!(s, 202, "{p}");
+        assert_eq!(decisions(&app, &acct).await[0].action, billpay_domain::risk::RiskAction::Review);
+        // In doubt: nothing posted, nothing held yet.
+        assert_eq!(count(&app, "SELECT CAST(COUNT(*) AS BIGINT) FROM payment_reviews").await, 0);
+        // The reconciler learns it was charged: it is posted and held in the same transaction.
+        app.clock.advance(jiff::SignedDuration::from_mins(2));
+        app.app.reconcile().await.unwrap();
+        let id = p["id"].as_str().unwrap();
+        assert_eq!(payment_status(&app, id).await, "succeeded");
+        let review = app.app.payment_review(id).await.unwrap();
+        assert!(review.is_open());
+        assert_eq!(review.reasons, vec![billpay_domain::risk::RiskReason::AmountAboveHistory]);
+        // Resolving it again changes nothing.
+        app.app.reconcile().await.unwrap();
+        assert_eq!(count(&app, "SELECT CAST(COUNT(*) AS BIGINT) FROM payment_reviews").await, 1);
         app.assert_verified().await;
     }
 }
