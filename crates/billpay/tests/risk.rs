@@ -471,6 +471,11 @@ both_engines! {
         app.app.seal_audit().await.unwrap();
         let chain = app.app.verify_audit().await.unwrap();
         assert!(chain.ok(), "{:?}", chain.problems);
+        let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+        for action in ["review", "reject", "approve"] {
+            let counted = format!("billpay_risk_decisions_total{{channel=\"web\",action=\"{action}\"}}");
+            assert!(metrics.contains(&counted), "{counted}: {metrics}");
+        }
 
         // The account panel's fraud checks show the review and its decision, to every agent.
         let panel = ann.get(&format!("/desk/accounts/{stolen}")).await;
