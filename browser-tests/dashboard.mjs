@@ -1,7 +1,7 @@
 // The operator console in a real browser: a supervisor signs in to the desk, opens the
 // dashboard filled by `billpay demo traffic`, sees the SVG charts drawn (each with its title
 // and bars or lines), a bad filter refused with a clear message, and the reports page with the
-// reconciliation report, then the settings page: a bad value refused next to its field, a
+// reconciliation report, the review queue with a payment held, then the settings page: a bad value refused next to its field, a
 // good one saved as a version with what changed. axe-core runs on each page; screenshots are
 // saved.
 //
@@ -70,6 +70,13 @@ try {
   await page.getByRole('link', { name: 'Read the reconciliation report' }).click();
   await page.waitForSelector('#verdict');
   await check(page, '54-desk-reconciliation');
+
+  // The review queue: the payment held for review, with its approve and reject forms.
+  await page.getByRole('link', { name: 'Review queue' }).click();
+  await page.waitForURL('**/desk/reviews');
+  const held = await page.$$eval('section[id^="review-"]', (s) => s.length);
+  expect(held >= 1, `expected a payment held for review, got ${held}`);
+  await check(page, '58-desk-reviews');
 
   // Settings: a bad value is refused by name, nothing saved; a good one is in force at once.
   await page.getByRole('link', { name: 'Settings' }).click();

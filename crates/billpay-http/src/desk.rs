@@ -80,7 +80,8 @@ pub fn routes(app: Billpay, secure_cookie: bool) -> Router<Billpay> {
         .route("/desk/conversations/{id}/transfer", post(transfer))
         .route("/desk/conversations/{id}/close", post(close))
         .route("/desk/conversations/{id}/payrequest", post(pay_request))
-        .merge(crate::console::routes());
+        .merge(crate::console::routes())
+        .merge(crate::reviews::routes());
     if app.config().portal.demo_mailbox {
         r = r.route("/desk/demo-code", get(demo_code));
     }
@@ -530,6 +531,8 @@ pub struct PanelView {
     pub handoffs: Vec<String>,
     /// Fraud-rule decisions: refusals first-class, with the reasons staff may read.
     pub risk: Vec<String>,
+    /// Payments held for review and how each was decided.
+    pub reviews: Vec<String>,
 }
 
 fn panel_view(p: AccountPanel) -> PanelView {
@@ -637,6 +640,7 @@ fn panel_view(p: AccountPanel) -> PanelView {
             })
             .collect(),
         arrangements: p.arrangements,
+        reviews: p.reviews.iter().map(crate::reviews::review_line).collect(),
         risk: p
             .risk
             .iter()
@@ -644,6 +648,7 @@ fn panel_view(p: AccountPanel) -> PanelView {
                 let at = billpay_services::clock::from_micros(d.at).strftime("%Y-%m-%d %H:%M UTC");
                 let what = match d.action {
                     billpay_domain::risk::RiskAction::Block => "refused",
+                    billpay_domain::risk::RiskAction::Review => "sent to review",
                     billpay_domain::risk::RiskAction::Allow => "allowed",
                 };
                 let reasons: Vec<&str> = d.reasons.iter().map(|r| r.describe()).collect();

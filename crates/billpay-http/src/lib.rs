@@ -16,6 +16,7 @@ pub mod files;
 pub mod portal;
 pub mod render;
 pub mod reports;
+pub mod reviews;
 pub mod schedules;
 pub mod settings;
 pub mod stripe;

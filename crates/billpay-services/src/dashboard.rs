@@ -207,7 +207,7 @@ pub struct Dashboard {
     pub ivr: IvrStats,
     pub chat: ChatStats,
     pub accounts: AccountStats,
-    /// The fraud rules' decisions per day, one series per action (allow, block).
+    /// The fraud rules' decisions per day, one series per action (allow, review, block).
     pub risk: Vec<Series>,
     /// Refusals by the fraud rules, by rule (a refusal with two reasons counts for both).
     pub refusal_totals: Vec<ReasonTotal>,
@@ -409,7 +409,7 @@ impl Billpay {
         };
         let risk = series_of(
             &names,
-            &["allow", "block"],
+            &["allow", "review", "block"],
             risk_rows
                 .iter()
                 .map(|r| (r.day.as_str(), r.reason.as_str(), r.count)),

@@ -39,6 +39,7 @@ pub mod receipts;
 pub mod reconcile;
 pub mod reminders;
 pub mod reports;
+pub mod reviews;
 pub mod risk;
 pub mod sandbox;
 pub mod settings;

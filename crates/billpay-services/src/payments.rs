@@ -162,7 +162,8 @@ enum Taken {
 enum Claim {
     /// The key was used before.
     Existing(IdempotencyRow),
-    Proceed(Box<Payment>),
+    /// Go on to the processor; true when the risk rules sent the payment to review.
+    Proceed(Box<Payment>, bool),
     /// The risk rules refused the attempt (recorded; the key is free again).
     Blocked,
 }
@@ -453,7 +454,14 @@ impl Billpay {
             .checked_sub(self.config().duplicate_window)
             .unwrap_or(now)
             .as_microsecond();
-        let probe = self.risk_probe(req.channel, req.risk.as_ref(), &method, amount, now_us);
+        let probe = self.risk_probe(
+            req.channel,
+            req.risk.as_ref(),
+            &method,
+            saved_id.as_deref(),
+            amount,
+            now_us,
+        );
         let rules = self.config().risk.clone();
 
         let claim = self
@@ -501,12 +509,24 @@ impl Billpay {
                         }
                     }
                     // A refused source hears the refusal first, never a question.
+                    let mut review = false;
                     if let Some(probe) = &probe {
-                        let decision =
-                            crate::risk::assess_in(c, &rules, probe, &account.id, &row.id).await?;
-                        if decision.action == billpay_domain::risk::RiskAction::Block {
-                            queries::idempotency_release_resource(c, &row.id).await?;
-                            return Ok(Claim::Blocked);
+                        let decision = crate::risk::assess_in(
+                            c,
+                            &rules,
+                            probe,
+                            &account.id,
+                            &account.account_number,
+                            &row.id,
+                        )
+                        .await?;
+                        match decision.action {
+                            billpay_domain::risk::RiskAction::Block => {
+                                queries::idempotency_release_resource(c, &row.id).await?;
+                                return Ok(Claim::Blocked);
+                            }
+                            billpay_domain::risk::RiskAction::Review => review = true,
+                            billpay_domain::risk::RiskAction::Allow => {}
                         }
                     }
                     if !confirm_duplicate
@@ -575,17 +595,17 @@ impl Billpay {
                         account_number: account.account_number,
                         account_timezone: account.timezone,
                     };
-                    Ok(Claim::Proceed(Box::new(Payment::from_view(&view)?)))
+                    Ok(Claim::Proceed(Box::new(Payment::from_view(&view)?), review))
                 })
             })
             .await?;
 
-        let payment = match claim {
+        let (payment, review) = match claim {
             Claim::Existing(row) => {
                 let resource = row.resource_id.clone();
                 return Ok(Taken::Replay(self.replay(row, &hash).await?, resource));
             }
-            Claim::Proceed(p) => *p,
+            Claim::Proceed(p, review) => (*p, review),
             Claim::Blocked => {
                 tracing::info!(
                     channel = req.channel.as_str(),
@@ -610,7 +630,7 @@ impl Billpay {
         .unwrap_or(Err(ProcessorError::Timeout));
         drop(charge);
         let result = match answer {
-            Ok(outcome) => self.record_outcome(payment, outcome).await?,
+            Ok(outcome) => self.record_outcome_of(payment, outcome, review).await?,
             Err(ProcessorError::Timeout) => {
                 tracing::warn!(payment_id = %payment.id, "processor timed out; payment is in doubt");
                 metrics::counter!("billpay_payments_in_doubt_total").increment(1);
@@ -943,11 +963,25 @@ impl Billpay {
         })
     }
 
-    /// Records what the processor did with a payment: state, ledger, receipt, stored response.
+    /// Records what the processor did with a payment: state, ledger, receipt, stored response,
+    /// and the review of a payment the risk rules sent to review.
     pub(crate) async fn record_outcome(
         &self,
         payment: Payment,
         outcome: ChargeOutcome,
+    ) -> Result<PaymentResult, ServiceError> {
+        // Whether the rules sent it to review is in `risk_decisions`: look (a payment resolved
+        // later, by the reconciler or a webhook, has no one to tell us).
+        self.record_outcome_of(payment, outcome, true).await
+    }
+
+    /// [`Billpay::record_outcome`], told whether the payment may be held for review: false
+    /// (the rules allowed it, as for most payments) skips looking for its review decision.
+    pub(crate) async fn record_outcome_of(
+        &self,
+        payment: Payment,
+        outcome: ChargeOutcome,
+        may_be_reviewed: bool,
     ) -> Result<PaymentResult, ServiceError> {
         let now = self.clock.now_micros();
         let OutcomePlan {
@@ -986,6 +1020,12 @@ impl Billpay {
                     crate::risk::record_answer(c, &payment_id, decline.is_some()).await?;
                     if let Some((j, postings)) = &journal {
                         queries::insert_journal(c, j, postings).await?;
+                        // The money moved: a payment sent to review is now held for a person.
+                        if may_be_reviewed
+                            && billpay_store::risk::open_review(c, &payment_id, now).await?
+                        {
+                            tracing::info!(payment_id = %payment_id, "payment held for review");
+                        }
                     }
                     if let Some(r) = &restore
                         && queries::account_by_id(c, &account_id)

@@ -10,6 +10,12 @@
 //! processor's answer sets its outcome, so declines count against the source, the card and
 //! the card range. Every decision is recorded with its reasons for the biller's staff; a
 //! blocked customer hears only [`REFUSED`].
+//!
+//! The review rules (an amount far above the account's bill and history, a large first use of
+//! a saved method or of a bank account) read the account's history in the same transaction,
+//! only for amounts above their thresholds. A payment they send to review goes to the
+//! processor as usual; the transaction that records its approval opens its review
+//! (`payment_reviews`), which a supervisor decides on the desk ([`crate::reviews`]).
 
 use billpay_domain::risk::{self, RiskAction, RiskDecision, RiskFacts, RiskRules};
 use billpay_domain::{Channel, Money};
@@ -63,11 +69,19 @@ pub(crate) struct Probe {
     pub source: RiskSource,
     pub card_fp: Option<String>,
     pub bin: Option<String>,
+    /// The saved method paying, if one is.
+    pub saved_method: Option<String>,
+    /// The payment is a bank debit.
+    pub bank: bool,
     pub amount: Money,
     pub now_us: i64,
 }
 
-/// A decision on the desk's account panel.
+/// How far back the review rules look for the account's largest payment.
+const HISTORY_WINDOW_US: i64 = 365 * 24 * 3600 * 1_000_000;
+
+/// A decision of the rules on the desk's account panel. (A person's decision on a review is
+/// recorded in `risk_decisions` too, and shown from its review: [`crate::reviews`].)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RiskDecisionView {
     pub at: i64,
@@ -87,10 +101,12 @@ impl Billpay {
         channel: Channel,
         source: Option<&RiskSource>,
         method: &ChargeMethod,
+        saved_method: Option<&str>,
         amount: Money,
         now_us: i64,
     ) -> Option<Probe> {
         let source = source?;
+        let bank = matches!(method, ChargeMethod::Bank { .. });
         let (card_fp, bin) = match method {
             ChargeMethod::Card { number, .. } => {
                 let digits = number.expose_secret();
@@ -110,6 +126,8 @@ impl Billpay {
             source: source.clone(),
             card_fp,
             bin,
+            saved_method: saved_method.map(str::to_string),
+            bank,
             amount,
             now_us,
         })
@@ -143,6 +161,7 @@ fn decision_view(r: RiskDecisionRow) -> Option<RiskDecisionView> {
     Some(RiskDecisionView {
         at: r.at,
         channel: r.channel,
+        // A reviewer's approve or reject is not a rule's action: it is shown with its review.
         action: RiskAction::parse(&r.action)?,
         score: r.score,
         reasons: r
@@ -156,17 +175,20 @@ fn decision_view(r: RiskDecisionRow) -> Option<RiskDecisionView> {
 }
 
 /// Counts, decides and records, inside the claim transaction of the attempt on
-/// `account_id`. On allow the attempt is recorded as `pending` under `payment_id` (its
-/// outcome follows the processor's answer); on block as `blocked`, with no payment.
+/// `account_id` (number `account_number`). On allow or review the attempt is recorded as
+/// `pending` under `payment_id` (its outcome follows the processor's answer); on block as
+/// `blocked`, with no payment.
 pub(crate) async fn assess_in(
     c: &mut AnyConnection,
     rules: &RiskRules,
     probe: &Probe,
     account_id: &str,
+    account_number: &str,
     payment_id: &str,
 ) -> Result<RiskDecision, StoreError> {
     let since = probe.now_us - rules.window_minutes * 60 * 1_000_000;
     let mut facts = RiskFacts {
+        amount_minor: probe.amount.minor_units(),
         blocked_caller: probe
             .source
             .ani
@@ -194,6 +216,21 @@ pub(crate) async fn assess_in(
     }
     if let Some(bin) = &probe.bin {
         facts.bin_declines = q::bin_declines(c, bin, since).await?;
+    }
+    // Most payments are below both review thresholds: their history is not read.
+    if rules.may_review(facts.amount_minor) {
+        let history = q::amount_history(
+            c,
+            account_id,
+            &format!("ar:{account_number}"),
+            probe.now_us - HISTORY_WINDOW_US,
+            probe.saved_method.as_deref().unwrap_or(""),
+        )
+        .await?;
+        facts.bill_minor = history.amount_due.max(history.balance);
+        facts.largest_payment_minor = history.largest_payment;
+        facts.new_saved_method = probe.saved_method.is_some() && history.method_uses == 0;
+        facts.first_bank_debit = probe.bank && history.bank_uses == 0;
     }
     let decision = risk::assess(rules, &facts);
     let blocked = decision.action == RiskAction::Block;

@@ -389,6 +389,27 @@ pub const FIELDS: &[Field] = &[
         Kind::List,
         "One E.164 number per line. Their payments by phone are refused.",
     ),
+    f(
+        RISK,
+        "risk.review_amount_factor",
+        "Review: times the bill or largest payment",
+        int(0, 100),
+        "A payment above this many times the larger of the account's bill and its largest payment in 12 months goes to the review queue. 0 turns it off.",
+    ),
+    f(
+        RISK,
+        "risk.review_amount_floor_cents",
+        "Review: only above",
+        Kind::Money,
+        "Smaller payments are never reviewed for their amount.",
+    ),
+    f(
+        RISK,
+        "risk.review_first_use_cents",
+        "Review: first use of a saved method or bank account above",
+        Kind::Money,
+        "0.00 turns it off.",
+    ),
 ];
 
 /// The field named `key`.

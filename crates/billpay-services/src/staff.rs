@@ -183,6 +183,8 @@ pub struct AccountPanel {
     pub handoffs: Vec<PhoneHandoff>,
     /// The fraud rules' decisions on the account's payment attempts, newest first.
     pub risk: Vec<crate::risk::RiskDecisionView>,
+    /// Payments held for review, and how each was decided, newest first.
+    pub reviews: Vec<crate::reviews::PaymentReview>,
 }
 
 /// A phone caller sent to the keypad card entry, as the desk shows it.
@@ -1210,6 +1212,9 @@ impl Billpay {
         let risk = self
             .risk_decisions_of(&summary.account.id, PANEL_RISK_MAX)
             .await?;
+        let reviews = self
+            .reviews_of_account(&summary.account.id, crate::reviews::PANEL_REVIEWS_MAX)
+            .await?;
         self.staff_audit(
             &staff.id,
             "desk.account_viewed",
@@ -1230,6 +1235,7 @@ impl Billpay {
             disputes,
             handoffs,
             risk,
+            reviews,
         })
     }
 

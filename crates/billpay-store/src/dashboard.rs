@@ -150,7 +150,8 @@ fn reasons_by_day(source: &str) -> String {
     )
 }
 
-/// The fraud rules' decisions made on a day, by action (`allow`, `block`).
+/// The fraud rules' decisions made on a day, by action (`allow`, `review`, `block`; not a
+/// reviewer's `approve` or `reject`).
 pub async fn risk_by_day(
     c: &mut AnyConnection,
     days: &[DayRange],
@@ -162,7 +163,7 @@ pub async fn risk_by_day(
         channel,
         "SELECT d.day, r.action AS reason, CAST(COUNT(*) AS BIGINT) AS count \
          FROM days d JOIN risk_decisions r ON r.at >= d.day_from AND r.at < d.day_to \
-         WHERE (:channel = '' OR r.channel = :channel) \
+         WHERE r.action IN ('allow', 'review', 'block') AND (:channel = '' OR r.channel = :channel) \
          GROUP BY d.day, r.action ORDER BY d.day, reason",
     )
     .await

@@ -242,3 +242,212 @@ pub async fn prune_events(c: &mut AnyConnection, before: i64) -> R<u64> {
         .await?;
     Ok(done.rows_affected())
 }
+
+/// What the review rules compare a payment with: the account's current statement's amount due,
+/// its balance, its largest payment since `since` that went through and is not held for review,
+/// and how often the saved method `method_id` and a bank account paid before (each counting
+/// only payments that went through and are not held). One statement, so one snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct AmountHistory {
+    pub amount_due: i64,
+    pub balance: i64,
+    pub largest_payment: i64,
+    pub method_uses: i64,
+    pub bank_uses: i64,
+}
+
+/// The account's [`AmountHistory`]. `receivable` is its `ar:` ledger account; `method_id` is
+/// the saved method paying now ("" for none: no id is empty).
+pub async fn amount_history(
+    c: &mut AnyConnection,
+    account_id: &str,
+    receivable: &str,
+    since: i64,
+    method_id: &str,
+) -> R<AmountHistory> {
+    Ok(sqlx::query_as::<_, AmountHistory>(
+        "SELECT \
+         CAST(COALESCE((SELECT amount_due FROM statements WHERE account_id = $1 \
+           ORDER BY statement_date DESC LIMIT 1), 0) AS BIGINT) AS amount_due, \
+         CAST(COALESCE((SELECT SUM(amount) FROM postings WHERE ledger_account = $2), 0) AS BIGINT) AS balance, \
+         CAST(COALESCE(MAX(CASE WHEN p.created_at >= $3 THEN p.amount END), 0) AS BIGINT) AS largest_payment, \
+         CAST(COALESCE(SUM(CASE WHEN p.payment_method_id = $4 THEN 1 ELSE 0 END), 0) AS BIGINT) AS method_uses, \
+         CAST(COALESCE(SUM(CASE WHEN p.method_type = 'ach' THEN 1 ELSE 0 END), 0) AS BIGINT) AS bank_uses \
+         FROM payments p WHERE p.account_id = $1 AND p.journal_id IS NOT NULL \
+         AND p.status IN ('succeeded', 'partially_refunded', 'processing') \
+         AND NOT EXISTS (SELECT 1 FROM payment_reviews r WHERE r.payment_id = p.id \
+           AND (r.decided_at IS NULL OR r.decision = 'reject'))",
+    )
+    .bind(account_id)
+    .bind(receivable)
+    .bind(since)
+    .bind(method_id)
+    .fetch_one(c)
+    .await?)
+}
+
+/// A payment held for review, with what the queue and the panel show of its payment (never a
+/// card or bank number: brand and last four at most).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PaymentReviewRow {
+    pub payment_id: String,
+    pub account_id: String,
+    pub reasons: String,
+    pub score: i64,
+    pub opened_at: i64,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+    /// The name of the staff member in `decided_by`.
+    pub decided_by_name: Option<String>,
+    pub decision: Option<String>,
+    pub decision_reason: Option<String>,
+    pub account_number: String,
+    pub amount: i64,
+    pub currency: String,
+    pub refunded_amount: i64,
+    pub status: String,
+    pub channel: String,
+    pub method_type: String,
+    pub brand: Option<String>,
+    pub last4: String,
+    pub confirmation_number: String,
+}
+
+/// The columns of [`PaymentReviewRow`], from `payment_reviews r`, `payments p`, `accounts a`
+/// and the deciding `staff_users s` (`decided_by` is `staff:<id>`, as in the audit log).
+macro_rules! review_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT r.payment_id, r.account_id, r.reasons, r.score, r.opened_at, r.decided_at, ",
+            "r.decided_by, s.name AS decided_by_name, r.decision, r.decision_reason, ",
+            "a.account_number, p.amount, p.currency, ",
+            "p.refunded_amount, p.status, p.channel, p.method_type, p.brand, p.last4, ",
+            "p.confirmation_number FROM payment_reviews r ",
+            "JOIN payments p ON p.id = r.payment_id JOIN accounts a ON a.id = r.account_id ",
+            "LEFT JOIN staff_users s ON r.decided_by = 'staff:' || s.id ",
+            $tail
+        )
+    };
+}
+
+/// Opens the review of a payment the rules sent to review, if they did: called in the
+/// transaction that records the processor's approval. Does nothing for any other payment, or
+/// when the review is already open. True when a review was opened.
+pub async fn open_review(c: &mut AnyConnection, payment_id: &str, now: i64) -> R<bool> {
+    let done = sqlx::query(
+        "INSERT INTO payment_reviews (payment_id, account_id, reasons, score, opened_at) \
+         SELECT payment_id, account_id, reasons, score, $2 FROM risk_decisions \
+         WHERE payment_id = $1 AND action = 'review' \
+         ON CONFLICT (payment_id) DO NOTHING",
+    )
+    .bind(payment_id)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Open reviews, oldest first.
+pub async fn open_reviews(c: &mut AnyConnection, limit: i64) -> R<Vec<PaymentReviewRow>> {
+    Ok(sqlx::query_as::<_, PaymentReviewRow>(review_select!(
+        "WHERE r.decided_at IS NULL ORDER BY r.opened_at, r.payment_id LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(c)
+    .await?)
+}
+
+/// Open reviews in all.
+pub async fn open_review_count(c: &mut AnyConnection) -> R<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM payment_reviews WHERE decided_at IS NULL",
+    )
+    .fetch_one(c)
+    .await?;
+    Ok(n)
+}
+
+/// One payment's review, open or decided.
+pub async fn review_of(c: &mut AnyConnection, payment_id: &str) -> R<Option<PaymentReviewRow>> {
+    Ok(
+        sqlx::query_as::<_, PaymentReviewRow>(review_select!("WHERE r.payment_id = $1"))
+            .bind(payment_id)
+            .fetch_optional(c)
+            .await?,
+    )
+}
+
+/// An account's reviews, newest first (the desk's account panel).
+pub async fn reviews_of_account(
+    c: &mut AnyConnection,
+    account_id: &str,
+    limit: i64,
+) -> R<Vec<PaymentReviewRow>> {
+    Ok(sqlx::query_as::<_, PaymentReviewRow>(review_select!(
+        "WHERE r.account_id = $1 ORDER BY r.opened_at DESC, r.payment_id DESC LIMIT $2"
+    ))
+    .bind(account_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await?)
+}
+
+/// Records a person's decision on an open review: an approval of a review no one started to
+/// reject, or the end of a rejection (its refund made). False when it was already decided, or
+/// another decision was started: a review is decided once.
+pub async fn decide_review(
+    c: &mut AnyConnection,
+    payment_id: &str,
+    now: i64,
+    decided_by: &str,
+    decision: &str,
+    reason: &str,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE payment_reviews SET decided_at = $2, decided_by = $3, decision = $4, \
+         decision_reason = $5 WHERE payment_id = $1 AND decided_at IS NULL \
+         AND (decision IS NULL OR decision = $4)",
+    )
+    .bind(payment_id)
+    .bind(now)
+    .bind(decided_by)
+    .bind(decision)
+    .bind(reason)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Starts rejecting an open review before its refund is asked for: from here an approval is
+/// refused, so a payment is never both approved and refunded. A rejection already started
+/// (its refund pending) may be started again. False when the review was decided or approved.
+pub async fn start_rejection(
+    c: &mut AnyConnection,
+    payment_id: &str,
+    decided_by: &str,
+    reason: &str,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE payment_reviews SET decided_by = $2, decision = 'reject', decision_reason = $3 \
+         WHERE payment_id = $1 AND decided_at IS NULL \
+         AND (decision IS NULL OR decision = 'reject')",
+    )
+    .bind(payment_id)
+    .bind(decided_by)
+    .bind(reason)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Withdraws a rejection whose refund the processor refused: the review is open again.
+pub async fn cancel_rejection(c: &mut AnyConnection, payment_id: &str) -> R<()> {
+    sqlx::query(
+        "UPDATE payment_reviews SET decided_by = NULL, decision = NULL, decision_reason = NULL \
+         WHERE payment_id = $1 AND decided_at IS NULL AND decision = 'reject'",
+    )
+    .bind(payment_id)
+    .execute(c)
+    .await?;
+    Ok(())
+}

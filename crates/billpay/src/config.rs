@@ -644,6 +644,14 @@ pub struct RiskSettings {
     pub account_cards: i64,
     pub bin_declines: i64,
     pub blocked_callers: Vec<String>,
+    /// Review a payment above this many times the larger of the account's bill and its
+    /// largest payment in 12 months (0 = off)...
+    pub review_amount_factor: i64,
+    /// ...when it is also above this amount (0 = no floor).
+    pub review_amount_floor_cents: i64,
+    /// Review a first payment with a saved method, or an account's first bank debit, above
+    /// this amount (0 = off).
+    pub review_first_use_cents: i64,
 }
 
 impl Default for RiskSettings {
@@ -659,6 +667,9 @@ impl Default for RiskSettings {
             account_cards: d.account_cards,
             bin_declines: d.bin_declines,
             blocked_callers: d.blocked_callers,
+            review_amount_factor: d.review_amount_factor,
+            review_amount_floor_cents: d.review_amount_floor_minor,
+            review_first_use_cents: d.review_first_use_minor,
         }
     }
 }
@@ -676,6 +687,9 @@ impl RiskSettings {
             account_cards: self.account_cards,
             bin_declines: self.bin_declines,
             blocked_callers: self.blocked_callers.clone(),
+            review_amount_factor: self.review_amount_factor,
+            review_amount_floor_minor: self.review_amount_floor_cents,
+            review_first_use_minor: self.review_first_use_cents,
         };
         rules.validate()?;
         Ok(rules)

@@ -101,7 +101,8 @@ both_engines! {
         let conv = format!("/desk/conversations/{conversation}");
         for path in ["/desk".to_string(), "/desk/accounts?number=100000000017".into(), acct.clone(), conv.clone(), format!("{conv}/events"), "/desk/password".into(),
             "/desk/dashboard".into(), "/desk/reports".into(), "/desk/reports/posting?date=2026-12-01&format=csv".into(),
-            "/desk/reports/aging?date=2026-12-01".into(), "/desk/reports/reconciliation?date=2026-12-01".into(), "/desk/settings".into()] {
+            "/desk/reports/aging?date=2026-12-01".into(), "/desk/reports/reconciliation?date=2026-12-01".into(),
+            "/desk/reviews".into(), "/desk/settings".into()] {
             let p = stranger.get(&path).await;
             // Pages send the visitor to the sign-in; the event stream answers 401.
             assert!(p.status == 303 || p.status == 401, "GET {path}: {} {}", p.status, p.body);
@@ -126,6 +127,8 @@ both_engines! {
             (format!("{conv}/typing"), vec![]),
             (format!("{conv}/read"), vec![]),
             ("/desk/availability".into(), vec![("available", "on")]),
+            ("/desk/reviews/pay_x/approve".into(), vec![("reason", "fine")]),
+            ("/desk/reviews/pay_x/reject".into(), vec![("reason", "stolen")]),
             ("/desk/password".into(), vec![("password", "x"), ("new_password", "Another-Long-Pass-42")]),
             ("/desk/settings".into(), vec![("biller_name", "Mallory Power"), ("reason", "because")]),
         ];

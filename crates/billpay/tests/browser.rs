@@ -285,6 +285,10 @@ async fn supervisor_dashboard_with_data_in_chromium() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A payment far above its bill, held for review.
+    let acct = app.account_with_bill(8_410).await;
+    let (s, held) = app.pay_with(&acct, 90_000, card("4242424242424242")).await;
+    assert_eq!(s, 201, "{held}");
     let out = run_script(
         "dashboard",
         "dashboard.mjs",
@@ -301,6 +305,7 @@ async fn supervisor_dashboard_with_data_in_chromium() {
         "55-desk-settings",
         "56-desk-settings-refused",
         "57-desk-settings-saved",
+        "58-desk-reviews",
     ] {
         assert!(
             out.contains(&format!("ok page {page} (axe")),

@@ -139,6 +139,18 @@ fn bad_fraud_rule_settings_are_refused_by_name() {
             "blocked_callers = [\"555-0100\"]",
             "risk.blocked_callers: \"555-0100\" is not a phone number in E.164 form",
         ),
+        (
+            "review_amount_factor = 1000",
+            "risk.review_amount_factor must be 0 (off) to 100, not 1000",
+        ),
+        (
+            "review_amount_floor_cents = -5",
+            "risk.review_amount_floor_cents must be 0 to 100000000 (minor units), not -5",
+        ),
+        (
+            "review_first_use_cents = 100000001",
+            "risk.review_first_use_cents must be 0 to 100000000 (minor units), not 100000001",
+        ),
     ];
     let cases: Vec<(String, &str)> = cases
         .iter()

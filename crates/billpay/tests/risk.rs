@@ -3,7 +3,9 @@
 //! and against the phone line (one caller's number), one card tried on many accounts through
 //! the API, and a blocked caller. Each attack is stopped within a bounded number of attempts,
 //! the refusal never names the rule, every decision is recorded with its reasons, and genuine
-//! customers elsewhere pay as usual.
+//! customers elsewhere pay as usual. And the review rules: a payment far above the account's
+//! bill, or a large first use of a saved card or a bank account, goes through and is held in
+//! the desk's review queue, where a supervisor approves it or rejects it (refunded).
 
 mod common;
 
@@ -328,6 +330,236 @@ both_engines! {
         let report = app.app.reconcile().await.unwrap();
         assert_eq!(report.risk_events_pruned, 7);
         assert_eq!(decisions(&app, &results[5].0).await.len(), 1);
+        app.assert_verified().await;
+    }
+}
+
+/// A supervisor's and a representative's desk browsers, signed in, and the supervisor's
+/// authenticator secret (to sign in again).
+async fn reviewers(app: &TestApp) -> (common::desk::Browser, common::desk::Browser, Vec<u8>) {
+    use billpay_services::staff::Role;
+    common::desk::staff(app, "sue@example.com", "Sue Supervisor", Role::Supervisor).await;
+    common::desk::staff(app, "ann@example.com", "Ann Agent", Role::Agent).await;
+    let (sue, secret) = common::desk::sign_in(app, "sue@example.com", None).await;
+    let (ann, _) = common::desk::sign_in(app, "ann@example.com", None).await;
+    (sue, ann, secret)
+}
+
+/// Sends a review decision form with the browser's own CSRF token.
+async fn decide(
+    b: &mut common::desk::Browser,
+    payment: &str,
+    decision: &str,
+    reason: &str,
+) -> common::desk::Page {
+    let page = b.get("/desk").await;
+    let csrf = hidden(&page.body, "csrf");
+    b.post(
+        &format!("/desk/reviews/{payment}/{decision}"),
+        &[("csrf", csrf.as_str()), ("reason", reason)],
+    )
+    .await
+}
+
+async fn payment_status(app: &TestApp, id: &str) -> String {
+    let (s, p) = app.get(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(s, 200, "{p}");
+    p["status"].as_str().unwrap().to_string()
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    let mut c = app.app.store.read_conn().await.unwrap();
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(&mut *c)
+        .await
+        .unwrap()
+}
+
+both_engines! {
+    async fn a_payment_far_above_the_bill_is_held_for_review_and_a_supervisor_decides(app) {
+        use billpay_domain::risk::{RiskAction, RiskReason};
+        // $900 and $950 on $84.10 bills: the payments go through, the customer sees the usual
+        // confirmation, and each is held for review.
+        let stolen = app.account_with_bill(8_410).await;
+        let (s, first) = app.pay_with(&stolen, 90_000, card("4242424242424242")).await;
+        assert_eq!(s, 201, "{first}");
+        assert_eq!(first["status"], "succeeded", "{first}");
+        let first_id = first["id"].as_str().unwrap().to_string();
+        app.clock.advance(jiff::SignedDuration::from_secs(5));
+        let genuine = app.account_with_bill(8_410).await;
+        let (s, second) = app.pay_with(&genuine, 95_000, card("5555555555554444")).await;
+        assert_eq!(s, 201, "{second}");
+        let second_id = second["id"].as_str().unwrap().to_string();
+        let d = &decisions(&app, &stolen).await[0];
+        assert_eq!(d.action, RiskAction::Review);
+        assert_eq!(d.reasons, vec![RiskReason::AmountAboveHistory]);
+        assert_eq!(d.payment_id.as_deref(), Some(first_id.as_str()));
+
+        // Small payments are never reviewed: the bill itself, and $400 (above three times the
+        // bill but under the $500 floor) on a new account.
+        let small = app.account_with_bill(8_410).await;
+        for cents in [8_410, 40_000] {
+            let (s, p) = app.pay_with(&small, cents, card("4242424242424242")).await;
+            assert_eq!(s, 201, "{p}");
+            assert_eq!(decisions(&app, &small).await[0].action, RiskAction::Allow, "{cents}");
+        }
+        assert_eq!(count(&app, "SELECT CAST(COUNT(*) AS BIGINT) FROM payment_reviews").await, 2);
+
+        let (mut sue, mut ann, _) = reviewers(&app).await;
+        // The queue, oldest first, with the account, amount, method, channel and reasons in
+        // plain words; never a card number.
+        let queue = sue.get("/desk/reviews").await;
+        assert_eq!(queue.status, 200, "{}", queue.body);
+        let (a, b) = (queue.body.find(&first_id).unwrap(), queue.body.find(&second_id).unwrap());
+        assert!(a < b, "oldest first");
+        for shown in [stolen.as_str(), "$900.00", "Visa ending in 4242", "Mastercard ending in 4444", "web",
+            "The amount is far above the account&#39;s bill and its largest payment in the last 12 months"] {
+            assert!(queue.body.contains(shown), "{shown}: {}", queue.body);
+        }
+        assert!(!queue.body.contains("4242424242424242") && !queue.body.contains("5555555555554444"));
+        assert!(sue.get("/desk").await.body.contains("href=\"/desk/reviews\""), "linked for supervisors");
+
+        // A representative neither sees the queue nor decides; the refusal is audited.
+        assert!(!ann.get("/desk").await.body.contains("href=\"/desk/reviews\""));
+        let p = ann.get("/desk/reviews").await;
+        assert_eq!(p.status, 403, "{}", p.body);
+        let p = decide(&mut ann, &first_id, "reject", "looks odd").await;
+        assert_eq!(p.status, 403, "{}", p.body);
+        assert!(p.body.contains("approved or rejected by a supervisor"), "{}", p.body);
+        assert_eq!(payment_status(&app, &first_id).await, "succeeded");
+
+        // A rejection needs a reason; a form without the session's token changes nothing.
+        let p = decide(&mut sue, &first_id, "reject", "   ").await;
+        assert_eq!(p.status, 409, "{}", p.body);
+        assert!(p.body.contains("Enter the reason for rejecting this payment."), "{}", p.body);
+        let p = sue.post(&format!("/desk/reviews/{first_id}/reject"), &[("csrf", "forged"), ("reason", "stolen")]).await;
+        assert_eq!(p.status, 403, "{}", p.body);
+        assert!(p.body.contains("This form has expired"), "{}", p.body);
+        let p = sue.post(&format!("/desk/reviews/{first_id}/approve"), &[("reason", "no token")]).await;
+        assert_eq!(p.status, 403, "{}", p.body);
+        assert_eq!(payment_status(&app, &first_id).await, "succeeded");
+        assert_eq!(app.balance(&stolen).await, 8_410 - 90_000);
+
+        // Rejected with a reason: refunded in full through the refund path, and the ledger holds.
+        let p = decide(&mut sue, &first_id, "reject", "Cardholder reported the card stolen").await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        assert_eq!(p.location.as_deref(), Some("/desk/reviews"));
+        assert_eq!(payment_status(&app, &first_id).await, "refunded");
+        assert_eq!(app.balance(&stolen).await, 8_410);
+        let refunds = app.app.refunds_of(&first_id).await.unwrap();
+        assert_eq!(refunds.len(), 1, "{refunds:?}");
+        assert_eq!((refunds[0].amount.minor_units(), refunds[0].status.as_str()), (90_000, "succeeded"));
+        // Approved: the payment stands.
+        let p = decide(&mut sue, &second_id, "approve", "").await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        assert_eq!(payment_status(&app, &second_id).await, "succeeded");
+        let queue = sue.get("/desk/reviews").await;
+        assert!(queue.body.contains("No payments are held for review."), "{}", queue.body);
+        // Decided once.
+        let p = decide(&mut sue, &first_id, "approve", "").await;
+        assert_eq!(p.status, 409, "{}", p.body);
+        assert!(p.body.contains("already rejected"), "{}", p.body);
+        app.assert_verified().await;
+
+        // Every decision is recorded with the rules' reasons, audited, and sealed in the chain.
+        assert_eq!(count(&app, "SELECT CAST(COUNT(*) AS BIGINT) FROM risk_decisions WHERE action = 'reject' AND reasons = 'amount_above_history'").await, 1);
+        assert_eq!(count(&app, "SELECT CAST(COUNT(*) AS BIGINT) FROM risk_decisions WHERE action = 'approve'").await, 1);
+        let actions = common::desk::audit_actions(&app).await;
+        for action in ["desk.review_refused", "desk.review_rejected", "desk.review_approved"] {
+            assert_eq!(actions.iter().filter(|(_, a)| a == action).count(), 1, "{action}: {actions:?}");
+        }
+        app.app.seal_audit().await.unwrap();
+        let chain = app.app.verify_audit().await.unwrap();
+        assert!(chain.ok(), "{:?}", chain.problems);
+        let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+        for action in ["review", "reject", "approve"] {
+            let counted = format!("billpay_risk_decisions_total{{channel=\"web\",action=\"{action}\"}}");
+            assert!(metrics.contains(&counted), "{counted}: {metrics}");
+        }
+
+        // The account panel's fraud checks show the review and its decision, to every agent.
+        let panel = ann.get(&format!("/desk/accounts/{stolen}")).await;
+        assert_eq!(panel.status, 200, "{}", panel.body);
+        assert!(panel.body.contains("web payment sent to review (score"), "{}", panel.body);
+        assert!(panel.body.contains("rejected and refunded by Sue Supervisor"), "{}", panel.body);
+        assert!(panel.body.contains("Cardholder reported the card stolen"), "{}", panel.body);
+        let panel = sue.get(&format!("/desk/accounts/{genuine}")).await;
+        assert!(panel.body.contains("approved by Sue Supervisor"), "{}", panel.body);
+    }
+
+    async fn a_large_first_use_of_a_saved_card_or_a_bank_account_is_reviewed(app) {
+        use billpay_domain::risk::{RiskAction, RiskReason};
+        // A $2,000 bill: $1,500 is ordinary for the account, but not as a new method's first use.
+        let acct = app.account_with_bill(200_000).await;
+        let (s, m) = app.post(&format!("/api/v1/accounts/{acct}/payment_methods"),
+            serde_json::json!({"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2034})).await;
+        assert_eq!(s, 201, "{m}");
+        let token = m["id"].as_str().unwrap().to_string();
+        let saved = serde_json::json!({"type": "token", "token": token});
+        let (s, first) = app.pay_with(&acct, 150_000, saved.clone()).await;
+        assert_eq!(s, 201, "{first}");
+        let d = &decisions(&app, &acct).await[0];
+        assert_eq!((d.action, d.reasons.clone()), (RiskAction::Review, vec![RiskReason::NewMethodAmount]));
+        // At or under the threshold, no review.
+        let (s, p) = app.pay_with(&acct, 10_000, saved.clone()).await;
+        assert_eq!(s, 201, "{p}");
+        assert_eq!(decisions(&app, &acct).await[0].action, RiskAction::Allow);
+        // Once approved, the method has paid before: its next large payment is not reviewed.
+        let (mut sue, _, sue_secret) = reviewers(&app).await;
+        let p = decide(&mut sue, first["id"].as_str().unwrap(), "approve", "Customer called ahead").await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let (s, p) = app.pay_with(&acct, 120_000, saved).await;
+        assert_eq!(s, 201, "{p}");
+        assert_eq!(decisions(&app, &acct).await[0].action, RiskAction::Allow);
+
+        // ACH first use: the account's first bank debit above the threshold.
+        let other = app.account_with_bill(200_000).await;
+        let (s, debit) = app.pay_with(&other, 150_000, ach("000123456789")).await;
+        assert_eq!(s, 201, "{debit}");
+        let d = &decisions(&app, &other).await[0];
+        assert_eq!((d.action, d.reasons.clone()), (RiskAction::Review, vec![RiskReason::AchFirstUse]));
+        let debit_id = debit["id"].as_str().unwrap();
+        let queue = sue.get("/desk/reviews").await;
+        assert!(queue.body.contains("bank account ending in 6789"), "{}", queue.body);
+        assert!(!queue.body.contains("000123456789"));
+        assert_eq!(debit["status"], "processing", "{debit}");
+        // Not settled: it cannot be refunded yet, so it cannot be rejected yet.
+        let p = decide(&mut sue, debit_id, "reject", "Unknown bank account").await;
+        assert_eq!(p.status, 409, "{}", p.body);
+        assert!(p.body.contains("has not settled yet"), "{}", p.body);
+        assert_eq!(count(&app, "SELECT CAST(COUNT(*) AS BIGINT) FROM payment_reviews WHERE decided_at IS NULL AND decision IS NULL").await, 1);
+        // Once it settles, a rejection refunds it.
+        app.clock.advance(jiff::SignedDuration::from_hours(49));
+        assert_eq!(app.app.reconcile().await.unwrap().debits_settled, 1);
+        let (mut sue, _) = common::desk::sign_in(&app, "sue@example.com", Some(sue_secret)).await;
+        let p = decide(&mut sue, debit_id, "reject", "Unknown bank account").await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        assert_eq!(payment_status(&app, debit_id).await, "refunded");
+        assert_eq!(app.balance(&other).await, 200_000);
+        app.assert_verified().await;
+    }
+}
+
+both_engines! {
+    async fn a_payment_sent_to_review_whose_answer_was_lost_is_held_once_resolved(app) {
+        let acct = app.account_with_bill(8_410).await;
+        app.sandbox.inject(billpay_services::sandbox::Fault::TimeoutAfterCharge);
+        let (s, p) = app.pay_with(&acct, 90_000, card("4242424242424242")).await;
+        assert_eq!(s, 202, "{p}");
+        assert_eq!(decisions(&app, &acct).await[0].action, billpay_domain::risk::RiskAction::Review);
+        // In doubt: nothing posted, nothing held yet.
+        assert_eq!(count(&app, "SELECT CAST(COUNT(*) AS BIGINT) FROM payment_reviews").await, 0);
+        // The reconciler learns it was charged: it is posted and held in the same transaction.
+        app.clock.advance(jiff::SignedDuration::from_mins(2));
+        app.app.reconcile().await.unwrap();
+        let id = p["id"].as_str().unwrap();
+        assert_eq!(payment_status(&app, id).await, "succeeded");
+        let review = app.app.payment_review(id).await.unwrap();
+        assert!(review.is_open());
+        assert_eq!(review.reasons, vec![billpay_domain::risk::RiskReason::AmountAboveHistory]);
+        // Resolving it again changes nothing.
+        app.app.reconcile().await.unwrap();
+        assert_eq!(count(&app, "SELECT CAST(COUNT(*) AS BIGINT) FROM payment_reviews").await, 1);
         app.assert_verified().await;
     }
 }
