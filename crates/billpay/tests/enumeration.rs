@@ -2,8 +2,9 @@
 //! a person — quick pay, enrolment, live chat, sign-in, password reset, the agent desk's
 //! sign-in and the phone line — answers an existing one with a wrong detail exactly as it
 //! answers one that does not exist: the same status, the same page (but for what was typed),
-//! about the same time (interleaved medians within a few milliseconds), and the same lockout
-//! after repeated failures.
+//! about the same time (the fastest of interleaved tries within a few milliseconds: a busy
+//! machine only ever adds time, so the fastest tries show the work each answer takes), and the
+//! same lockout after repeated failures.
 
 mod common;
 
@@ -16,8 +17,8 @@ use common::*;
 use serde_json::json;
 
 /// Timed pairs per lookup (after the first, compared pair).
-const PAIRS: usize = 9;
-/// How far apart the two medians may be.
+const PAIRS: usize = 11;
+/// How far apart the two fastest tries may be (one durable commit more is about as much).
 const TOLERANCE: Duration = Duration::from_millis(15);
 const PASSWORD: &str = "Riverbend-Otter-Lamp-9";
 
@@ -57,10 +58,12 @@ async fn alike(what: &str, mut ask: impl AsyncFnMut(bool, usize) -> (u16, String
     for t in &mut times {
         t.sort();
     }
-    let (a, b) = (times[0][PAIRS / 2], times[1][PAIRS / 2]);
+    let (a, b) = (times[0][0], times[1][0]);
     assert!(
         a.abs_diff(b) < TOLERANCE,
-        "{what}: existing {a:?}, missing {b:?} (medians of {PAIRS})"
+        "{what}: existing {a:?}, missing {b:?} (fastest of {PAIRS}; medians {:?} and {:?})",
+        times[0][PAIRS / 2],
+        times[1][PAIRS / 2],
     );
 }
 
