@@ -20,6 +20,11 @@ use serde::Deserialize;
 use crate::charts::{Chart, Kind, Line};
 use crate::desk::{Desk, S, html, message, see_other, service_error, signed_in};
 
+/// Minor units as the reconciliation report writes them.
+pub fn decimal(minor: i64) -> String {
+    billpay_services::settlement::decimal(minor)
+}
+
 pub fn routes() -> Router<Billpay> {
     Router::new()
         .route("/desk/dashboard", get(dashboard))

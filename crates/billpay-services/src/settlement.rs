@@ -1,7 +1,11 @@
-//! The daily settlement report (`billpay reconcile --report DAY`): for one UTC day, the
-//! payments billpay took, by processor, state and channel (count and total), compared with the
-//! ledger and with what the processor lists for the same day. Every difference is listed for an
-//! operator; none is corrected here (the reconciler and webhooks do that, by key).
+//! The daily settlement report (`billpay reconcile --report DAY`, `billpay report
+//! reconciliation`): for one UTC day, the payments billpay took, by processor, state and
+//! channel (count and total), compared with the ledger and with what the processor lists for
+//! the same day; the NACHA files written that day, each file's control totals against its
+//! entries and each entry against the payment or refund that made it, and the bank returns
+//! applied; and the lockbox items imported or resolved that day against the payments they were
+//! posted as. Every difference is listed for an operator; none is corrected here (the
+//! reconciler and webhooks do that, by key).
 
 use std::collections::{HashMap, HashSet};
 
@@ -22,10 +26,36 @@ pub struct SummaryLine {
     pub total: i64,
 }
 
+/// A NACHA file written that day, as its control records say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AchFileLine {
+    pub file_name: String,
+    pub status: String,
+    pub entries: i64,
+    /// Minor units.
+    pub debit_total: i64,
+    pub credit_total: i64,
+}
+
+/// The lockbox items of the day in one state (posted, exception, rejected).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockboxLine {
+    pub status: String,
+    pub count: i64,
+    /// Minor units.
+    pub total: i64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SettlementReport {
     pub day: String,
     pub lines: Vec<SummaryLine>,
+    /// NACHA files written that day.
+    pub ach_files: Vec<AchFileLine>,
+    /// Bank returns applied that day.
+    pub ach_returns: i64,
+    /// Lockbox items imported that day, by state.
+    pub lockbox: Vec<LockboxLine>,
     /// Payments still waiting for the processor's word (in doubt, or bank debits unsettled).
     pub in_doubt: i64,
     /// Whether the processor could list its side (the sandbox and Stripe can).
@@ -38,10 +68,15 @@ pub struct SettlementReport {
 impl SummaryLine {
     /// The total in decimal, as the report writes it ("150.00").
     pub fn total_text(&self) -> String {
-        let sign = if self.total < 0 { "-" } else { "" };
-        let abs = self.total.unsigned_abs();
-        format!("{sign}{}.{:02}", abs / 100, abs % 100)
+        decimal(self.total)
     }
+}
+
+/// Minor units as the report writes them ("150.00", "-3.05").
+pub fn decimal(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
 /// The CSV header of the settlement (reconciliation) report.
@@ -73,6 +108,31 @@ impl SettlementReport {
             ));
         }
         s.push_str(&format!("awaiting the processor: {}\n", self.in_doubt));
+        if self.ach_files.is_empty() {
+            s.push_str("NACHA files written: none\n");
+        }
+        for f in &self.ach_files {
+            s.push_str(&format!(
+                "NACHA file {} ({}): {} entries, debits {}, credits {}\n",
+                f.file_name,
+                f.status,
+                f.entries,
+                decimal(f.debit_total),
+                decimal(f.credit_total)
+            ));
+        }
+        s.push_str(&format!("bank returns applied: {}\n", self.ach_returns));
+        if self.lockbox.is_empty() {
+            s.push_str("lockbox items: none\n");
+        }
+        for l in &self.lockbox {
+            s.push_str(&format!(
+                "lockbox items {}: {}, total {}\n",
+                l.status,
+                l.count,
+                decimal(l.total)
+            ));
+        }
         if self.processor_listed {
             s.push_str(&format!(
                 "processor transactions compared: {}\n",
@@ -118,6 +178,25 @@ impl SettlementReport {
             ));
         }
         s.push_str(&format!("in_doubt,,,,{},,\n", self.in_doubt));
+        for f in &self.ach_files {
+            s.push_str(&format!(
+                "ach_file,nacha,{},,{},{},\"{}; credits {}\"\n",
+                f.status,
+                f.entries,
+                decimal(f.debit_total),
+                f.file_name,
+                decimal(f.credit_total)
+            ));
+        }
+        s.push_str(&format!("ach_returns,nacha,,,{},,\n", self.ach_returns));
+        for l in &self.lockbox {
+            s.push_str(&format!(
+                "lockbox,lockbox,{},mail,{},{},\n",
+                l.status,
+                l.count,
+                decimal(l.total)
+            ));
+        }
         let listed = if self.processor_listed {
             self.processor_transactions.to_string()
         } else {
@@ -199,7 +278,15 @@ impl Billpay {
             }
         }
         // The processor: every charge billpay counts is there, for the same amount, and the
-        // processor has nothing billpay does not know.
+        // processor has nothing billpay does not know. Bank debits billpay originates in its own
+        // NACHA files are not the processor's: the files are checked below.
+        let nacha: HashSet<String> = {
+            let mut c = self.store.read_conn().await?;
+            billpay_store::reports::nacha_debited_payments(&mut c, from, to)
+                .await?
+                .into_iter()
+                .collect()
+        };
         let name = self.processor.name();
         let listed = match self.processor.transactions(from, to).await {
             Ok(l) => l,
@@ -222,7 +309,10 @@ impl Billpay {
                 .filter(|p| p.processor == name)
                 .map(|p| p.processor_key.as_str())
                 .collect();
-            for p in payments.iter().filter(|p| p.processor == name) {
+            for p in payments
+                .iter()
+                .filter(|p| p.processor == name && !nacha.contains(&p.id))
+            {
                 let tx = by_key.get(p.processor_key.as_str());
                 let charged = p.amount.saturating_add(p.fee_amount);
                 let has_ref = p.processor_ref.is_some();
@@ -257,6 +347,155 @@ impl Billpay {
                 }
             }
         }
+        self.settle_ach_and_lockbox(&mut r, from, to).await?;
         Ok(r)
+    }
+}
+
+impl Billpay {
+    /// The NACHA files and lockbox items of `[from, to)`, compared with the payments.
+    async fn settle_ach_and_lockbox(
+        &self,
+        r: &mut SettlementReport,
+        from: i64,
+        to: i64,
+    ) -> Result<(), ServiceError> {
+        use billpay_store::reports as rq;
+        let (files, entries, returns, items) = {
+            let mut c = self.store.read_conn().await?;
+            (
+                rq::ach_files_between(&mut c, from, to).await?,
+                rq::ach_entries_between(&mut c, from, to).await?,
+                rq::ach_returns_between(&mut c, from, to).await?,
+                rq::lockbox_items_between(&mut c, from, to).await?,
+            )
+        };
+        for f in &files {
+            if f.status != "written" {
+                r.differ(format!(
+                    "NACHA file {} is still {}: it was never finished",
+                    f.file_name, f.status
+                ));
+            }
+            if (f.entry_count, f.debit_total, f.credit_total)
+                != (f.entries, f.entry_debits, f.entry_credits)
+            {
+                r.differ(format!(
+                    "NACHA file {} says {} entries, debits {}, credits {}; its entries are {}, debits {}, credits {}",
+                    f.file_name,
+                    f.entry_count,
+                    decimal(f.debit_total),
+                    decimal(f.credit_total),
+                    f.entries,
+                    decimal(f.entry_debits),
+                    decimal(f.entry_credits)
+                ));
+            }
+            r.ach_files.push(AchFileLine {
+                file_name: f.file_name.clone(),
+                status: f.status.clone(),
+                entries: f.entry_count,
+                debit_total: f.debit_total,
+                credit_total: f.credit_total,
+            });
+        }
+        for e in &entries {
+            let problem = match (e.purpose.as_str(), e.payment_charged, e.refund_amount) {
+                ("debit", None, _) => Some("debits no payment billpay has".to_string()),
+                ("debit", Some(charged), _) if charged != e.amount => Some(format!(
+                    "debits {} but its payment {} charged {}",
+                    decimal(e.amount),
+                    e.payment_id.as_deref().unwrap_or(""),
+                    decimal(charged)
+                )),
+                ("debit", Some(_), _)
+                    if matches!(
+                        e.payment_status.as_deref(),
+                        Some("failed" | "canceled" | "pending")
+                    ) =>
+                {
+                    Some(format!(
+                        "debits payment {}, which is {}",
+                        e.payment_id.as_deref().unwrap_or(""),
+                        e.payment_status.as_deref().unwrap_or("")
+                    ))
+                }
+                ("credit", _, None) => Some("credits no refund billpay has".to_string()),
+                ("credit", _, Some(refund)) if refund != e.amount => Some(format!(
+                    "credits {} but its refund {} is for {}",
+                    decimal(e.amount),
+                    e.refund_id.as_deref().unwrap_or(""),
+                    decimal(refund)
+                )),
+                _ => None,
+            };
+            if let Some(p) = problem {
+                r.differ(format!(
+                    "NACHA file {} entry {} {p}",
+                    e.file_name, e.entry_id
+                ));
+            }
+        }
+        for ret in &returns {
+            r.ach_returns += 1;
+            if ret.outcome == "unmatched" {
+                r.differ(format!(
+                    "a bank return ({}) for trace {} matches no entry billpay sent",
+                    ret.code, ret.original_trace
+                ));
+            } else if ret.entry_status.as_deref() != Some("returned")
+                || ret.payment_id.is_some() && ret.payment_status.as_deref() != Some("returned")
+            {
+                r.differ(format!(
+                    "the bank returned trace {} ({}) but its entry is {} and its payment {}",
+                    ret.original_trace,
+                    ret.code,
+                    ret.entry_status.as_deref().unwrap_or("missing"),
+                    ret.payment_status.as_deref().unwrap_or("none")
+                ));
+            }
+        }
+        let mut by_status: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
+        for l in &items {
+            if l.created_at >= from && l.created_at < to {
+                let e = by_status.entry(l.status.as_str()).or_default();
+                e.0 += 1;
+                e.1 += l.amount;
+            }
+            if l.status != "posted" {
+                continue;
+            }
+            let problem = match (l.payment_amount, l.payment_status.as_deref()) {
+                (None, _) => Some("was posted but billpay has no payment for it".to_string()),
+                (Some(a), _) if a != l.amount => Some(format!(
+                    "is for {} but its payment {} is for {}",
+                    decimal(l.amount),
+                    l.payment_id.as_deref().unwrap_or(""),
+                    decimal(a)
+                )),
+                (Some(_), Some(s)) if !posted(s, "check", true) && s != "returned" => {
+                    Some(format!(
+                        "was posted as payment {}, which is {s}",
+                        l.payment_id.as_deref().unwrap_or("")
+                    ))
+                }
+                _ => None,
+            };
+            if let Some(p) = problem {
+                r.differ(format!(
+                    "lockbox check {} deposited {} {p}",
+                    l.check_number, l.deposit_date
+                ));
+            }
+        }
+        r.lockbox = by_status
+            .into_iter()
+            .map(|(status, (count, total))| LockboxLine {
+                status: status.to_string(),
+                count,
+                total,
+            })
+            .collect();
+        Ok(())
     }
 }

@@ -172,3 +172,154 @@ pub async fn receivable_postings(
     .fetch_all(c)
     .await?)
 }
+
+/// A NACHA file written in a window, with what its own entries add up to.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct AchFileCheckRow {
+    pub file_name: String,
+    pub status: String,
+    /// As the file's control records say.
+    pub entry_count: i64,
+    pub debit_total: i64,
+    pub credit_total: i64,
+    /// As its entries add up now (prenotes are zero-dollar debits).
+    pub entries: i64,
+    pub entry_debits: i64,
+    pub entry_credits: i64,
+}
+
+/// The NACHA files made in `[from, to)` (microseconds), oldest first.
+pub async fn ach_files_between(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> R<Vec<AchFileCheckRow>> {
+    Ok(sqlx::query_as::<_, AchFileCheckRow>(
+        "SELECT f.file_name, f.status, f.entry_count, f.debit_total, f.credit_total, \
+           CAST((SELECT COUNT(*) FROM ach_entries e WHERE e.file_id = f.id) AS BIGINT) AS entries, \
+           CAST(COALESCE((SELECT SUM(e.amount) FROM ach_entries e WHERE e.file_id = f.id \
+             AND e.purpose <> 'credit'), 0) AS BIGINT) AS entry_debits, \
+           CAST(COALESCE((SELECT SUM(e.amount) FROM ach_entries e WHERE e.file_id = f.id \
+             AND e.purpose = 'credit'), 0) AS BIGINT) AS entry_credits \
+         FROM ach_files f WHERE f.created_at >= $1 AND f.created_at < $2 \
+         ORDER BY f.created_at, f.file_name",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}
+
+/// A money entry of a NACHA file, with the payment or refund that made it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct AchEntryCheckRow {
+    pub entry_id: String,
+    pub file_name: String,
+    pub purpose: String,
+    pub amount: i64,
+    pub payment_id: Option<String>,
+    /// The payment's amount with its fee, as debited.
+    pub payment_charged: Option<i64>,
+    pub payment_status: Option<String>,
+    pub refund_id: Option<String>,
+    pub refund_amount: Option<i64>,
+}
+
+/// The debits and credits of the NACHA files made in `[from, to)`.
+pub async fn ach_entries_between(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> R<Vec<AchEntryCheckRow>> {
+    Ok(sqlx::query_as::<_, AchEntryCheckRow>(
+        "SELECT e.id AS entry_id, f.file_name, e.purpose, e.amount, e.payment_id, \
+           p.amount + p.fee_amount AS payment_charged, p.status AS payment_status, \
+           e.refund_id, r.amount AS refund_amount \
+         FROM ach_entries e JOIN ach_files f ON f.id = e.file_id \
+         LEFT JOIN payments p ON p.id = e.payment_id \
+         LEFT JOIN refunds r ON r.id = e.refund_id \
+         WHERE f.created_at >= $1 AND f.created_at < $2 AND e.purpose <> 'prenote' \
+         ORDER BY f.created_at, e.id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}
+
+/// A bank return applied in a window, with the entry and payment it returned.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct AchReturnCheckRow {
+    pub original_trace: String,
+    pub code: String,
+    pub outcome: String,
+    pub entry_status: Option<String>,
+    pub payment_id: Option<String>,
+    pub payment_status: Option<String>,
+}
+
+/// The returns applied in `[from, to)`.
+pub async fn ach_returns_between(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> R<Vec<AchReturnCheckRow>> {
+    Ok(sqlx::query_as::<_, AchReturnCheckRow>(
+        "SELECT i.original_trace, i.code, i.outcome, e.status AS entry_status, e.payment_id, \
+           p.status AS payment_status \
+         FROM ach_return_items i LEFT JOIN ach_entries e ON e.id = i.entry_id \
+         LEFT JOIN payments p ON p.id = e.payment_id AND e.purpose = 'debit' \
+         WHERE i.kind = 'return' AND i.applied_at >= $1 AND i.applied_at < $2 \
+         ORDER BY i.applied_at, i.item_key",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}
+
+/// A mailed check from a lockbox file, with the payment it was posted as.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct LockboxCheckRow {
+    pub check_number: String,
+    pub deposit_date: String,
+    pub amount: i64,
+    pub status: String,
+    pub created_at: i64,
+    pub payment_id: Option<String>,
+    pub payment_amount: Option<i64>,
+    pub payment_status: Option<String>,
+}
+
+/// The lockbox items imported, or resolved, in `[from, to)`.
+pub async fn lockbox_items_between(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> R<Vec<LockboxCheckRow>> {
+    Ok(sqlx::query_as::<_, LockboxCheckRow>(
+        "SELECT l.check_number, l.deposit_date, l.amount, l.status, l.created_at, l.payment_id, \
+           p.amount AS payment_amount, p.status AS payment_status \
+         FROM lockbox_items l LEFT JOIN payments p ON p.id = l.payment_id \
+         WHERE (l.created_at >= $1 AND l.created_at < $2) \
+            OR (l.updated_at >= $1 AND l.updated_at < $2) \
+         ORDER BY l.created_at, l.item_key",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}
+
+/// The payments made in `[from, to)` whose bank debit billpay originates in its own NACHA
+/// files (they are reconciled against the files, not the processor's list).
+pub async fn nacha_debited_payments(c: &mut AnyConnection, from: i64, to: i64) -> R<Vec<String>> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT p.id FROM payments p JOIN ach_entries e ON e.payment_id = p.id \
+         WHERE e.purpose = 'debit' AND p.created_at >= $1 AND p.created_at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?)
+}

@@ -183,6 +183,44 @@ both_engines! {
         app.assert_verified().await;
     }
 
+    async fn the_daily_reconciliation_checks_the_nacha_files_and_returns(app) {
+        let acct = app.account_with_bill(30_000).await;
+        let ok = pay_by(&app, &acct, 1_000, "phone", bank("000123456789")).await;
+        pay_by(&app, &acct, 7_000, "agent", bank("000222222227")).await;
+        let dir = tempfile::tempdir().unwrap();
+        let files = export(&app, dir.path()).await;
+        assert_eq!(files.len(), 1);
+        let returns = billpay_services::ach::sandbox_bank_returns(&files[0].0, "2026-12-02T09:00".parse().unwrap())
+            .unwrap()
+            .expect("the sandbox bank returns the NSF debit");
+        app.app.import_ach_returns(&returns).await.unwrap();
+        let day = app.app.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date().to_string();
+        let report = |format: &str| cli(&app, &["report", "reconciliation", "--date", &day, "--format", format]);
+        let (code, csv, err) = report("csv");
+        let csv = String::from_utf8(csv).unwrap();
+        assert_eq!(code, 0, "{err}{csv}");
+        let file_name = csv.lines().find(|l| l.starts_with("ach_file,")).unwrap_or_else(|| panic!("{csv}"));
+        assert!(file_name.starts_with("ach_file,nacha,written,,2,80.00,"), "{file_name}");
+        assert!(csv.contains("\nach_returns,nacha,,,1,,\n"), "{csv}");
+        let (_, text, _) = report("text");
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("no differences"), "{text}");
+        assert!(text.contains("bank returns applied: 1"), "{text}");
+
+        // A file whose control totals no longer match its entries, and an entry whose payment
+        // says another amount, are listed; the command exits 1.
+        let mut c = app.app.store.read_conn().await.unwrap();
+        sqlx::query("UPDATE ach_files SET debit_total = debit_total + 1").execute(&mut *c).await.unwrap();
+        sqlx::query("UPDATE payments SET amount = amount + 5 WHERE id = $1")
+            .bind(ok["id"].as_str().unwrap()).execute(&mut *c).await.unwrap();
+        drop(c);
+        let (code, text, _) = report("text");
+        let text = String::from_utf8(text).unwrap();
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains("says 2 entries, debits 80.01, credits 0.00; its entries are 2, debits 80.00, credits 0.00"), "{text}");
+        assert!(text.contains(&format!("debits 10.00 but its payment {} charged 10.05", ok["id"].as_str().unwrap())), "{text}");
+    }
+
     async fn a_late_return_reverses_a_settled_debit(app) {
         let acct = app.account_with_bill(5_000).await;
         let p = pay_by(&app, &acct, 5_000, "phone", bank("000333333335")).await;

@@ -12,20 +12,6 @@ use common::*;
 
 const SUPERVISOR: &str = billpay_http::DEMO_AGENT_EMAIL;
 
-fn cli(app: &TestApp, args: &[&str]) -> (i32, Vec<u8>, String) {
-    let keyring = app.db.dir.path().join("vault-keyring.toml");
-    let env = [
-        ("BILLPAY_DATABASE_URL", app.db.url.as_str()),
-        ("BILLPAY_VAULT_KEYRING_FILE", keyring.to_str().unwrap()),
-    ];
-    let out = billpay_process(args, &env);
-    (
-        out.status.code().unwrap_or(-1),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// The value after `<dt>label</dt>` on the dashboard.
 fn figure(body: &str, label: &str) -> String {
     let marker = format!("<dt>{label}</dt><dd>");

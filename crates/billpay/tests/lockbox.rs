@@ -107,6 +107,34 @@ both_engines! {
         app.assert_verified().await;
     }
 
+    async fn the_daily_reconciliation_checks_the_lockbox_items(app) {
+        let a = app.account_with_bill(8410).await;
+        let file = format!(
+            "{HEADER}\n\
+             2026-12-01,4417,001,0001,10452,84.10,{a},\"Doe, Jane\"\n\
+             2026-12-01,4417,001,0002,10453,20.00,,No Coupon\n",
+        );
+        let (s, r) = import(&app, &file).await;
+        assert_eq!(s, 200, "{r}");
+        let day = app.app.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date().to_string();
+        let report = || cli(&app, &["report", "reconciliation", "--date", &day, "--format", "csv"]);
+        let (code, csv, err) = report();
+        let csv = String::from_utf8(csv).unwrap();
+        assert_eq!(code, 0, "{err}{csv}");
+        assert!(csv.contains("\nlockbox,lockbox,exception,mail,1,20.00,\n"), "{csv}");
+        assert!(csv.contains("\nlockbox,lockbox,posted,mail,1,84.10,\n"), "{csv}");
+        // A posted check whose payment says another amount is listed.
+        let paid = payments_of(&app, &a).await;
+        let mut c = app.app.store.read_conn().await.unwrap();
+        sqlx::query("UPDATE payments SET amount = 8000 WHERE id = $1")
+            .bind(paid[0]["id"].as_str().unwrap()).execute(&mut *c).await.unwrap();
+        drop(c);
+        let (code, csv, _) = report();
+        let csv = String::from_utf8(csv).unwrap();
+        assert_eq!(code, 1, "{csv}");
+        assert!(csv.contains(&format!("lockbox check 10452 deposited 2026-12-01 is for 84.10 but its payment {} is for 80.00", paid[0]["id"].as_str().unwrap())), "{csv}");
+    }
+
     async fn a_malformed_file_is_refused_with_its_line_and_posts_nothing(app) {
         let a = app.account_with_bill(8410).await;
         for (bad_line, why) in [

@@ -386,6 +386,22 @@ macro_rules! both_engines {
     };
 }
 
+/// `billpay ARGS` as a real process on this app's database and keyring: exit code, stdout,
+/// stderr.
+pub fn cli(app: &TestApp, args: &[&str]) -> (i32, Vec<u8>, String) {
+    let keyring = app.db.dir.path().join("vault-keyring.toml");
+    let env = [
+        ("BILLPAY_DATABASE_URL", app.db.url.as_str()),
+        ("BILLPAY_VAULT_KEYRING_FILE", keyring.to_str().unwrap()),
+    ];
+    let out = billpay_process(args, &env);
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Settings a developer's shell may carry that would change a child `billpay` process; tests
 /// that run the binary clear them and pass their own.
 /// `billpay` as a real process, with only this environment (and warnings-only logs).
