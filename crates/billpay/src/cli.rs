@@ -1403,8 +1403,21 @@ async fn report(action: ReportAction, settings: &Settings) -> Result<std::proces
                 anyhow::bail!("--format must be text or csv; got {format:?}");
             }
             let (app, _) = build_from_settings(settings, true).await?;
-            let r = app.settlement_report(day).await?;
+            // One pass that can take a while on a busy day: a spinner with the time so far (on a
+            // terminal only, like the other reports' bars).
+            let spinner = indicatif::ProgressBar::new_spinner();
+            spinner.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg}  {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            spinner.set_message(
+                "comparing the day's payments with the ledger, the processor, the NACHA files and the lockbox items",
+            );
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let r = app.settlement_report(day).await;
+            spinner.finish_and_clear();
             app.store.close().await;
+            let r = r?;
             let text = if format == "csv" {
                 r.to_csv()
             } else {
