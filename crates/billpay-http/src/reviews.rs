@@ -94,9 +94,17 @@ pub fn review_line(r: &PaymentReview) -> String {
         (Some(ReviewDecision::Approve), Some(at)) => {
             format!("approved by {by} on {}{why}", when(at))
         }
-        (Some(ReviewDecision::Reject), Some(at)) => {
-            format!("rejected and refunded by {by} on {}{why}", when(at))
-        }
+        // What the payment has had refunded in all: a rejection refunds what is left, which
+        // is nothing once the payment was refunded already or returned by the bank.
+        (Some(ReviewDecision::Reject), Some(at)) if r.refunded.minor_units() == 0 => format!(
+            "rejected by {by} on {}{why}; nothing was left to refund",
+            when(at)
+        ),
+        (Some(ReviewDecision::Reject), Some(at)) => format!(
+            "rejected by {by} on {}{why}; {} refunded in all",
+            when(at),
+            r.refunded
+        ),
         (Some(ReviewDecision::Reject), None) => {
             format!("rejection started by {by}, refund pending{why}")
         }

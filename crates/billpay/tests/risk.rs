@@ -481,10 +481,31 @@ both_engines! {
         let panel = ann.get(&format!("/desk/accounts/{stolen}")).await;
         assert_eq!(panel.status, 200, "{}", panel.body);
         assert!(panel.body.contains("web payment sent to review (score"), "{}", panel.body);
-        assert!(panel.body.contains("rejected and refunded by Sue Supervisor"), "{}", panel.body);
+        assert!(panel.body.contains("rejected by Sue Supervisor on "), "{}", panel.body);
+        assert!(panel.body.contains("; $900.00 refunded in all."), "{}", panel.body);
         assert!(panel.body.contains("Cardholder reported the card stolen"), "{}", panel.body);
         let panel = sue.get(&format!("/desk/accounts/{genuine}")).await;
         assert!(panel.body.contains("approved by Sue Supervisor"), "{}", panel.body);
+    }
+
+    async fn a_payment_refunded_before_its_review_is_rejected_without_a_second_refund(app) {
+        let acct = app.account_with_bill(8_410).await;
+        let (s, p) = app.pay_with(&acct, 90_000, card("4242424242424242")).await;
+        assert_eq!(s, 201, "{p}");
+        let id = p["id"].as_str().unwrap().to_string();
+        let (s, r) = app.post_idem(&format!("/api/v1/payments/{id}/refunds"), "refund-all", serde_json::json!({})).await;
+        assert_eq!(s, 201, "{r}");
+        let (mut sue, _, _) = reviewers(&app).await;
+        let d = decide(&mut sue, &id, "reject", "Customer called: not theirs").await;
+        assert_eq!(d.status, 303, "{}", d.body);
+        let panel = sue.get(&format!("/desk/accounts/{acct}")).await;
+        assert!(panel.body.contains("; $900.00 refunded in all."), "{}", panel.body);
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let (refunds,): (i64,) = sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM refunds WHERE payment_id = $1")
+            .bind(&id).fetch_one(&mut *c).await.unwrap();
+        drop(c);
+        assert_eq!(refunds, 1, "one refund only");
+        app.assert_verified().await;
     }
 
     async fn a_large_first_use_of_a_saved_card_or_a_bank_account_is_reviewed(app) {
