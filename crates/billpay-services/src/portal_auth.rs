@@ -138,6 +138,15 @@ pub(crate) fn verify_password(password: &str, phc: &str) -> bool {
     }
 }
 
+/// [`verify_password`] on a blocking thread: Argon2 takes tens of milliseconds of CPU, which
+/// must not stall the async workers serving other requests.
+pub(crate) async fn verify_password_off_thread(password: &str, phc: String) -> bool {
+    let pw = SecretString::new(password.to_string());
+    tokio::task::spawn_blocking(move || verify_password(pw.expose_secret(), &phc))
+        .await
+        .unwrap_or(false)
+}
+
 /// A hash no password matches, verified when there is no customer so both answers cost the
 /// same.
 pub(crate) fn decoy_hash() -> &'static str {
@@ -319,11 +328,7 @@ impl Billpay {
             .as_ref()
             .map(|r| r.password_hash.clone())
             .unwrap_or_else(|| decoy_hash().to_string());
-        let pw = SecretString::new(password.expose_secret().to_string());
-        let matches =
-            tokio::task::spawn_blocking(move || verify_password(pw.expose_secret(), &phc))
-                .await
-                .unwrap_or(false);
+        let matches = verify_password_off_thread(password.expose_secret(), phc).await;
         let locked = || ServiceError::Conflict {
             code: "signin_locked",
             message: format!(
@@ -380,12 +385,7 @@ impl Billpay {
         }
         .ok_or(ServiceError::NotFound { what: "customer" })?
         .password_hash;
-        let pw = SecretString::new(password.expose_secret().to_string());
-        Ok(
-            tokio::task::spawn_blocking(move || verify_password(pw.expose_secret(), &phc))
-                .await
-                .unwrap_or(false),
-        )
+        Ok(verify_password_off_thread(password.expose_secret(), phc).await)
     }
 
     /// Emails a new sign-in code (any earlier one stops working).

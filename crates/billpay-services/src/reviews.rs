@@ -370,23 +370,15 @@ impl Billpay {
         account_id: Option<String>,
         detail: serde_json::Value,
     ) -> Result<(), ServiceError> {
-        let row = AuditRow {
-            id: self.new_id("aud"),
-            at: self.clock.now_micros(),
-            actor: format!("staff:{}", staff.id),
-            action: action.into(),
-            subject_type: "payment".into(),
-            subject_id: payment_id.into(),
+        self.desk_audit(
+            format!("staff:{}", staff.id),
+            action,
+            "payment",
+            payment_id,
             account_id,
-            channel: Some("desk".into()),
-            detail: detail.to_string(),
-        };
-        self.store
-            .write(move |c| {
-                Box::pin(async move { billpay_store::queries::insert_audit(c, &row).await })
-            })
-            .await?;
-        Ok(())
+            &detail.to_string(),
+        )
+        .await
     }
 }
 

@@ -554,7 +554,8 @@ pub fn parse(field: &Field, text: &str) -> Result<Value, String> {
     let t = text.trim();
     let name = field.label;
     match field.kind {
-        Kind::Text { max } => {
+        Kind::OptionalText { .. } | Kind::OptionalInt { .. } if t.is_empty() => Ok(Value::Null),
+        Kind::Text { max } | Kind::OptionalText { max } => {
             if t.is_empty() {
                 return Err(format!("{name}: must not be empty."));
             }
@@ -568,18 +569,6 @@ pub fn parse(field: &Field, text: &str) -> Result<Value, String> {
             }
             Ok(Value::String(t.into()))
         }
-        Kind::OptionalText { max } => {
-            if t.is_empty() {
-                return Ok(Value::Null);
-            }
-            parse(
-                &Field {
-                    kind: Kind::Text { max },
-                    ..*field
-                },
-                t,
-            )
-        }
         Kind::Color => {
             if crate::portal::is_hex_color(t) {
                 Ok(Value::String(t.to_ascii_lowercase()))
@@ -592,22 +581,10 @@ pub fn parse(field: &Field, text: &str) -> Result<Value, String> {
             Ok(_) => Err(format!("{name}: must not be negative.")),
             Err(_) => Err(format!("{name}: an amount like 5.00.")),
         },
-        Kind::Int { min, max } => match t.parse::<i64>() {
+        Kind::Int { min, max } | Kind::OptionalInt { min, max } => match t.parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(Value::from(n)),
             _ => Err(format!("{name}: a whole number from {min} to {max}.")),
         },
-        Kind::OptionalInt { min, max } => {
-            if t.is_empty() {
-                return Ok(Value::Null);
-            }
-            parse(
-                &Field {
-                    kind: Kind::Int { min, max },
-                    ..*field
-                },
-                t,
-            )
-        }
         Kind::Time => match jiff::civil::Time::strptime("%H:%M", t) {
             Ok(time) => Ok(Value::String(time.strftime("%H:%M").to_string())),
             Err(_) => Err(format!("{name}: a time like 08:00.")),
@@ -669,18 +646,18 @@ impl Billpay {
         let Some(source) = self.settings.source.clone() else {
             return Ok(false);
         };
-        let mut c = self.store.read_conn().await?;
-        let newest = q::latest_settings_version(&mut c).await?;
+        let newest_row = {
+            let mut c = self.store.read_conn().await?;
+            q::settings_history(&mut c, 1).await?.pop()
+        };
         let snap = self.settings.snapshot();
-        if newest <= snap.version && snap.problem.is_none() || newest == 0 {
+        let Some(row) = newest_row else {
+            return Ok(false);
+        };
+        let newest = row.version;
+        if newest <= snap.version && snap.problem.is_none() {
             return Ok(false);
         }
-        let row = q::settings_version(&mut c, newest)
-            .await?
-            .ok_or(ServiceError::NotFound {
-                what: "settings version",
-            })?;
-        drop(c);
         let overrides = overrides_of(&row)?;
         match source.build(&snap.config, &overrides) {
             Ok(config) => {
@@ -843,13 +820,14 @@ impl Billpay {
                 }));
             }
         };
-        let mut c = self.store.read_conn().await?;
-        let newest = q::latest_settings_version(&mut c).await?;
-        let before = match q::settings_version(&mut c, newest).await? {
-            Some(r) => overrides_of(&r)?,
-            None => Values::new(),
+        let newest_row = {
+            let mut c = self.store.read_conn().await?;
+            q::settings_history(&mut c, 1).await?.pop()
         };
-        drop(c);
+        let (newest, before) = match &newest_row {
+            Some(r) => (r.version, overrides_of(r)?),
+            None => (0, Values::new()),
+        };
         let changes: Vec<(String, Value, Value)> = FIELDS
             .iter()
             .filter_map(|fd| {
@@ -869,7 +847,6 @@ impl Billpay {
         }
         let version = newest + 1;
         let now = self.clock.now_micros();
-        let changes_json = serde_json::to_string(&changes).map_err(|e| broken(e.to_string()))?;
         let row = SettingsVersionRow {
             version,
             at: now,
@@ -877,7 +854,7 @@ impl Billpay {
             staff_name: staff.name.clone(),
             reason: reason.into(),
             overrides: serde_json::to_string(&overrides).map_err(|e| broken(e.to_string()))?,
-            changes: changes_json.clone(),
+            changes: serde_json::to_string(&changes).map_err(|e| broken(e.to_string()))?,
         };
         let audit = AuditRow {
             id: self.new_id("aud"),

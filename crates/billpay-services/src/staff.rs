@@ -24,7 +24,9 @@ use crate::chat::{
     parse_message,
 };
 use crate::portal::SessionToken;
-use crate::portal_auth::{SIGNIN_FAILURES_MAX, decoy_hash, hash_password, verify_password};
+use crate::portal_auth::{
+    SIGNIN_FAILURES_MAX, decoy_hash, hash_password, verify_password_off_thread,
+};
 
 use crate::{AccountSummary, Billpay, Payment, ServiceError, Statement};
 
@@ -224,6 +226,11 @@ pub struct Inbox {
     pub others: Vec<Conversation>,
 }
 
+/// Whole minutes until `until` (microseconds), rounded up, as a locked sign-in says them.
+fn minutes_left(until: i64, now: i64) -> i64 {
+    (until - now) / 60_000_000 + 1
+}
+
 fn forbidden(message: &str) -> ServiceError {
     ServiceError::Conflict {
         code: "forbidden",
@@ -358,7 +365,7 @@ impl Billpay {
                 .await?
                 .ok_or(ServiceError::NotFound { what: "staff" })?
         };
-        if verify_password(password, &row.password_hash) {
+        if verify_password_off_thread(password, row.password_hash.clone()).await {
             return Err(ServiceError::invalid(
                 "password",
                 "Choose a password different from the temporary one.",
@@ -549,21 +556,28 @@ impl Billpay {
         };
         let now = self.clock.now_micros();
         let Some(row) = row else {
-            let _ = verify_password(password, decoy_hash());
+            let _ = verify_password_off_thread(password, decoy_hash().to_string()).await;
             let email = crate::portal_auth::normalize_email(email).unwrap_or_default();
             let locked = self
                 .unknown_signin_failed("staff", &email, SIGNIN_FAILURES_MAX, STAFF_SIGNIN_LOCK)
                 .await?;
             // Recorded like a member's failed sign-in (PCI DSS 10.2.1.4), without the address.
-            self.anonymous_audit("staff.signin_failed_unknown_email")
-                .await?;
+            self.desk_audit(
+                "anonymous".into(),
+                "staff.signin_failed_unknown_email",
+                "staff",
+                "",
+                None,
+                "{}",
+            )
+            .await?;
             return Ok(match locked {
-                Some(until) => PasswordOutcome::Locked((until - now) / 60_000_000 + 1),
+                Some(until) => PasswordOutcome::Locked(minutes_left(until, now)),
                 None => PasswordOutcome::Wrong,
             });
         };
         if row.status == "disabled" {
-            let _ = verify_password(password, decoy_hash());
+            let _ = verify_password_off_thread(password, decoy_hash().to_string()).await;
             self.staff_audit(
                 &row.id,
                 "staff.signin_disabled",
@@ -576,10 +590,10 @@ impl Billpay {
             return Ok(PasswordOutcome::Wrong);
         }
         if let Some(until) = row.locked_until.filter(|u| *u > now) {
-            let _ = verify_password(password, decoy_hash());
-            return Ok(PasswordOutcome::Locked((until - now) / 60_000_000 + 1));
+            let _ = verify_password_off_thread(password, decoy_hash().to_string()).await;
+            return Ok(PasswordOutcome::Locked(minutes_left(until, now)));
         }
-        if !verify_password(password, &row.password_hash) {
+        if !verify_password_off_thread(password, row.password_hash.clone()).await {
             let id = row.id.clone();
             let lock_until = now + STAFF_SIGNIN_LOCK.as_micros() as i64;
             self.store
@@ -706,25 +720,6 @@ impl Billpay {
         Ok(())
     }
 
-    /// An audit record of a desk action by nobody signed in (a sign-in with an unknown address).
-    async fn anonymous_audit(&self, action: &str) -> Result<(), ServiceError> {
-        let row = AuditRow {
-            id: self.new_id("aud"),
-            at: self.clock.now_micros(),
-            actor: "anonymous".into(),
-            action: action.into(),
-            subject_type: "staff".into(),
-            subject_id: String::new(),
-            account_id: None,
-            channel: Some("desk".into()),
-            detail: "{}".into(),
-        };
-        self.store
-            .write(move |c| Box::pin(async move { queries::insert_audit(c, &row).await }))
-            .await?;
-        Ok(())
-    }
-
     /// Writes one audit record of a staff action.
     async fn staff_audit(
         &self,
@@ -735,10 +730,32 @@ impl Billpay {
         account_id: Option<String>,
         detail: &str,
     ) -> Result<(), ServiceError> {
+        self.desk_audit(
+            format!("staff:{staff_id}"),
+            action,
+            subject_type,
+            subject_id,
+            account_id,
+            detail,
+        )
+        .await
+    }
+
+    /// Writes one audit record of a desk action by `actor`: a staff member, or "anonymous"
+    /// (a sign-in with an address that is no member's).
+    pub(crate) async fn desk_audit(
+        &self,
+        actor: String,
+        action: &str,
+        subject_type: &str,
+        subject_id: &str,
+        account_id: Option<String>,
+        detail: &str,
+    ) -> Result<(), ServiceError> {
         let row = AuditRow {
             id: self.new_id("aud"),
             at: self.clock.now_micros(),
-            actor: format!("staff:{staff_id}"),
+            actor,
             action: action.into(),
             subject_type: subject_type.into(),
             subject_id: subject_id.into(),

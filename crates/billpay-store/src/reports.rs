@@ -128,22 +128,14 @@ pub async fn account_count(c: &mut AnyConnection) -> R<i64> {
 /// The account number ending the page of `limit` accounts after `after` in number order (the
 /// last one there is when fewer are left; None when none are).
 pub async fn account_page_end(c: &mut AnyConnection, after: &str, limit: i64) -> R<Option<String>> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT account_number FROM accounts WHERE account_number > $1 \
-         ORDER BY account_number LIMIT 1 OFFSET $2",
+    let (last,): (Option<String>,) = sqlx::query_as(
+        "SELECT MAX(account_number) FROM (SELECT account_number FROM accounts \
+         WHERE account_number > $1 ORDER BY account_number LIMIT $2) page",
     )
     .bind(after)
-    .bind(limit.max(1) - 1)
-    .fetch_optional(&mut *c)
+    .bind(limit.max(1))
+    .fetch_one(c)
     .await?;
-    if let Some((n,)) = row {
-        return Ok(Some(n));
-    }
-    let (last,): (Option<String>,) =
-        sqlx::query_as("SELECT MAX(account_number) FROM accounts WHERE account_number > $1")
-            .bind(after)
-            .fetch_one(c)
-            .await?;
     Ok(last)
 }
 

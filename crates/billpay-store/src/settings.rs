@@ -23,29 +23,6 @@ pub struct SettingsVersionRow {
     pub changes: String,
 }
 
-/// The newest version's number (0 when none was ever saved).
-pub async fn latest_settings_version(c: &mut AnyConnection) -> R<i64> {
-    let (v,): (i64,) =
-        sqlx::query_as("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM settings_versions")
-            .fetch_one(c)
-            .await?;
-    Ok(v)
-}
-
-/// One version.
-pub async fn settings_version(
-    c: &mut AnyConnection,
-    version: i64,
-) -> R<Option<SettingsVersionRow>> {
-    Ok(sqlx::query_as(
-        "SELECT version, at, staff_id, staff_name, reason, overrides, changes \
-         FROM settings_versions WHERE version = $1",
-    )
-    .bind(version)
-    .fetch_optional(c)
-    .await?)
-}
-
 /// The newest versions first, at most `limit`.
 pub async fn settings_history(c: &mut AnyConnection, limit: i64) -> R<Vec<SettingsVersionRow>> {
     Ok(sqlx::query_as(

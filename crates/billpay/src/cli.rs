@@ -659,13 +659,8 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let lines = billpay_services::billing::parse_statements(&text)?;
             let (app, _) = build_from_settings(&settings, true).await?;
-            let bar = indicatif::ProgressBar::new(lines.len() as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} statements  {per_sec}  eta {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
+            let bar = count_bar("statements");
+            bar.set_length(lines.len() as u64);
             let r = app
                 .import_statements(lines, concurrency, || bar.inc(1))
                 .await;
@@ -1337,9 +1332,9 @@ fn write_report(text: &str, output: Option<std::path::PathBuf>, what: &str) -> R
     Ok(())
 }
 
-/// A progress bar on standard error for a long report (drawn only on a terminal, so a file or
-/// a pipe gets the report alone): `what` counts, e.g. "accounts".
-fn report_bar(what: &str) -> indicatif::ProgressBar {
+/// A progress bar on standard error for a long run (drawn only on a terminal, so a file or
+/// a pipe gets the output alone): `what` counts, e.g. "accounts".
+fn count_bar(what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(&format!(
@@ -1375,7 +1370,7 @@ async fn report(action: ReportAction, settings: &Settings) -> Result<std::proces
                 Some(d) => d,
                 None => app.today_for_biller(),
             };
-            let bar = report_bar("accounts");
+            let bar = count_bar("accounts");
             let aging = app
                 .aging_report_with_progress(day, &|done, all| {
                     bar.set_length(all);
@@ -1442,7 +1437,7 @@ async fn report(action: ReportAction, settings: &Settings) -> Result<std::proces
                 anyhow::bail!("--format must be csv or json; got {format:?}");
             }
             let (app, _) = build_from_settings(settings, true).await?;
-            let bar = report_bar("lines");
+            let bar = count_bar("lines");
             let file = app
                 .posting_file_with_progress(day, &|done, all| {
                     bar.set_length(all);

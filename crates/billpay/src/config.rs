@@ -696,6 +696,12 @@ impl RiskSettings {
     }
 }
 
+/// A setting that is a time of day, "HH:MM"; the error names it and shows `example`.
+fn time_of_day(setting: &str, value: &str, example: &str) -> Result<jiff::civil::Time> {
+    jiff::civil::Time::strptime("%H:%M", value)
+        .map_err(|_| anyhow::anyhow!("{setting} must be a time like \"{example}\""))
+}
+
 /// The `[reminders]` table: when bill reminders (bill ready, due soon, past due) go out, in
 /// the customer's time zone.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -725,15 +731,11 @@ impl Default for ReminderSettings {
 
 impl ReminderSettings {
     pub fn config(&self) -> Result<billpay_services::reminders::ReminderConfig> {
-        let time = |name: &str, v: &str| {
-            jiff::civil::Time::strptime("%H:%M", v)
-                .map_err(|_| anyhow::anyhow!("[reminders] {name} must be a time like \"08:00\""))
-        };
         let c = billpay_services::reminders::ReminderConfig {
-            send_at: time("send_at", &self.send_at)?,
+            send_at: time_of_day("[reminders] send_at", &self.send_at, "08:00")?,
             due_soon_days: self.due_soon_days,
-            quiet_start: time("quiet_start", &self.quiet_start)?,
-            quiet_end: time("quiet_end", &self.quiet_end)?,
+            quiet_start: time_of_day("[reminders] quiet_start", &self.quiet_start, "08:00")?,
+            quiet_end: time_of_day("[reminders] quiet_end", &self.quiet_end, "08:00")?,
         };
         c.check().map_err(anyhow::Error::msg)?;
         Ok(c)
@@ -743,8 +745,9 @@ impl ReminderSettings {
 /// The configuration file as the console's starting point: the console's versions are laid
 /// over it and pass [`Settings::check`], exactly as the file did.
 pub struct FileSource {
-    settings: Settings,
     table: toml::Table,
+    /// Never serialised into `table`: kept aside and put back.
+    twilio_auth_token: Option<SecretSetting>,
 }
 
 impl FileSource {
@@ -752,8 +755,8 @@ impl FileSource {
         let table =
             toml::Table::try_from(settings).context("reading back the settings for the console")?;
         Ok(FileSource {
-            settings: settings.clone(),
             table,
+            twilio_auth_token: settings.twilio_auth_token.clone(),
         })
     }
 
@@ -797,8 +800,7 @@ impl FileSource {
         let mut s: Settings = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| e.message().to_string())?;
-        // Never written out: kept from the file.
-        s.twilio_auth_token = self.settings.twilio_auth_token.clone();
+        s.twilio_auth_token = self.twilio_auth_token.clone();
         Ok(s)
     }
 }
@@ -986,8 +988,7 @@ impl Default for AutopaySettings {
 
 impl AutopaySettings {
     fn config(&self) -> Result<billpay_services::autopay::AutopayConfig> {
-        let run_time = jiff::civil::Time::strptime("%H:%M", &self.run_time)
-            .map_err(|_| anyhow::anyhow!("[autopay] run_time must be a time like \"06:00\""))?;
+        let run_time = time_of_day("[autopay] run_time", &self.run_time, "06:00")?;
         if self.notice_days > 30 {
             anyhow::bail!("[autopay] notice_days must be 0 to 30");
         }
@@ -1079,8 +1080,7 @@ impl AchSettings {
 
     /// `export_at` as a time of day.
     pub fn export_time(&self) -> Result<jiff::civil::Time> {
-        jiff::civil::Time::strptime("%H:%M", &self.export_at)
-            .map_err(|_| anyhow::anyhow!("[ach] export_at must be a time like \"17:00\""))
+        time_of_day("[ach] export_at", &self.export_at, "17:00")
     }
 
     pub fn config(&self) -> billpay_services::ach::AchConfig {

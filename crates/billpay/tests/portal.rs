@@ -323,19 +323,39 @@ async fn session_rows(app: &TestApp) -> Vec<(String, Option<String>)> {
 
 const PASSWORD: &str = "otter lamp river 42";
 
-/// The newest sign-in code emailed to `email`, read from the outbox.
+/// The payload of the newest `kind` email to `email` in the outbox. Some emails are made
+/// after the answer (a reset link, so the answer's time says nothing about the address): it
+/// waits up to 5 seconds for one.
+async fn latest_email(app: &TestApp, kind: &str, email: &str) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let mut c = app.app.store.read_conn().await.unwrap();
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT payload_json FROM outbox WHERE kind = $1 AND recipient = $2 \
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(kind)
+        .bind(email)
+        .fetch_optional(&mut *c)
+        .await
+        .unwrap();
+        drop(c);
+        match row {
+            Some((payload,)) => return serde_json::from_str(&payload).unwrap(),
+            None if started.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            None => panic!("no {kind} email to {email}"),
+        }
+    }
+}
+
+/// The newest sign-in code emailed to `email`.
 async fn latest_code(app: &TestApp, email: &str) -> String {
-    let mut c = app.app.store.read_conn().await.unwrap();
-    let (payload,): (String,) = sqlx::query_as(
-        "SELECT payload_json FROM outbox WHERE kind = 'email.signin_code' AND recipient = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT 1",
-    )
-    .bind(email)
-    .fetch_one(&mut *c)
-    .await
-    .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
-    v["code"].as_str().unwrap().to_string()
+    latest_email(app, "email.signin_code", email).await["code"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn enrol(app: &TestApp, v: &mut Visitor, account: &str) -> Page {
@@ -654,31 +674,9 @@ async fn app_with_public_url(engine: Engine) -> TestApp {
 }
 
 /// The newest reset link emailed to `email`, as a path.
-/// The newest reset link emailed to `email`. The email is made after the answer (so the
-/// answer's time says nothing about the address): waits up to 5 seconds for it.
+/// The newest reset link emailed to `email`, as a path.
 async fn latest_reset_path(app: &TestApp, email: &str) -> String {
-    let started = std::time::Instant::now();
-    let payload = loop {
-        let mut c = app.app.store.read_conn().await.unwrap();
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT payload_json FROM outbox WHERE kind = 'email.password_reset' AND recipient = $1 \
-             ORDER BY created_at DESC, id DESC LIMIT 1",
-        )
-        .bind(email)
-        .fetch_optional(&mut *c)
-        .await
-        .unwrap();
-        drop(c);
-        match row {
-            Some((payload,)) => break payload,
-            None if started.elapsed() < Duration::from_secs(5) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            None => panic!("no reset email to {email}"),
-        }
-    };
-    let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
-    v["url"]
+    latest_email(app, "email.password_reset", email).await["url"]
         .as_str()
         .unwrap()
         .trim_start_matches("https://pay.riverbend.example")

@@ -97,9 +97,11 @@ async fn get_text(app: &TestApp, path: &str) -> String {
 
 async fn versions(app: &TestApp) -> i64 {
     let mut c = app.app.store.read_conn().await.unwrap();
-    billpay_store::settings::latest_settings_version(&mut c)
+    billpay_store::settings::settings_history(&mut c, 1)
         .await
         .unwrap()
+        .first()
+        .map_or(0, |v| v.version)
 }
 
 both_engines! {
